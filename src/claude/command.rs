@@ -1,0 +1,201 @@
+//! The argv and environment of one CLI run, built from what the request needs.
+//!
+//! Tools-free, settings-free, context-free print mode, as measured in DESIGN.md. The prompt
+//! goes on stdin and the system prompt through a file, so neither shows in `ps`. Never
+//! `--bare`: it ignores the subscription login and `CLAUDE_CODE_OAUTH_TOKEN`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::config::AuthMode;
+
+/// Variables removed from the child's environment in subscription mode: either would make
+/// the CLI bill an API key instead of the user's subscription.
+pub const SUBSCRIPTION_REMOVED_ENV: &[&str] = &["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"];
+
+/// What the daemon asks of one run.
+#[derive(Clone, Debug)]
+pub struct RunSpec<'a> {
+    pub cli: &'a Path,
+    /// The `--model` argument (an id or a CLI alias).
+    pub model: &'a str,
+    pub system_prompt_file: Option<&'a Path>,
+    /// Resume this synthesized session (earlier turns).
+    pub resume: Option<&'a str>,
+    pub auth_mode: AuthMode,
+    /// The key for api-key mode, when configured (else the daemon's own env is inherited).
+    pub api_key: Option<&'a str>,
+    pub max_retries: u32,
+    pub cwd: &'a Path,
+}
+
+/// A ready-to-spawn command line.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env_remove: Vec<String>,
+    pub env_set: Vec<(String, String)>,
+    pub cwd: PathBuf,
+}
+
+/// Builds the invocation. `daemon_env_names` are the names of the daemon's environment
+/// variables, so that our own `CLAUDE_MAX_PROXY_*` settings (which may hold secrets) are
+/// not passed on.
+pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
+    let mut args: Vec<OsString> = [
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--include-partial-messages",
+        "--tools",
+        "",
+        "--setting-sources",
+        "",
+        "--strict-mcp-config",
+        "--no-session-persistence",
+        "--thinking",
+        "disabled",
+        "--model",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.push(spec.model.into());
+    if let Some(file) = spec.system_prompt_file {
+        args.push("--system-prompt-file".into());
+        args.push(file.into());
+    }
+    if let Some(id) = spec.resume {
+        args.push("--resume".into());
+        args.push(id.into());
+        args.push("--fork-session".into());
+    }
+
+    let mut env_remove: Vec<String> = daemon_env_names
+        .iter()
+        .filter(|n| n.starts_with(crate::config::ENV_PREFIX))
+        .cloned()
+        .collect();
+    let mut env_set = vec![
+        (
+            "CLAUDE_CODE_MAX_RETRIES".to_string(),
+            spec.max_retries.to_string(),
+        ),
+        ("DISABLE_TELEMETRY".to_string(), "1".to_string()),
+        ("DISABLE_ERROR_REPORTING".to_string(), "1".to_string()),
+        ("DISABLE_AUTOUPDATER".to_string(), "1".to_string()),
+        (
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".to_string(),
+            "1".to_string(),
+        ),
+        (
+            "DISABLE_NON_ESSENTIAL_MODEL_CALLS".to_string(),
+            "1".to_string(),
+        ),
+    ];
+    match spec.auth_mode {
+        AuthMode::Subscription => {
+            env_remove.extend(SUBSCRIPTION_REMOVED_ENV.iter().map(|s| s.to_string()));
+        }
+        AuthMode::ApiKey => {
+            if let Some(key) = spec.api_key {
+                env_set.push(("ANTHROPIC_API_KEY".to_string(), key.to_string()));
+            }
+        }
+    }
+    Invocation {
+        program: spec.cli.to_path_buf(),
+        args,
+        env_remove,
+        env_set,
+        cwd: spec.cwd.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<'a>(mode: AuthMode, resume: Option<&'a str>) -> RunSpec<'a> {
+        RunSpec {
+            cli: Path::new("/usr/bin/claude"),
+            model: "opus",
+            system_prompt_file: Some(Path::new("/tmp/x/system.txt")),
+            resume,
+            auth_mode: mode,
+            api_key: None,
+            max_retries: 2,
+            cwd: Path::new("/tmp/x"),
+        }
+    }
+
+    fn args(inv: &Invocation) -> Vec<String> {
+        inv.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn print_mode_without_tools_settings_or_bare() {
+        let inv = build(&spec(AuthMode::Subscription, None), &[]);
+        let a = args(&inv);
+        for needed in [
+            "-p",
+            "--no-session-persistence",
+            "--strict-mcp-config",
+            "--verbose",
+        ] {
+            assert!(a.contains(&needed.to_string()), "{needed} missing: {a:?}");
+        }
+        assert!(!a.contains(&"--bare".to_string()));
+        let tools = a.iter().position(|x| x == "--tools").unwrap();
+        assert_eq!(a[tools + 1], "");
+        let model = a.iter().position(|x| x == "--model").unwrap();
+        assert_eq!(a[model + 1], "opus");
+        assert!(!a.contains(&"--resume".to_string()));
+    }
+
+    #[test]
+    fn resume_adds_fork_session() {
+        let inv = build(&spec(AuthMode::Subscription, Some("abc")), &[]);
+        let a = args(&inv);
+        let i = a.iter().position(|x| x == "--resume").unwrap();
+        assert_eq!(a[i + 1], "abc");
+        assert_eq!(a[i + 2], "--fork-session");
+    }
+
+    #[test]
+    fn subscription_mode_strips_api_keys_and_our_settings() {
+        let names = vec![
+            "CLAUDE_MAX_PROXY_ANTHROPIC_API_KEY".to_string(),
+            "PATH".to_string(),
+        ];
+        let inv = build(&spec(AuthMode::Subscription, None), &names);
+        assert!(inv.env_remove.contains(&"ANTHROPIC_API_KEY".to_string()));
+        assert!(inv.env_remove.contains(&"ANTHROPIC_AUTH_TOKEN".to_string()));
+        assert!(
+            inv.env_remove
+                .contains(&"CLAUDE_MAX_PROXY_ANTHROPIC_API_KEY".to_string())
+        );
+        assert!(!inv.env_remove.contains(&"PATH".to_string()));
+        assert!(
+            inv.env_set
+                .contains(&("CLAUDE_CODE_MAX_RETRIES".into(), "2".into()))
+        );
+    }
+
+    #[test]
+    fn api_key_mode_keeps_or_sets_the_key() {
+        let mut s = spec(AuthMode::ApiKey, None);
+        s.api_key = Some("sk-test");
+        let inv = build(&s, &[]);
+        assert!(!inv.env_remove.contains(&"ANTHROPIC_API_KEY".to_string()));
+        assert!(
+            inv.env_set
+                .contains(&("ANTHROPIC_API_KEY".into(), "sk-test".into()))
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The official `claude` CLI as a backend: finding it ([`locate`]), the argv and
+//! environment of one run ([`command`]), the session file that carries earlier turns
+//! ([`session`]), spawning it in its own process group and ending that group
+//! ([`process`]), and its stream-json output as typed events ([`events`]).
+//!
+//! Nothing here knows about OpenAI; `translate` maps between the two.
+
+pub mod command;
+pub mod events;
+pub mod locate;
+pub mod process;
+pub mod session;

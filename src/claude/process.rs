@@ -1,0 +1,207 @@
+//! Spawning the CLI in its own process group and making sure that group ends.
+//!
+//! Every child is the leader of a new process group, registered in [`ProcessGroups`] while
+//! it lives. [`CliProcess::terminate`] sends SIGTERM to the whole group, then SIGKILL after
+//! a short grace; dropping a [`CliProcess`] that was not waited for does the same in the
+//! background, so a client that goes away ends its CLI at once. At shutdown the daemon
+//! ends every group still registered.
+
+use std::collections::HashSet;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+use super::command::Invocation;
+
+/// How long a group gets between SIGTERM and SIGKILL.
+pub const TERM_GRACE: Duration = Duration::from_millis(500);
+
+/// The process groups of every live CLI run.
+#[derive(Clone, Debug, Default)]
+pub struct ProcessGroups {
+    inner: Arc<Mutex<HashSet<i32>>>,
+}
+
+impl ProcessGroups {
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&self, pgid: i32) {
+        if let Ok(mut set) = self.inner.lock() {
+            set.insert(pgid);
+        }
+    }
+
+    fn remove(&self, pgid: i32) {
+        if let Ok(mut set) = self.inner.lock() {
+            set.remove(&pgid);
+        }
+    }
+
+    /// Ends every registered group: SIGTERM, a grace period, SIGKILL.
+    pub async fn terminate_all(&self) {
+        let groups: Vec<i32> = match self.inner.lock() {
+            Ok(set) => set.iter().copied().collect(),
+            Err(_) => return,
+        };
+        if groups.is_empty() {
+            return;
+        }
+        for pgid in &groups {
+            signal_group(*pgid, libc::SIGTERM);
+        }
+        tokio::time::sleep(TERM_GRACE).await;
+        for pgid in &groups {
+            signal_group(*pgid, libc::SIGKILL);
+        }
+    }
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: killpg has no memory-safety preconditions; a stale group gives ESRCH.
+        unsafe {
+            libc::killpg(pgid, signal);
+        }
+    }
+}
+
+/// The pipes of a spawned CLI.
+pub struct Pipes {
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+    pub stderr: ChildStderr,
+}
+
+/// A running CLI process group.
+#[derive(Debug)]
+pub struct CliProcess {
+    child: Option<Child>,
+    pgid: i32,
+    groups: ProcessGroups,
+}
+
+impl CliProcess {
+    /// Spawns the invocation as the leader of a new process group.
+    pub fn spawn(inv: &Invocation, groups: &ProcessGroups) -> std::io::Result<(CliProcess, Pipes)> {
+        let mut command = Command::new(&inv.program);
+        command
+            .args(&inv.args)
+            .current_dir(&inv.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        for name in &inv.env_remove {
+            command.env_remove(name);
+        }
+        for (name, value) in &inv.env_set {
+            command.env(name, value);
+        }
+        let mut child = command.spawn()?;
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .unwrap_or(0);
+        groups.insert(pgid);
+        let pipes = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(stdin), Some(stdout), Some(stderr)) => Pipes {
+                stdin,
+                stdout,
+                stderr,
+            },
+            _ => {
+                signal_group(pgid, libc::SIGKILL);
+                groups.remove(pgid);
+                return Err(std::io::Error::other("the CLI's pipes were not set up"));
+            }
+        };
+        Ok((
+            CliProcess {
+                child: Some(child),
+                pgid,
+                groups: groups.clone(),
+            },
+            pipes,
+        ))
+    }
+
+    pub fn pgid(&self) -> i32 {
+        self.pgid
+    }
+
+    /// Waits for the leader to exit (bounded), then ends anything left in its group.
+    pub async fn wait(mut self, limit: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let status = match tokio::time::timeout(limit, child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                signal_group(self.pgid, libc::SIGTERM);
+                match tokio::time::timeout(TERM_GRACE, child.wait()).await {
+                    Ok(Ok(status)) => Some(status),
+                    _ => {
+                        signal_group(self.pgid, libc::SIGKILL);
+                        child.wait().await.ok()
+                    }
+                }
+            }
+        };
+        signal_group(self.pgid, libc::SIGKILL);
+        self.groups.remove(self.pgid);
+        status
+    }
+
+    /// Ends the whole group now: SIGTERM, then SIGKILL after [`TERM_GRACE`].
+    pub async fn terminate(mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_group(self.pgid, libc::SIGTERM);
+            if tokio::time::timeout(TERM_GRACE, child.wait())
+                .await
+                .is_err()
+            {
+                signal_group(self.pgid, libc::SIGKILL);
+                let _ = child.wait().await;
+            }
+            signal_group(self.pgid, libc::SIGKILL);
+            self.groups.remove(self.pgid);
+        }
+    }
+}
+
+impl Drop for CliProcess {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pgid = self.pgid;
+        let groups = self.groups.clone();
+        signal_group(pgid, libc::SIGTERM);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if tokio::time::timeout(TERM_GRACE, child.wait())
+                        .await
+                        .is_err()
+                    {
+                        signal_group(pgid, libc::SIGKILL);
+                        let _ = child.wait().await;
+                    }
+                    signal_group(pgid, libc::SIGKILL);
+                    groups.remove(pgid);
+                });
+            }
+            Err(_) => {
+                signal_group(pgid, libc::SIGKILL);
+                groups.remove(pgid);
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Session-file synthesis: earlier turns of an OpenAI conversation written as a CLI session
+//! (`<claude home>/projects/<sanitized cwd>/<uuid>.jsonl`) so that `--resume <uuid>
+//! --fork-session` sends them upstream as real user/assistant turns.
+//!
+//! The row format follows what CLI 2.1.332 reads (see the `resume_synthesized` fixture):
+//! one JSON object per turn, chained by `parentUuid`. The file (0600) is removed when the
+//! [`SessionFile`] is dropped, with its project directory if we created it.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+/// Who spoke a turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    User,
+    Assistant,
+}
+
+/// The CLI's configuration home: `$CLAUDE_CONFIG_DIR`, else `$HOME/.claude`.
+pub fn claude_home(config_dir: Option<&Path>, home: Option<&Path>) -> Option<PathBuf> {
+    config_dir
+        .map(Path::to_path_buf)
+        .or_else(|| home.map(|h| h.join(".claude")))
+}
+
+/// The CLI's project directory name for a working directory: every character that is
+/// not an ASCII letter or digit becomes `-` (so `/tmp/a/b` → `-tmp-a-b`).
+pub fn sanitize_cwd(cwd: &Path) -> String {
+    cwd.to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
+/// A written session file; removed on drop.
+#[derive(Debug)]
+pub struct SessionFile {
+    pub session_id: String,
+    path: PathBuf,
+    /// The project directory, if this file created it (then it is removed too when empty).
+    created_dir: Option<PathBuf>,
+}
+
+impl SessionFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SessionFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = &self.created_dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Writes `turns` (alternating, starting with a user turn) as a session for `cwd`.
+pub fn write(
+    claude_home: &Path,
+    cwd: &Path,
+    turns: &[(Speaker, &str)],
+    model: &str,
+    cli_version: &str,
+) -> std::io::Result<SessionFile> {
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let projects = claude_home.join("projects");
+    let dir = projects.join(sanitize_cwd(cwd));
+    let created_dir = if dir.exists() {
+        None
+    } else {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        Some(dir.clone())
+    };
+    let path = dir.join(format!("{session_id}.jsonl"));
+    let file = SessionFile {
+        session_id: session_id.clone(),
+        path: path.clone(),
+        created_dir,
+    };
+
+    let mut out = String::new();
+    let mut parent: Option<String> = None;
+    let now = now_rfc3339();
+    let cwd_text = cwd.to_string_lossy();
+    for (speaker, text) in turns {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let (kind, message) = match speaker {
+            Speaker::User => ("user", json!({"role": "user", "content": text})),
+            Speaker::Assistant => (
+                "assistant",
+                json!({
+                    "id": format!("msg_{}", uuid.replace('-', "")),
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": null,
+                    "usage": {"input_tokens": 0, "output_tokens": 0},
+                }),
+            ),
+        };
+        let row = json!({
+            "parentUuid": parent,
+            "isSidechain": false,
+            "type": kind,
+            "message": message,
+            "uuid": uuid,
+            "timestamp": now,
+            "userType": "external",
+            "cwd": cwd_text,
+            "sessionId": session_id,
+            "version": cli_version,
+        });
+        out.push_str(&row.to_string());
+        out.push('\n');
+        parent = Some(uuid);
+    }
+
+    let mut handle = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    handle.write_all(out.as_bytes())?;
+    handle.flush()?;
+    Ok(file)
+}
+
+/// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn now_rfc3339() -> String {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn sanitizes_like_the_cli() {
+        assert_eq!(
+            sanitize_cwd(Path::new("/tmp/cli-fixture/work")),
+            "-tmp-cli-fixture-work"
+        );
+        assert_eq!(sanitize_cwd(Path::new("/a/b_c.d")), "-a-b-c-d");
+    }
+
+    #[test]
+    fn writes_chained_rows_and_cleans_up() {
+        let home = tempfile::tempdir().unwrap();
+        let cwd = Path::new("/tmp/cmp-test/run-1");
+        let turns = [
+            (Speaker::User, "My name is Bob."),
+            (Speaker::Assistant, "Nice to meet you, Bob."),
+        ];
+        let file = write(home.path(), cwd, &turns, "claude-sonnet-4-5", "2.1.332").unwrap();
+        let path = file.path().to_path_buf();
+        assert!(path.starts_with(home.path().join("projects/-tmp-cmp-test-run-1")));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let rows: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0]["parentUuid"].is_null());
+        assert_eq!(rows[1]["parentUuid"], rows[0]["uuid"]);
+        assert_eq!(rows[0]["message"]["content"], "My name is Bob.");
+        assert_eq!(
+            rows[1]["message"]["content"][0]["text"],
+            "Nice to meet you, Bob."
+        );
+        assert_eq!(rows[1]["sessionId"], file.session_id.as_str());
+        drop(file);
+        assert!(!path.exists());
+        assert!(!path.parent().unwrap().exists());
+    }
+
+    #[test]
+    fn timestamp_is_rfc3339_utc() {
+        let ts = now_rfc3339();
+        assert_eq!(ts.len(), 24, "{ts}");
+        assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
+        assert!(ts.starts_with("20"), "{ts}");
+    }
+}

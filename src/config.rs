@@ -1,0 +1,609 @@
+//! The daemon's settings: one typed [`Settings`] built once at start from
+//! defaults < config file < `CLAUDE_MAX_PROXY_*` environment < command-line flags,
+//! validated with errors that name the key, plus the provenance of every value for
+//! `claude-max-proxy config show`.
+//!
+//! Parsing and merging are the `config` crate's job; this module owns the key list,
+//! the defaults, validation and the masking of secrets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that override config keys.
+pub const ENV_PREFIX: &str = "CLAUDE_MAX_PROXY";
+
+/// Keys whose values are secrets: masked by `config show`, never logged.
+const SECRET_KEYS: &[&str] = &["anthropic_api_key"];
+
+/// Keys that hold lists; in the environment they are comma-separated.
+const LIST_KEYS: &[&str] = &["listen", "models"];
+
+/// How the CLI authenticates upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    /// The user's Claude subscription (CLI login or `CLAUDE_CODE_OAUTH_TOKEN`).
+    /// Any `ANTHROPIC_API_KEY` is removed from the CLI's environment.
+    Subscription,
+    /// An Anthropic API key, from `anthropic_api_key` or the daemon's `ANTHROPIC_API_KEY`.
+    ApiKey,
+}
+
+/// How earlier turns of a conversation reach the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HistoryMode {
+    /// Write the earlier turns as a CLI session file and `--resume` it: real turns upstream.
+    /// Falls back to `flatten` for one request when the CLI rejects the session.
+    Resume,
+    /// Put a transcript of the earlier turns into the prompt.
+    Flatten,
+}
+
+/// Log line format on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting of the daemon. Field names are the config keys.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Addresses to listen on (IP literals). Loopback only by default: nothing is
+    /// reachable from the network unless the user asks for it.
+    pub listen: Vec<String>,
+    /// TCP port; 0 picks a free one (the chosen port is printed).
+    pub port: u16,
+    /// Path of the `claude` executable; unset means `claude` on PATH, then the usual
+    /// install locations.
+    pub cli_path: Option<PathBuf>,
+    /// `subscription` (default) or `api-key`.
+    pub auth_mode: AuthMode,
+    /// API key for `auth_mode = "api-key"`; falls back to the daemon's `ANTHROPIC_API_KEY`.
+    pub anthropic_api_key: Option<String>,
+    /// How many CLI processes may run at once (each costs 200–300 MB).
+    pub max_concurrent: usize,
+    /// How many requests may wait for a free CLI slot before new ones get 429.
+    pub queue_limit: usize,
+    /// How long a request may wait in the queue before it gets 429.
+    pub queue_timeout_secs: u64,
+    /// Limit from starting the CLI to its first content.
+    pub first_token_timeout_secs: u64,
+    /// Limit on silence between two CLI events once content flows.
+    pub idle_timeout_secs: u64,
+    /// Limit on one whole request.
+    pub total_timeout_secs: u64,
+    /// How long a streaming response holds its headers waiting for the first content,
+    /// so that early failures still get a real HTTP status.
+    pub stream_header_hold_ms: u64,
+    /// Interval of SSE comment keep-alives while a stream waits.
+    pub keepalive_secs: u64,
+    /// `CLAUDE_CODE_MAX_RETRIES` for the CLI (its own default, 10, retries even a 401).
+    pub cli_max_retries: u32,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// `resume` (default) or `flatten`.
+    pub history: HistoryMode,
+    /// Where per-request working directories are made; default: the system temp dir.
+    pub work_dir: Option<PathBuf>,
+    /// `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Default log filter; `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// Model ids passed to the CLI unchanged (CLI aliases like `opus` included).
+    pub models: Vec<String>,
+    /// Extra ids we accept, each mapped to a model the CLI understands.
+    pub aliases: BTreeMap<String, String>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        let aliases = [
+            ("claude-opus-4", "opus"),
+            ("claude-sonnet-4", "sonnet"),
+            ("claude-haiku-4", "haiku"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Settings {
+            listen: vec!["127.0.0.1".to_string()],
+            port: 3456,
+            cli_path: None,
+            auth_mode: AuthMode::Subscription,
+            anthropic_api_key: None,
+            max_concurrent: 4,
+            queue_limit: 32,
+            queue_timeout_secs: 120,
+            first_token_timeout_secs: 120,
+            idle_timeout_secs: 90,
+            total_timeout_secs: 600,
+            stream_header_hold_ms: 8000,
+            keepalive_secs: 15,
+            cli_max_retries: 2,
+            max_body_bytes: 8 * 1024 * 1024,
+            history: HistoryMode::Resume,
+            work_dir: None,
+            log_format: LogFormat::Text,
+            log_level: "info".to_string(),
+            models: [
+                "opus",
+                "sonnet",
+                "haiku",
+                "claude-opus-5-5",
+                "claude-opus-4-8",
+                "claude-sonnet-4-5",
+                "claude-haiku-4-5-20251001",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            aliases,
+        }
+    }
+}
+
+impl Settings {
+    pub fn first_token_timeout(&self) -> Duration {
+        Duration::from_secs(self.first_token_timeout_secs)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+    pub fn total_timeout(&self) -> Duration {
+        Duration::from_secs(self.total_timeout_secs)
+    }
+    pub fn queue_timeout(&self) -> Duration {
+        Duration::from_secs(self.queue_timeout_secs)
+    }
+    pub fn stream_header_hold(&self) -> Duration {
+        Duration::from_millis(self.stream_header_hold_ms)
+    }
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.keepalive_secs)
+    }
+
+    /// Checks values the types cannot; each error names its key and a valid range.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}`: {why}")));
+        if self.listen.is_empty() {
+            return bad("listen", "needs at least one address, e.g. [\"127.0.0.1\"]");
+        }
+        for addr in &self.listen {
+            if addr.parse::<std::net::IpAddr>().is_err() {
+                return bad(
+                    "listen",
+                    &format!("`{addr}` is not an IP address (e.g. 127.0.0.1 or ::1)"),
+                );
+            }
+        }
+        if !(1..=256).contains(&self.max_concurrent) {
+            return bad("max_concurrent", "must be between 1 and 256");
+        }
+        if self.queue_limit > 100_000 {
+            return bad("queue_limit", "must be at most 100000");
+        }
+        for (key, v) in [
+            ("queue_timeout_secs", self.queue_timeout_secs),
+            ("first_token_timeout_secs", self.first_token_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("total_timeout_secs", self.total_timeout_secs),
+            ("keepalive_secs", self.keepalive_secs),
+        ] {
+            if v == 0 || v > 86_400 {
+                return bad(key, "must be between 1 and 86400 seconds");
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return bad("max_body_bytes", "must be at least 1024");
+        }
+        if self.models.is_empty() && self.aliases.is_empty() {
+            return bad(
+                "models",
+                "the model list is empty: no request could be served",
+            );
+        }
+        if let Some(bad_id) = self.models.iter().find(|m| !valid_model_id(m)) {
+            return bad("models", &format!("`{bad_id}` is not a valid model id"));
+        }
+        for (alias, target) in &self.aliases {
+            if !valid_model_id(alias) || !valid_model_id(target) {
+                return bad(
+                    "aliases",
+                    &format!("`{alias}` = `{target}` is not a valid model id mapping"),
+                );
+            }
+        }
+        if let Some(path) = &self.cli_path
+            && path.as_os_str().is_empty()
+        {
+            return bad("cli_path", "is empty; remove it to search PATH");
+        }
+        if self.log_level.trim().is_empty() {
+            return bad("log_level", "is empty; use e.g. \"info\" or \"debug\"");
+        }
+        Ok(())
+    }
+}
+
+/// A model id goes into argv and JSON: keep it to a safe, printable alphabet.
+fn valid_model_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('-')
+        && id.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '[' | ']' | '/')
+        })
+}
+
+/// A configuration problem; the message names the key or file.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read or parsed.
+    File(String),
+    /// A value is wrong.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::File(m) => write!(f, "config file: {m}"),
+            ConfigError::Invalid(m) => write!(f, "invalid configuration: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where a value came from, for `config show`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => write!(f, "default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(v) => write!(f, "env {v}"),
+            Source::Flag(n) => write!(f, "flag {n}"),
+        }
+    }
+}
+
+/// The inputs that select and override the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// `--config`: an explicit file must exist.
+    pub config_file: Option<PathBuf>,
+    /// Values given as flags: (key, value, flag name).
+    pub flags: Vec<(String, String, String)>,
+    /// The environment to read (the process's in production, a fixed map in tests).
+    pub env: Vec<(String, String)>,
+}
+
+/// The settings plus where each key came from and what was ignored.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// key → source, for every key of [`Settings`].
+    pub sources: BTreeMap<String, Source>,
+    /// `CLAUDE_MAX_PROXY_*` variables that name no key (warned about at start).
+    pub unknown_env: Vec<String>,
+}
+
+/// The default config file: `$XDG_CONFIG_HOME/claude-max-proxy/config.toml`.
+pub fn default_config_path(env: &[(String, String)]) -> Option<PathBuf> {
+    let get = |k: &str| {
+        env.iter()
+            .find(|(n, v)| n == k && !v.is_empty())
+            .map(|(_, v)| PathBuf::from(v))
+    };
+    let base = get("XDG_CONFIG_HOME").or_else(|| get("HOME").map(|h| h.join(".config")))?;
+    Some(base.join("claude-max-proxy").join("config.toml"))
+}
+
+/// Builds the settings from all layers and validates them.
+pub fn load(inputs: &Inputs) -> Result<Loaded, ConfigError> {
+    let known = known_keys();
+
+    // Which file: --config, then CLAUDE_MAX_PROXY_CONFIG, then the XDG default (optional).
+    let env_config = inputs
+        .env
+        .iter()
+        .find(|(k, _)| k == &format!("{ENV_PREFIX}_CONFIG"))
+        .map(|(_, v)| PathBuf::from(v));
+    let (file, required) = match (&inputs.config_file, env_config) {
+        (Some(p), _) => (Some(p.clone()), true),
+        (None, Some(p)) => (Some(p), true),
+        (None, None) => (default_config_path(&inputs.env), false),
+    };
+    let file = file.filter(|p| required || p.exists());
+    let file_table = match &file {
+        Some(path) => read_file_table(path)?,
+        None => BTreeMap::new(),
+    };
+    if let Some(key) = file_table.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ConfigError::Invalid(format!(
+            "unknown key `{key}` in {}; known keys: {}",
+            file.as_deref()
+                .map(Path::display)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            known.join(", ")
+        )));
+    }
+
+    // Environment: only known keys; the rest are reported, not fatal.
+    let mut env_values = config::Map::new();
+    let mut sources = BTreeMap::new();
+    let mut unknown_env = Vec::new();
+    for (name, value) in &inputs.env {
+        let Some(rest) = name.strip_prefix(&format!("{ENV_PREFIX}_")) else {
+            continue;
+        };
+        let key = rest.to_ascii_lowercase();
+        if key == "config" {
+            continue;
+        }
+        if !known.contains(&key.as_str()) || key == "aliases" {
+            unknown_env.push(name.clone());
+            continue;
+        }
+        env_values.insert(key.clone(), value.clone());
+        sources.insert(key, Source::Env(name.clone()));
+    }
+
+    let mut builder = config::Config::builder().add_source(
+        config::Config::try_from(&Settings::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+    );
+    if let Some(path) = &file {
+        builder =
+            builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+        for key in file_table.keys() {
+            sources
+                .entry(key.clone())
+                .or_insert(Source::File(path.clone()));
+        }
+    }
+    let mut env_source = config::Environment::default()
+        .source(Some(env_values))
+        .try_parsing(true)
+        .list_separator(",");
+    for key in LIST_KEYS {
+        env_source = env_source.with_list_parse_key(key);
+    }
+    builder = builder.add_source(env_source);
+    for (key, value, flag) in &inputs.flags {
+        builder = builder
+            .set_override(key.as_str(), value.as_str())
+            .map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))?;
+        sources.insert(key.clone(), Source::Flag(flag.clone()));
+    }
+    let merged = builder
+        .build()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let settings: Settings = merged
+        .try_deserialize()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    settings.validate()?;
+
+    for key in known {
+        sources.entry(key.to_string()).or_insert(Source::Default);
+    }
+    Ok(Loaded {
+        settings,
+        file,
+        sources,
+        unknown_env,
+    })
+}
+
+/// Reads the file's top-level table (to know which keys it sets).
+fn read_file_table(path: &Path) -> Result<BTreeMap<String, config::Value>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::File(format!("cannot read {}: {e}", path.display())))?;
+    let parsed = config::Config::builder()
+        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+        .build()
+        .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
+    let table = parsed
+        .try_deserialize::<config::Map<String, config::Value>>()
+        .map_err(|e| ConfigError::File(format!("{}: {e}", path.display())))?;
+    Ok(table.into_iter().collect())
+}
+
+/// The config keys, in declaration order.
+pub fn known_keys() -> Vec<&'static str> {
+    vec![
+        "listen",
+        "port",
+        "cli_path",
+        "auth_mode",
+        "anthropic_api_key",
+        "max_concurrent",
+        "queue_limit",
+        "queue_timeout_secs",
+        "first_token_timeout_secs",
+        "idle_timeout_secs",
+        "total_timeout_secs",
+        "stream_header_hold_ms",
+        "keepalive_secs",
+        "cli_max_retries",
+        "max_body_bytes",
+        "history",
+        "work_dir",
+        "log_format",
+        "log_level",
+        "models",
+        "aliases",
+    ]
+}
+
+/// Renders the effective configuration as TOML-ish lines with provenance, secrets masked.
+pub fn render_show(loaded: &Loaded) -> String {
+    let json = serde_json::to_value(&loaded.settings).unwrap_or_default();
+    let mut out = String::new();
+    match &loaded.file {
+        Some(p) => out.push_str(&format!("# config file: {}\n", p.display())),
+        None => out.push_str("# config file: none (defaults, environment and flags only)\n"),
+    }
+    for key in known_keys() {
+        let value = json.get(key).cloned().unwrap_or(serde_json::Value::Null);
+        let shown = if SECRET_KEYS.contains(&key) && !value.is_null() {
+            "\"********\"".to_string()
+        } else if value.is_null() {
+            "# (unset)".to_string()
+        } else {
+            value.to_string()
+        };
+        let source = loaded
+            .sources
+            .get(key)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "default".to_string());
+        out.push_str(&format!("{key} = {shown}    # {source}\n"));
+    }
+    for name in &loaded.unknown_env {
+        out.push_str(&format!("# ignored: {name} names no config key\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_port_3456() {
+        let loaded = load(&Inputs::default()).unwrap();
+        assert_eq!(loaded.settings.port, 3456);
+        assert_eq!(loaded.settings.listen, vec!["127.0.0.1"]);
+        assert_eq!(loaded.sources["port"], Source::Default);
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "port = 4000\nmax_concurrent = 2\nqueue_limit = 5\n").unwrap();
+        let inputs = Inputs {
+            config_file: Some(path.clone()),
+            flags: vec![("port".into(), "4002".into(), "--port".into())],
+            env: env(&[
+                ("CLAUDE_MAX_PROXY_PORT", "4001"),
+                ("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "3"),
+                ("CLAUDE_MAX_PROXY_LISTEN", "127.0.0.1,::1"),
+            ]),
+        };
+        let loaded = load(&inputs).unwrap();
+        assert_eq!(loaded.settings.port, 4002);
+        assert_eq!(loaded.settings.max_concurrent, 3);
+        assert_eq!(loaded.settings.queue_limit, 5);
+        assert_eq!(loaded.settings.listen, vec!["127.0.0.1", "::1"]);
+        assert_eq!(loaded.sources["port"], Source::Flag("--port".into()));
+        assert_eq!(
+            loaded.sources["max_concurrent"],
+            Source::Env("CLAUDE_MAX_PROXY_MAX_CONCURRENT".into())
+        );
+        assert_eq!(loaded.sources["queue_limit"], Source::File(path));
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let inputs = Inputs {
+            env: env(&[("CLAUDE_MAX_PROXY_PORT", "not-a-port")]),
+            ..Inputs::default()
+        };
+        let err = load(&inputs).unwrap_err().to_string();
+        assert!(err.contains("port"), "{err}");
+
+        let inputs = Inputs {
+            env: env(&[("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "0")]),
+            ..Inputs::default()
+        };
+        let err = load(&inputs).unwrap_err().to_string();
+        assert!(err.contains("max_concurrent"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_key_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "prot = 1\n").unwrap();
+        let inputs = Inputs {
+            config_file: Some(path),
+            ..Inputs::default()
+        };
+        let err = load(&inputs).unwrap_err().to_string();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let inputs = Inputs {
+            config_file: Some(PathBuf::from("/nonexistent/claude-max-proxy.toml")),
+            ..Inputs::default()
+        };
+        assert!(load(&inputs).is_err());
+    }
+
+    #[test]
+    fn show_masks_secrets_and_reports_unknown_env() {
+        let inputs = Inputs {
+            env: env(&[
+                ("CLAUDE_MAX_PROXY_ANTHROPIC_API_KEY", "sk-very-secret"),
+                ("CLAUDE_MAX_PROXY_PROT", "1"),
+            ]),
+            ..Inputs::default()
+        };
+        let loaded = load(&inputs).unwrap();
+        let shown = render_show(&loaded);
+        assert!(!shown.contains("sk-very-secret"), "{shown}");
+        assert!(
+            shown.contains("anthropic_api_key = \"********\""),
+            "{shown}"
+        );
+        assert!(shown.contains("CLAUDE_MAX_PROXY_PROT"), "{shown}");
+        assert!(shown.contains("port = 3456    # default"), "{shown}");
+    }
+
+    #[test]
+    fn aliases_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "models = [\"sonnet\"]\n[aliases]\ngpt-4o = \"sonnet\"\n",
+        )
+        .unwrap();
+        let inputs = Inputs {
+            config_file: Some(path),
+            ..Inputs::default()
+        };
+        let loaded = load(&inputs).unwrap();
+        assert_eq!(loaded.settings.models, vec!["sonnet"]);
+        assert_eq!(loaded.settings.aliases["gpt-4o"], "sonnet");
+    }
+}

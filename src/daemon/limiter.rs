@@ -1,0 +1,202 @@
+//! The concurrency limit on CLI processes and the bounded FIFO queue in front of it.
+//!
+//! A request takes a [`QueueTicket`] first (refused with 429 when the queue is full), then
+//! waits for a permit in FIFO order (tokio's semaphore is fair). A waiter whose client goes
+//! away is dropped from the queue with its future. The permit lives as long as the CLI
+//! process it allows.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::openai::{ApiError, ErrorKind};
+
+/// Retry-After for a full queue.
+const QUEUE_RETRY_SECS: u64 = 5;
+
+#[derive(Debug)]
+pub struct Limiter {
+    permits: Arc<Semaphore>,
+    max_concurrent: usize,
+    queue_limit: usize,
+    queued: Arc<AtomicUsize>,
+    running: Arc<AtomicUsize>,
+}
+
+/// A place in the queue; released on drop.
+#[derive(Debug)]
+pub struct QueueTicket {
+    queued: Arc<AtomicUsize>,
+}
+
+impl Drop for QueueTicket {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The right to run one CLI process; released on drop.
+#[derive(Debug)]
+pub struct RunPermit {
+    _permit: OwnedSemaphorePermit,
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for RunPermit {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Limiter {
+    pub fn new(max_concurrent: usize, queue_limit: usize) -> Limiter {
+        Limiter {
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            max_concurrent,
+            queue_limit,
+            queued: Arc::new(AtomicUsize::new(0)),
+            running: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Requests waiting for a slot.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+
+    /// CLI processes running (or about to).
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
+    }
+
+    /// Takes a place in the queue, or refuses with 429 when it is full.
+    pub fn enqueue(&self) -> Result<QueueTicket, ApiError> {
+        let previous = self.queued.fetch_add(1, Ordering::SeqCst);
+        let ticket = QueueTicket {
+            queued: self.queued.clone(),
+        };
+        // Waiting is only needed when every slot is busy.
+        let busy = self.permits.available_permits() <= previous;
+        if busy && previous >= self.queue_limit {
+            drop(ticket);
+            return Err(self.full_error());
+        }
+        Ok(ticket)
+    }
+
+    fn full_error(&self) -> ApiError {
+        ApiError::new(
+            ErrorKind::QueueFull,
+            format!(
+                "All {} claude CLI slots are busy and {} requests are already waiting. Retry \
+                 shortly, or raise `max_concurrent` / `queue_limit` in the config.",
+                self.max_concurrent, self.queue_limit
+            ),
+        )
+        .with_retry_after(QUEUE_RETRY_SECS)
+    }
+
+    /// Waits (FIFO) for a slot, at most `limit`.
+    pub async fn acquire(
+        &self,
+        ticket: QueueTicket,
+        limit: Duration,
+    ) -> Result<RunPermit, ApiError> {
+        let permit = tokio::time::timeout(limit, self.permits.clone().acquire_owned()).await;
+        drop(ticket);
+        match permit {
+            Ok(Ok(permit)) => {
+                self.running.fetch_add(1, Ordering::SeqCst);
+                Ok(RunPermit {
+                    _permit: permit,
+                    running: self.running.clone(),
+                })
+            }
+            Ok(Err(_)) => Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "The proxy is shutting down; retry against the restarted daemon.",
+            )),
+            Err(_) => Err(ApiError::new(
+                ErrorKind::QueueFull,
+                format!(
+                    "Waited {} s for a free claude CLI slot (all {} busy). Retry shortly, or \
+                     raise `max_concurrent` or `queue_timeout_secs`.",
+                    limit.as_secs(),
+                    self.max_concurrent
+                ),
+            )
+            .with_retry_after(QUEUE_RETRY_SECS)),
+        }
+    }
+
+    /// Refuses every new and waiting request (at shutdown).
+    pub fn close(&self) {
+        self.permits.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn queue_overflow_is_429_and_waiters_are_fifo() {
+        let limiter = Arc::new(Limiter::new(1, 1));
+        let first = limiter
+            .acquire(limiter.enqueue().unwrap(), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(limiter.running(), 1);
+        let waiting = limiter.enqueue().unwrap();
+        let err = limiter.enqueue().unwrap_err();
+        assert_eq!(err.status(), 429);
+        assert!(err.retry_after.is_some());
+
+        let l2 = limiter.clone();
+        let waiter = tokio::spawn(async move { l2.acquire(waiting, Duration::from_secs(5)).await });
+        tokio::task::yield_now().await;
+        drop(first);
+        let second = waiter.await.unwrap().unwrap();
+        assert_eq!(limiter.running(), 1);
+        assert_eq!(limiter.queued(), 0);
+        drop(second);
+        assert_eq!(limiter.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_waiter_leaves_the_queue() {
+        let limiter = Arc::new(Limiter::new(1, 4));
+        let _busy = limiter
+            .acquire(limiter.enqueue().unwrap(), Duration::from_secs(1))
+            .await
+            .unwrap();
+        let ticket = limiter.enqueue().unwrap();
+        assert_eq!(limiter.queued(), 1);
+        let l2 = limiter.clone();
+        let waiter = tokio::spawn(async move { l2.acquire(ticket, Duration::from_secs(60)).await });
+        tokio::task::yield_now().await;
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(limiter.queued(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_too_long_is_429() {
+        let limiter = Limiter::new(1, 4);
+        let _busy = limiter
+            .acquire(limiter.enqueue().unwrap(), Duration::from_secs(1))
+            .await
+            .unwrap();
+        let err = limiter
+            .acquire(limiter.enqueue().unwrap(), Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 429);
+    }
+}

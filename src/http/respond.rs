@@ -1,0 +1,50 @@
+//! Response building blocks: the body type and JSON / error responses.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+
+use crate::openai::ApiError;
+
+/// Every response body: a full buffer or an SSE stream.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+/// A JSON response with `status`.
+pub fn json(status: u16, text: String) -> Response<Body> {
+    let mut response = Response::new(full(text));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Serializes `value` as a 200 JSON response.
+pub fn ok_json<T: serde::Serialize>(value: &T) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(text) => json(200, text),
+        Err(e) => error(&ApiError::new(
+            crate::openai::ErrorKind::Internal,
+            format!("could not serialize the response: {e}"),
+        )),
+    }
+}
+
+/// An OpenAI error response, with `Retry-After` when the error has one.
+pub fn error(err: &ApiError) -> Response<Body> {
+    let mut response = json(err.status(), err.to_json());
+    if let Some(secs) = err.retry_after
+        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}

@@ -1,0 +1,31 @@
+//! claude-max-proxy: an OpenAI-compatible API over the official `claude` CLI.
+//!
+//! Layout:
+//! - [`config`]: the effective settings (defaults < file < env < flags) and where each came from.
+//! - [`models`]: the model catalog: which ids we expose and what the CLI is asked for.
+//! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation.
+//! - [`claude`]: the CLI: locating it, building its argv/env, spawning it in its own process
+//!   group, its stream-json events and the session files that carry earlier turns.
+//! - [`translate`]: OpenAI request → CLI run plan; CLI events → OpenAI content and errors.
+//! - [`http`]: the hyper service: routing, body limits, JSON and SSE responses.
+//! - [`daemon`]: listeners, the concurrency limiter and queue, shutdown.
+//!
+//! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`openai::ApiError`].
+
+pub mod claude;
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod models;
+pub mod openai;
+pub mod runner;
+pub mod translate;
+
+/// Boxed error for plumbing (startup, I/O) where callers only report, never branch.
+pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Result with the crate's boxed [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The crate version, reported by `/health` and `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

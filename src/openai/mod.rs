@@ -1,0 +1,14 @@
+//! OpenAI wire format: the chat request as we accept it (parsed and validated into
+//! [`ChatRequest`]), the response and chunk shapes we send, the model list, and the
+//! error object every failure is reported as. Pure data: no I/O here.
+
+mod error;
+mod request;
+mod response;
+
+pub use error::{ApiError, ErrorKind};
+pub use request::{ChatRequest, Message, Role, parse_chat_request};
+pub use response::{
+    ChatCompletion, Choice, Chunk, ChunkChoice, Delta, FinishReason, ModelList, ModelObject,
+    ResponseMessage, Usage,
+};

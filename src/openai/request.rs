@@ -1,0 +1,510 @@
+//! Parsing and validating `POST /v1/chat/completions` bodies.
+//!
+//! We walk the JSON ourselves instead of deriving, so that every rejection names the exact
+//! `param` (`messages[2].content[0].type`) the way OpenAI does. Parameters the CLI cannot
+//! honour (temperature, max_tokens, stop, …) are type-checked and then ignored; features we
+//! do not support yet (n > 1, images, tools, json_schema) are rejected with a clear 400.
+
+use serde_json::{Map, Value};
+
+use super::ApiError;
+
+/// Who said a message, after folding `developer` into `system`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// One message with its text content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub text: String,
+}
+
+/// A validated chat request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub stream: bool,
+    /// `stream_options.include_usage`: send a final usage chunk.
+    pub include_usage: bool,
+}
+
+impl ChatRequest {
+    /// System and developer messages joined, in order; `None` if there are none.
+    pub fn system_prompt(&self) -> Option<String> {
+        let parts: Vec<&str> = self
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.text.as_str())
+            .filter(|t| !t.trim().is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("\n\n"))
+    }
+
+    /// The user/assistant turns, in order (system messages removed).
+    pub fn turns(&self) -> Vec<&Message> {
+        self.messages
+            .iter()
+            .filter(|m| m.role != Role::System)
+            .collect()
+    }
+}
+
+/// Parses and validates a request body.
+pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(
+            "body",
+            format!(
+                "We could not parse the JSON body of your request ({e}). \
+                 Send a JSON object with `model` and `messages`."
+            ),
+        )
+    })?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::invalid(
+            "body",
+            "The request body must be a JSON object with `model` and `messages`.",
+        ));
+    };
+
+    let model = match obj.get("model") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "model",
+                "You must provide a model parameter (see GET /v1/models).",
+            ));
+        }
+        Some(_) => return Err(ApiError::invalid("model", "`model` must be a string.")),
+    };
+
+    let stream = optional_bool(&obj, "stream")?.unwrap_or(false);
+    let include_usage = match obj.get("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(opts)) => optional_bool(opts, "include_usage")
+            .map_err(|e| ApiError::invalid("stream_options.include_usage", e.message))?
+            .unwrap_or(false),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "stream_options",
+                "`stream_options` must be an object like {\"include_usage\": true}.",
+            ));
+        }
+    };
+
+    check_unsupported(&obj)?;
+    check_ignored_types(&obj)?;
+    let messages = parse_messages(obj.get("messages"))?;
+
+    Ok(ChatRequest {
+        model,
+        messages,
+        stream,
+        include_usage,
+    })
+}
+
+fn optional_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::invalid(
+            key,
+            format!("`{key}` must be a boolean."),
+        )),
+    }
+}
+
+/// Features the CLI path cannot provide yet: refused rather than silently dropped.
+fn check_unsupported(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    match obj.get("n") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 1) => {
+            return Err(ApiError::invalid(
+                "n",
+                "Only n = 1 is supported: the claude CLI produces one choice per request. \
+                 Send separate requests for more choices.",
+            ));
+        }
+        Some(_) => return Err(ApiError::invalid("n", "`n` must be a positive integer.")),
+    }
+    for key in ["tools", "functions"] {
+        match obj.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) if a.is_empty() => {}
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    key,
+                    format!(
+                        "`{key}` (function calling) is not supported by this proxy yet; \
+                         remove `{key}` from the request."
+                    ),
+                ));
+            }
+        }
+    }
+    match obj.get("tool_choice") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "none" || s == "auto" => {}
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "tool_choice",
+                "`tool_choice` is not supported by this proxy yet (no tools can be called).",
+            ));
+        }
+    }
+    if let Some(format) = obj.get("response_format") {
+        let kind = format.get("type").and_then(Value::as_str);
+        match (format, kind) {
+            (Value::Null, _) => {}
+            (_, Some("text")) | (_, Some("json_object")) => {}
+            (_, Some("json_schema")) => {
+                return Err(ApiError::invalid(
+                    "response_format.type",
+                    "`json_schema` response formats are not supported: the claude CLI cannot \
+                     enforce a schema. Use `json_object` or `text` and describe the format in \
+                     the prompt.",
+                ));
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "response_format",
+                    "`response_format` must be {\"type\": \"text\"} or {\"type\": \"json_object\"}.",
+                ));
+            }
+        }
+    }
+    if let Some(Value::Array(modalities)) = obj.get("modalities")
+        && modalities.iter().any(|m| m.as_str() != Some("text"))
+    {
+        return Err(ApiError::invalid(
+            "modalities",
+            "Only the `text` modality is supported.",
+        ));
+    }
+    Ok(())
+}
+
+/// Parameters the CLI cannot honour are accepted and ignored, but a wrong type is still
+/// a client bug worth reporting.
+fn check_ignored_types(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let number = |key: &str, min: f64, max: f64| -> Result<(), ApiError> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|v| (min..=max).contains(&v)) => {
+                Ok(())
+            }
+            Some(_) => Err(ApiError::invalid(
+                key,
+                format!("`{key}` must be a number between {min} and {max}."),
+            )),
+        }
+    };
+    number("temperature", 0.0, 2.0)?;
+    number("top_p", 0.0, 1.0)?;
+    number("presence_penalty", -2.0, 2.0)?;
+    number("frequency_penalty", -2.0, 2.0)?;
+    for key in [
+        "max_tokens",
+        "max_completion_tokens",
+        "seed",
+        "top_logprobs",
+    ] {
+        match obj.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    key,
+                    format!("`{key}` must be an integer."),
+                ));
+            }
+        }
+    }
+    match obj.get("stop") {
+        None | Some(Value::Null) | Some(Value::String(_)) => {}
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "stop",
+                "`stop` must be a string or an array of strings.",
+            ));
+        }
+    }
+    match obj.get("user") {
+        None | Some(Value::Null) | Some(Value::String(_)) => {}
+        Some(_) => return Err(ApiError::invalid("user", "`user` must be a string.")),
+    }
+    Ok(())
+}
+
+fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
+    let items = match value {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) => {
+            return Err(ApiError::invalid(
+                "messages",
+                "`messages` must contain at least one message.",
+            ));
+        }
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "messages",
+                "Missing required parameter: `messages`.",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "messages",
+                "`messages` must be an array.",
+            ));
+        }
+    };
+
+    let mut messages = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let param = format!("messages[{i}]");
+        let Value::Object(msg) = item else {
+            return Err(ApiError::invalid(param, "Each message must be an object."));
+        };
+        let role = match msg.get("role").and_then(Value::as_str) {
+            Some("system") | Some("developer") => Role::System,
+            Some("user") => Role::User,
+            Some("assistant") => Role::Assistant,
+            Some(r @ ("tool" | "function")) => {
+                return Err(ApiError::invalid(
+                    format!("{param}.role"),
+                    format!(
+                        "Messages with role `{r}` need tool support, which this proxy does not have yet."
+                    ),
+                ));
+            }
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    format!("{param}.role"),
+                    format!(
+                        "Invalid role `{other}`: expected system, developer, user or assistant."
+                    ),
+                ));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    format!("{param}.role"),
+                    "Each message needs a string `role`.",
+                ));
+            }
+        };
+        if role == Role::Assistant
+            && msg
+                .get("tool_calls")
+                .is_some_and(|t| !t.is_null() && t.as_array().is_none_or(|a| !a.is_empty()))
+        {
+            return Err(ApiError::invalid(
+                format!("{param}.tool_calls"),
+                "Assistant `tool_calls` need tool support, which this proxy does not have yet.",
+            ));
+        }
+        let text = parse_content(msg.get("content"), &param, role)?;
+        messages.push(Message { role, text });
+    }
+
+    let last = messages
+        .iter()
+        .rposition(|m| m.role != Role::System)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "messages",
+                "`messages` has only system messages; add a user message.",
+            )
+        })?;
+    if messages[last].role != Role::User {
+        return Err(ApiError::invalid(
+            format!("messages[{last}].role"),
+            "The last message must come from the user: the claude CLI cannot continue a \
+             partial assistant message.",
+        ));
+    }
+    if messages[last].text.trim().is_empty() {
+        return Err(ApiError::invalid(
+            format!("messages[{last}].content"),
+            "The last user message is empty.",
+        ));
+    }
+    Ok(messages)
+}
+
+fn parse_content(value: Option<&Value>, param: &str, role: Role) -> Result<String, ApiError> {
+    match value {
+        Some(Value::String(s)) => Ok(s.clone()),
+        None | Some(Value::Null) if role == Role::Assistant => Ok(String::new()),
+        None | Some(Value::Null) => Err(ApiError::invalid(
+            format!("{param}.content"),
+            "Missing `content`: a string or an array of text parts.",
+        )),
+        Some(Value::Array(parts)) => {
+            let mut texts = Vec::with_capacity(parts.len());
+            for (j, part) in parts.iter().enumerate() {
+                let part_param = format!("{param}.content[{j}]");
+                let kind = part.get("type").and_then(Value::as_str);
+                match kind {
+                    Some("text") | Some("refusal") => {
+                        let key = kind.unwrap_or("text");
+                        match part.get(key) {
+                            Some(Value::String(t)) => texts.push(t.as_str()),
+                            _ => {
+                                return Err(ApiError::invalid(
+                                    format!("{part_param}.{key}"),
+                                    format!("A `{key}` part needs a string `{key}`."),
+                                ));
+                            }
+                        }
+                    }
+                    Some(t @ ("image_url" | "input_image" | "input_audio" | "file")) => {
+                        return Err(ApiError::invalid(
+                            format!("{part_param}.type"),
+                            format!(
+                                "Content parts of type `{t}` are not supported yet; only text \
+                                 parts can be sent through the claude CLI."
+                            ),
+                        ));
+                    }
+                    Some(other) => {
+                        return Err(ApiError::invalid(
+                            format!("{part_param}.type"),
+                            format!("Unknown content part type `{other}`; expected `text`."),
+                        ));
+                    }
+                    None => {
+                        return Err(ApiError::invalid(
+                            format!("{part_param}.type"),
+                            "Each content part needs a string `type`.",
+                        ));
+                    }
+                }
+            }
+            Ok(texts.join("\n"))
+        }
+        Some(_) => Err(ApiError::invalid(
+            format!("{param}.content"),
+            "`content` must be a string or an array of text parts.",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<ChatRequest, ApiError> {
+        parse_chat_request(json.as_bytes())
+    }
+
+    #[test]
+    fn minimal_request_parses() {
+        let req = parse(
+            r#"{"model":"claude-opus-4","messages":[{"role":"user","content":"안녕하세요!"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(req.model, "claude-opus-4");
+        assert!(!req.stream);
+        assert_eq!(req.messages[0].text, "안녕하세요!");
+    }
+
+    #[test]
+    fn stream_and_include_usage() {
+        let req = parse(
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},
+                "messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .unwrap();
+        assert!(req.stream && req.include_usage);
+    }
+
+    #[test]
+    fn text_parts_are_joined_and_developer_is_system() {
+        let req = parse(
+            r#"{"model":"m","messages":[
+                {"role":"developer","content":"be brief"},
+                {"role":"system","content":[{"type":"text","text":"and kind"}]},
+                {"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(req.system_prompt().as_deref(), Some("be brief\n\nand kind"));
+        assert_eq!(req.turns().len(), 1);
+        assert_eq!(req.turns()[0].text, "a\nb");
+    }
+
+    #[test]
+    fn bad_json_is_400() {
+        let err = parse("{nope").unwrap_err();
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn rejections_name_the_param() {
+        let cases = [
+            (r#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
+            (r#"{"model":"m"}"#, "messages"),
+            (r#"{"model":"m","messages":[]}"#, "messages"),
+            (
+                r#"{"model":"m","n":2,"messages":[{"role":"user","content":"x"}]}"#,
+                "n",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#,
+                "messages[0].content[0].type",
+            ),
+            (
+                r#"{"model":"m","tools":[{"type":"function"}],"messages":[{"role":"user","content":"x"}]}"#,
+                "tools",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#,
+                "messages[0].role",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":5}]}"#,
+                "messages[0].content",
+            ),
+            (
+                r#"{"model":"m","temperature":"hot","messages":[{"role":"user","content":"x"}]}"#,
+                "temperature",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]}"#,
+                "messages[1].role",
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#,
+                "messages[0].role",
+            ),
+            (
+                r#"{"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}"#,
+                "stream",
+            ),
+        ];
+        for (body, param) in cases {
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.status(), 400, "{body}");
+            assert_eq!(err.param.as_deref(), Some(param), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn ignored_parameters_are_accepted() {
+        parse(
+            r#"{"model":"m","temperature":0.2,"top_p":1,"max_tokens":10,"stop":["x"],"n":1,
+                "presence_penalty":0,"user":"u","seed":1,"tools":[],"tool_choice":"none",
+                "response_format":{"type":"text"},"messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .unwrap();
+    }
+}

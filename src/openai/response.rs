@@ -1,0 +1,223 @@
+//! Response shapes as OpenAI documents them: `chat.completion`, `chat.completion.chunk`,
+//! the model object and list, and usage.
+
+use serde::Serialize;
+
+/// Why generation stopped, in OpenAI's vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+    ContentFilter,
+}
+
+/// Token counts; `prompt_tokens` includes cache reads and cache writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PromptTokensDetails {
+    pub cached_tokens: u64,
+}
+
+impl Usage {
+    pub fn new(input: u64, cache_creation: u64, cache_read: u64, output: u64) -> Usage {
+        let prompt = input + cache_creation + cache_read;
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: output,
+            total_tokens: prompt + output,
+            prompt_tokens_details: PromptTokensDetails {
+                cached_tokens: cache_read,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResponseMessage {
+    pub role: &'static str,
+    pub content: String,
+    pub refusal: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: ResponseMessage,
+    pub logprobs: Option<()>,
+    pub finish_reason: FinishReason,
+}
+
+/// A non-streaming response.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    pub usage: Usage,
+    pub system_fingerprint: Option<String>,
+}
+
+impl ChatCompletion {
+    pub fn new(
+        id: String,
+        created: i64,
+        model: String,
+        content: String,
+        finish: FinishReason,
+        usage: Usage,
+    ) -> ChatCompletion {
+        ChatCompletion {
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: vec![Choice {
+                index: 0,
+                message: ResponseMessage {
+                    role: "assistant",
+                    content,
+                    refusal: None,
+                },
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage,
+            system_fingerprint: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Delta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    pub logprobs: Option<()>,
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// One streaming chunk.
+#[derive(Clone, Debug, Serialize)]
+pub struct Chunk {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: String,
+    pub system_fingerprint: Option<String>,
+    pub choices: Vec<ChunkChoice>,
+    /// With `include_usage`: `null` on every chunk but the last, which carries the usage
+    /// and no choices. Without it the field is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<Usage>>,
+}
+
+impl Chunk {
+    fn base(id: &str, created: i64, model: &str, include_usage: bool) -> Chunk {
+        Chunk {
+            id: id.to_string(),
+            object: "chat.completion.chunk",
+            created,
+            model: model.to_string(),
+            system_fingerprint: None,
+            choices: Vec::new(),
+            usage: include_usage.then_some(None),
+        }
+    }
+
+    /// A chunk with one choice carrying `delta` and `finish_reason`.
+    pub fn choice(
+        id: &str,
+        created: i64,
+        model: &str,
+        include_usage: bool,
+        delta: Delta,
+        finish_reason: Option<FinishReason>,
+    ) -> Chunk {
+        let mut chunk = Chunk::base(id, created, model, include_usage);
+        chunk.choices.push(ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason,
+        });
+        chunk
+    }
+
+    /// The final usage chunk: empty `choices`, `usage` set.
+    pub fn usage(id: &str, created: i64, model: &str, usage: Usage) -> Chunk {
+        let mut chunk = Chunk::base(id, created, model, true);
+        chunk.usage = Some(Some(usage));
+        chunk
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelObject {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    pub owned_by: &'static str,
+}
+
+impl ModelObject {
+    pub fn new(id: &str, created: i64) -> ModelObject {
+        ModelObject {
+            id: id.to_string(),
+            object: "model",
+            created,
+            owned_by: "anthropic",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelList {
+    pub object: &'static str,
+    pub data: Vec<ModelObject>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_counts_cache_in_prompt_tokens() {
+        let usage = Usage::new(42, 3, 5, 7);
+        assert_eq!(usage.prompt_tokens, 50);
+        assert_eq!(usage.total_tokens, 57);
+        assert_eq!(usage.prompt_tokens_details.cached_tokens, 5);
+    }
+
+    #[test]
+    fn chunk_usage_field_follows_include_usage() {
+        let delta = Delta {
+            role: Some("assistant"),
+            content: Some(String::new()),
+        };
+        let with =
+            serde_json::to_value(Chunk::choice("c", 1, "m", true, delta.clone(), None)).unwrap();
+        assert!(with.get("usage").unwrap().is_null());
+        let without = serde_json::to_value(Chunk::choice("c", 1, "m", false, delta, None)).unwrap();
+        assert!(without.get("usage").is_none());
+        let last = serde_json::to_value(Chunk::usage("c", 1, "m", Usage::new(1, 0, 0, 1))).unwrap();
+        assert_eq!(last["choices"].as_array().unwrap().len(), 0);
+        assert_eq!(last["usage"]["total_tokens"], 2);
+    }
+}

@@ -1,0 +1,432 @@
+//! CLI events → what the client gets, as a sequence of [`Output`]s.
+//!
+//! Rules:
+//! - Text comes from the main conversation's `text_delta`s, in order. A complete
+//!   `assistant` message whose text was already streamed is ignored; one that was not
+//!   streamed (the CLI's non-streaming retry) is sent as text.
+//! - When the CLI abandons streamed blocks (`message_stop` with `abandoned_blocks`) the
+//!   text already sent must be regenerated exactly: the retry's text is matched against it
+//!   and only what goes beyond is sent. If the retry says something else, the client gets
+//!   an error instead of contradicting text.
+//! - The first `max_tokens` stop ends the answer with `length` (the CLI would otherwise
+//!   ask the model to continue, several times).
+//! - `result` ends the run: a finish with usage, or an error.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::claude::events::{
+    AssistantEvent, CliEvent, ResultEvent, StreamEvent, SystemEvent, TokenUsage,
+};
+use crate::openai::{ApiError, ErrorKind, FinishReason, Usage};
+
+use super::errors;
+
+/// The end of a successful answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finish {
+    pub reason: FinishReason,
+    pub usage: Usage,
+}
+
+/// One thing for the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The model that answers (known before the first text, may be refined later).
+    Model(String),
+    Text(String),
+    Finished(Finish),
+    Failed(ApiError),
+}
+
+/// Maps a CLI stop reason to OpenAI's finish reason.
+pub fn finish_reason(stop_reason: Option<&str>) -> FinishReason {
+    match stop_reason {
+        Some("max_tokens") | Some("model_context_window_exceeded") => FinishReason::Length,
+        Some("refusal") => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// Strips the CLI's context-window tag: `claude-opus-4-8[1m]` → `claude-opus-4-8`.
+fn clean_model(model: &str) -> String {
+    match model.find('[') {
+        Some(i) => model[..i].to_string(),
+        None => model.to_string(),
+    }
+}
+
+/// The state of one run's translation.
+#[derive(Debug, Default)]
+pub struct Translator {
+    model: Option<String>,
+    /// Ids of messages whose text arrived as deltas.
+    streamed: HashSet<String>,
+    /// Ids of messages whose streamed blocks were abandoned.
+    abandoned: HashSet<String>,
+    current_message: Option<String>,
+    /// Text per (message id, block index), to know what an abandonment takes back.
+    block_text: HashMap<(String, u64), String>,
+    /// Text the client already has but the CLI took back: the retry must repeat it.
+    to_repeat: String,
+    /// Text sent so far.
+    sent_any: bool,
+    synthetic_error: Option<AssistantEvent>,
+    /// Usage of the message being streamed (for an early `max_tokens` finish).
+    stream_usage: TokenUsage,
+    finished: bool,
+}
+
+impl Translator {
+    pub fn new() -> Translator {
+        Translator::default()
+    }
+
+    /// Whether a finish or an error was produced: nothing more will be.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Whether any text was produced.
+    pub fn sent_text(&self) -> bool {
+        self.sent_any
+    }
+
+    /// Translates one event.
+    pub fn on_event(&mut self, event: CliEvent) -> Vec<Output> {
+        if self.finished {
+            return Vec::new();
+        }
+        match event {
+            CliEvent::System(system) => self.on_system(system),
+            CliEvent::Stream(stream) => self.on_stream(stream),
+            CliEvent::Assistant(assistant) => self.on_assistant(assistant),
+            CliEvent::Result(result) => self.on_result(result),
+            CliEvent::Other => Vec::new(),
+        }
+    }
+
+    fn set_model(&mut self, model: &str) -> Vec<Output> {
+        if model.is_empty() || model == "<synthetic>" {
+            return Vec::new();
+        }
+        let model = clean_model(model);
+        if self.model.as_deref() == Some(model.as_str()) {
+            return Vec::new();
+        }
+        self.model = Some(model.clone());
+        vec![Output::Model(model)]
+    }
+
+    fn on_system(&mut self, system: SystemEvent) -> Vec<Output> {
+        match (system.subtype.as_str(), &system.model) {
+            ("init", Some(model)) if self.model.is_none() => self.set_model(model),
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_stream(&mut self, event: StreamEvent) -> Vec<Output> {
+        match event {
+            StreamEvent::MessageStart {
+                message_id,
+                model,
+                usage,
+            } => {
+                if let Some(id) = &message_id {
+                    self.streamed.insert(id.clone());
+                }
+                self.current_message = message_id;
+                self.stream_usage = usage;
+                model.map(|m| self.set_model(&m)).unwrap_or_default()
+            }
+            StreamEvent::TextDelta { index, text } => {
+                if let Some(id) = &self.current_message {
+                    self.block_text
+                        .entry((id.clone(), index))
+                        .or_default()
+                        .push_str(&text);
+                }
+                self.emit_text(&text)
+            }
+            StreamEvent::MessageDelta {
+                stop_reason,
+                output_tokens,
+            } => {
+                if let Some(tokens) = output_tokens {
+                    self.stream_usage.output_tokens = tokens;
+                }
+                if stop_reason.as_deref() == Some("max_tokens") && self.to_repeat.is_empty() {
+                    self.finished = true;
+                    let u = self.stream_usage;
+                    return vec![Output::Finished(Finish {
+                        reason: FinishReason::Length,
+                        usage: Usage::new(
+                            u.input_tokens,
+                            u.cache_creation_input_tokens,
+                            u.cache_read_input_tokens,
+                            u.output_tokens,
+                        ),
+                    })];
+                }
+                Vec::new()
+            }
+            StreamEvent::MessageStop {
+                abandoned: Some(abandoned),
+            } => {
+                let id = abandoned
+                    .message_id
+                    .or_else(|| self.current_message.clone())
+                    .unwrap_or_default();
+                let mut blocks: Vec<(u64, String)> = self
+                    .block_text
+                    .iter()
+                    .filter(|((msg, index), _)| *msg == id && *index >= abandoned.from_block_index)
+                    .map(|((_, index), text)| (*index, text.clone()))
+                    .collect();
+                blocks.sort();
+                let taken_back: String = blocks.into_iter().map(|(_, t)| t).collect();
+                self.to_repeat.push_str(&taken_back);
+                self.abandoned.insert(id);
+                Vec::new()
+            }
+            StreamEvent::MessageStop { abandoned: None } | StreamEvent::Other => Vec::new(),
+        }
+    }
+
+    fn on_assistant(&mut self, assistant: AssistantEvent) -> Vec<Output> {
+        if assistant.synthetic {
+            self.synthetic_error = Some(assistant);
+            return Vec::new();
+        }
+        let already_streamed = assistant
+            .message_id
+            .as_ref()
+            .is_some_and(|id| self.streamed.contains(id) && !self.abandoned.contains(id));
+        let mut out = assistant
+            .model
+            .as_deref()
+            .map(|m| self.set_model(m))
+            .unwrap_or_default();
+        if !already_streamed {
+            out.extend(self.emit_text(&assistant.text));
+        }
+        out
+    }
+
+    /// Sends `text`, first checking it against text the client already has.
+    fn emit_text(&mut self, text: &str) -> Vec<Output> {
+        if text.is_empty() {
+            return Vec::new();
+        }
+        let mut fresh = text;
+        if !self.to_repeat.is_empty() {
+            if let Some(rest) = self.to_repeat.strip_prefix(text) {
+                self.to_repeat = rest.to_string();
+                return Vec::new();
+            }
+            match text.strip_prefix(self.to_repeat.as_str()) {
+                Some(rest) => {
+                    fresh = rest;
+                    self.to_repeat.clear();
+                }
+                None => return self.fail(contradiction()),
+            }
+        }
+        if fresh.is_empty() {
+            return Vec::new();
+        }
+        self.sent_any = true;
+        vec![Output::Text(fresh.to_string())]
+    }
+
+    fn fail(&mut self, error: ApiError) -> Vec<Output> {
+        self.finished = true;
+        vec![Output::Failed(error)]
+    }
+
+    fn on_result(&mut self, result: ResultEvent) -> Vec<Output> {
+        if result.is_error {
+            let error = errors::from_result(&result, self.synthetic_error.as_ref());
+            return self.fail(error);
+        }
+        let mut out = Vec::new();
+        if self.model.is_none()
+            && let Some(model) = result.models.first()
+        {
+            out.extend(self.set_model(model));
+        }
+        // A run that printed no stream events still has its answer in `result`.
+        if !self.sent_any
+            && self.to_repeat.is_empty()
+            && let Some(text) = &result.result
+        {
+            out.extend(self.emit_text(text));
+        }
+        if !self.to_repeat.is_empty() {
+            out.extend(self.fail(contradiction()));
+            return out;
+        }
+        self.finished = true;
+        let u = result.usage;
+        out.push(Output::Finished(Finish {
+            reason: finish_reason(result.stop_reason.as_deref()),
+            usage: Usage::new(
+                u.input_tokens,
+                u.cache_creation_input_tokens,
+                u.cache_read_input_tokens,
+                u.output_tokens,
+            ),
+        }));
+        out
+    }
+}
+
+fn contradiction() -> ApiError {
+    ApiError::new(
+        ErrorKind::BadGateway,
+        "The upstream stream broke and Anthropic's retried answer differs from the text already \
+         sent, so the answer was stopped rather than contradict itself. Retry the request.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claude::events::parse_line;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/claude-cli");
+
+    fn run(lines: &[&str]) -> Vec<Output> {
+        let mut t = Translator::new();
+        lines
+            .iter()
+            .flat_map(|l| t.on_event(parse_line(l).unwrap()))
+            .collect()
+    }
+
+    fn text(outputs: &[Output]) -> String {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn fixture_lines(path: &str) -> Option<Vec<String>> {
+        let text = std::fs::read_to_string(format!("{FIXTURES}/{path}")).ok()?;
+        Some(
+            text.lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+        )
+    }
+
+    const START: &str = r#"{"type":"stream_event","event":{"type":"message_start","message":{"id":"m1","model":"claude-opus-5-5","usage":{"input_tokens":10,"output_tokens":1}}}}"#;
+
+    fn delta(text: &str) -> String {
+        format!(
+            r#"{{"type":"stream_event","event":{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{text}"}}}}}}"#
+        )
+    }
+
+    fn assistant(id: &str, text: &str) -> String {
+        format!(
+            r#"{{"type":"assistant","message":{{"id":"{id}","model":"claude-opus-5-5","content":[{{"type":"text","text":"{text}"}}]}}}}"#
+        )
+    }
+
+    const ABANDON: &str = r#"{"type":"stream_event","event":{"type":"message_stop"},"abandoned_blocks":{"api_message_id":"m1","from_block_index":0}}"#;
+    const RESULT_OK: &str = r#"{"type":"result","is_error":false,"stop_reason":"end_turn","usage":{"input_tokens":42,"cache_creation_input_tokens":3,"cache_read_input_tokens":5,"output_tokens":7},"modelUsage":{"claude-opus-5-5":{}}}"#;
+
+    #[test]
+    fn fixture_stream_gives_text_model_and_finish() {
+        let Some(lines) = fixture_lines("v2.1.332/c_partial/stdout.txt") else {
+            eprintln!("skip: fixtures not present beside the repo");
+            return;
+        };
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let out = run(&refs);
+        assert_eq!(text(&out), "Hi there! This is the mock Anthropic API.");
+        assert_eq!(out[0], Output::Model("claude-opus-5-5".into()));
+        assert!(matches!(out.last(), Some(Output::Finished(f))
+            if f.reason == FinishReason::Stop && f.usage.prompt_tokens == 42));
+    }
+
+    #[test]
+    fn midstream_fixture_never_contradicts() {
+        let Some(lines) = fixture_lines("v2.1.332/f_error_err-midstream/stdout.txt") else {
+            eprintln!("skip: fixtures not present beside the repo");
+            return;
+        };
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let out = run(&refs);
+        // "partial" was sent, and the retry says something else: an error, not new text.
+        assert_eq!(text(&out), "partial");
+        assert!(matches!(out.last(), Some(Output::Failed(e)) if e.status() == 502));
+    }
+
+    #[test]
+    fn abandoned_prefix_continues_with_the_rest_only() {
+        let out = run(&[
+            START,
+            &delta("Hello wor"),
+            ABANDON,
+            &assistant("m2", "Hello world, again."),
+            RESULT_OK,
+        ]);
+        assert_eq!(text(&out), "Hello world, again.");
+        assert!(matches!(out.last(), Some(Output::Finished(_))));
+    }
+
+    #[test]
+    fn streamed_assistant_message_is_not_repeated() {
+        let out = run(&[
+            START,
+            &delta("Hi"),
+            &delta(" there"),
+            &assistant("m1", "Hi there"),
+            RESULT_OK,
+        ]);
+        assert_eq!(text(&out), "Hi there");
+    }
+
+    #[test]
+    fn unstreamed_answer_comes_from_assistant_or_result() {
+        let out = run(&[&assistant("m9", "whole answer"), RESULT_OK]);
+        assert_eq!(text(&out), "whole answer");
+        let only_result = r#"{"type":"result","is_error":false,"result":"from result","stop_reason":"end_turn","usage":{}}"#;
+        assert_eq!(text(&run(&[only_result])), "from result");
+    }
+
+    #[test]
+    fn first_max_tokens_finishes_with_length() {
+        let stop = r#"{"type":"stream_event","event":{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":5}}}"#;
+        let out = run(&[START, &delta("abc"), stop, &delta("more"), RESULT_OK]);
+        assert_eq!(text(&out), "abc");
+        assert!(matches!(out.last(), Some(Output::Finished(f))
+            if f.reason == FinishReason::Length && f.usage.completion_tokens == 5));
+    }
+
+    #[test]
+    fn error_result_becomes_failed_with_status() {
+        let Some(lines) = fixture_lines("v2.1.332/f_error_err-400/stdout.txt") else {
+            eprintln!("skip: fixtures not present beside the repo");
+            return;
+        };
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let out = run(&refs);
+        assert_eq!(text(&out), "");
+        assert!(matches!(out.last(), Some(Output::Failed(e)) if e.status() == 400));
+    }
+
+    #[test]
+    fn stop_reasons_map() {
+        assert_eq!(finish_reason(Some("end_turn")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("stop_sequence")), FinishReason::Stop);
+        assert_eq!(finish_reason(Some("max_tokens")), FinishReason::Length);
+        assert_eq!(finish_reason(Some("refusal")), FinishReason::ContentFilter);
+        assert_eq!(finish_reason(None), FinishReason::Stop);
+    }
+}

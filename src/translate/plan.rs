@@ -1,0 +1,176 @@
+//! From a validated [`ChatRequest`] to a [`RunPlan`]: what goes on stdin, what goes into
+//! the system prompt file, and which earlier turns are written as a session file.
+//!
+//! Earlier turns are normalised for the Messages API: consecutive turns of the same speaker
+//! are merged and empty assistant turns dropped. A history that does not start with a user
+//! turn cannot be resumed, so that request is planned as flattened.
+
+use crate::claude::session::Speaker;
+use crate::openai::{ChatRequest, Role};
+
+/// What one CLI run needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunPlan {
+    /// The `--model` argument.
+    pub model_arg: String,
+    pub system_prompt: Option<String>,
+    /// Earlier turns (alternating, starting with the user), for `--resume`; empty for a
+    /// single-turn request.
+    pub history: Vec<(Speaker, String)>,
+    /// The last user message: stdin when resuming (or single-turn).
+    pub prompt: String,
+    /// Everything in one prompt: stdin when flattening.
+    pub flattened: String,
+    /// The history cannot be resumed; flatten instead.
+    pub must_flatten: bool,
+}
+
+impl RunPlan {
+    pub fn is_multi_turn(&self) -> bool {
+        !self.history.is_empty()
+    }
+}
+
+/// Plans a run for `request`, whose model resolved to `model_arg`.
+pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
+    let turns = request.turns();
+    // The parser guarantees a non-empty last user turn.
+    let (last, earlier) = match turns.split_last() {
+        Some((last, earlier)) => (last.text.clone(), earlier),
+        None => (String::new(), &[][..]),
+    };
+    let mut history: Vec<(Speaker, String)> = Vec::new();
+    for message in earlier {
+        let speaker = match message.role {
+            Role::User => Speaker::User,
+            Role::Assistant => Speaker::Assistant,
+            Role::System => continue,
+        };
+        if message.text.trim().is_empty() {
+            continue;
+        }
+        match history.last_mut() {
+            Some((prev, text)) if *prev == speaker => {
+                text.push_str("\n\n");
+                text.push_str(&message.text);
+            }
+            _ => history.push((speaker, message.text.clone())),
+        }
+    }
+    // The new user message follows on stdin: the history must end with the assistant.
+    // A trailing user turn (two user messages in a row at the end) is folded into stdin.
+    let mut prompt = last;
+    if let Some((Speaker::User, text)) = history.last() {
+        prompt = format!("{text}\n\n{prompt}");
+        history.pop();
+    }
+    let must_flatten = history.first().is_some_and(|(s, _)| *s != Speaker::User);
+    let flattened = flatten(&history, &prompt);
+    RunPlan {
+        model_arg: model_arg.to_string(),
+        system_prompt: request.system_prompt(),
+        history,
+        prompt,
+        flattened,
+        must_flatten,
+    }
+}
+
+/// The fallback: earlier turns as a transcript, then the new message.
+pub fn flatten(history: &[(Speaker, String)], prompt: &str) -> String {
+    if history.is_empty() {
+        return prompt.to_string();
+    }
+    let mut out = String::from(
+        "Here is our conversation so far. Continue it by answering my last message.\n\n<conversation>\n",
+    );
+    for (speaker, text) in history {
+        let name = match speaker {
+            Speaker::User => "User",
+            Speaker::Assistant => "Assistant",
+        };
+        out.push_str(&format!("<turn role=\"{name}\">\n{text}\n</turn>\n"));
+    }
+    out.push_str("</conversation>\n\n");
+    out.push_str(prompt);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openai::parse_chat_request;
+
+    fn req(json: &str) -> ChatRequest {
+        parse_chat_request(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn single_turn_has_no_history() {
+        let p = plan(
+            &req(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
+            "opus",
+        );
+        assert!(!p.is_multi_turn());
+        assert_eq!(p.prompt, "hi");
+        assert_eq!(p.flattened, "hi");
+        assert_eq!(p.model_arg, "opus");
+    }
+
+    #[test]
+    fn earlier_turns_become_history_and_system_is_separate() {
+        let p = plan(
+            &req(r#"{"model":"m","messages":[
+                {"role":"system","content":"terse"},
+                {"role":"user","content":"My name is Bob."},
+                {"role":"assistant","content":"Nice to meet you, Bob."},
+                {"role":"user","content":"What is my name?"}]}"#),
+            "sonnet",
+        );
+        assert_eq!(p.system_prompt.as_deref(), Some("terse"));
+        assert_eq!(
+            p.history,
+            vec![
+                (Speaker::User, "My name is Bob.".to_string()),
+                (Speaker::Assistant, "Nice to meet you, Bob.".to_string())
+            ]
+        );
+        assert_eq!(p.prompt, "What is my name?");
+        assert!(!p.must_flatten);
+        assert!(
+            p.flattened
+                .contains("<turn role=\"User\">\nMy name is Bob.\n</turn>")
+        );
+        assert!(p.flattened.ends_with("What is my name?"));
+    }
+
+    #[test]
+    fn same_speaker_turns_merge_and_trailing_user_folds_into_prompt() {
+        let p = plan(
+            &req(r#"{"model":"m","messages":[
+                {"role":"user","content":"a"},{"role":"user","content":"b"},
+                {"role":"assistant","content":"c"},{"role":"assistant","content":""},
+                {"role":"user","content":"d"},{"role":"user","content":"e"}]}"#),
+            "opus",
+        );
+        assert_eq!(
+            p.history,
+            vec![
+                (Speaker::User, "a\n\nb".to_string()),
+                (Speaker::Assistant, "c".to_string())
+            ]
+        );
+        assert_eq!(p.prompt, "d\n\ne");
+    }
+
+    #[test]
+    fn history_starting_with_assistant_must_flatten() {
+        let p = plan(
+            &req(r#"{"model":"m","messages":[
+                {"role":"assistant","content":"Hello! How can I help?"},
+                {"role":"user","content":"hi"}]}"#),
+            "opus",
+        );
+        assert!(p.must_flatten);
+    }
+}

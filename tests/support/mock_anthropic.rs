@@ -1,0 +1,519 @@
+//! A mock Anthropic Messages API for integration tests.
+//!
+//! It owns one HTTP/1 listener on `127.0.0.1:0`, records every request it sees (headers
+//! unmasked, so tests can assert on `x-api-key` and `authorization`), and answers
+//! `POST /v1/messages` the way the real API does: a JSON `Message`, or with `"stream": true`
+//! the documented SSE sequence (`message_start`, `content_block_start`, `ping`,
+//! `content_block_delta`…, `content_block_stop`, `message_delta`, `message_stop`).
+//! Anything else gets a 404 `not_found_error` (the CLI probes `HEAD /` at start and copes
+//! with that).
+//!
+//! The behaviour is steered by the `model` field of the request body, so tests can reach it
+//! through the proxy's model list:
+//! - `err-400`, `err-401`, `err-429`, `err-500`, `err-529`: that HTTP error with the API's
+//!   error body (`err-429` adds `retry-after: 7`);
+//! - `err-midstream`: a stream that breaks after one `partial` delta with an SSE `error`
+//!   event; the non-streaming retry the CLI then makes gets the normal answer;
+//! - `slow`: 300 ms between deltas (for client-disconnect tests);
+//! - `maxtok`: `stop_reason` `max_tokens` instead of `end_turn`;
+//! - anything else: `Hello from the mock. You said: <last user text, trimmed>`.
+//!
+//! It leaves everything about the CLI (spawning, parsing its stdout) to the tests.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Input tokens reported in every successful answer.
+pub const MOCK_INPUT_TOKENS: u64 = 42;
+/// Cache-creation input tokens reported in every successful answer.
+pub const MOCK_CACHE_CREATION_INPUT_TOKENS: u64 = 3;
+/// Cache-read input tokens reported in every successful answer.
+pub const MOCK_CACHE_READ_INPUT_TOKENS: u64 = 5;
+/// How many characters each `text_delta` carries (the last one may be shorter).
+pub const MOCK_CHUNK_CHARS: usize = 8;
+/// The pause between deltas for models containing `slow`.
+pub const MOCK_SLOW_DELAY: Duration = Duration::from_millis(300);
+/// Request bodies larger than this are refused with 413 (the CLI's are a few KiB to a few MiB).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// The reply the mock gives to a normal request whose last user text is `said`.
+pub fn mock_reply(said: &str) -> String {
+    format!("Hello from the mock. You said: {}", said.trim())
+}
+
+/// Splits a reply into the `text_delta` pieces the mock streams, on character boundaries.
+pub fn mock_chunks(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(MOCK_CHUNK_CHARS)
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+/// One HTTP request as the mock received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, `HEAD`, …
+    pub method: String,
+    /// The path including the query string, e.g. `/v1/messages?beta=true`.
+    pub path: String,
+    /// Every header in arrival order, names lowercased, values unmasked.
+    pub headers: Vec<(String, String)>,
+    /// The body parsed as JSON; `Value::Null` when empty or not JSON.
+    pub body: Value,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path without its query string.
+    pub fn path_only(&self) -> &str {
+        self.path.split('?').next().unwrap_or(&self.path)
+    }
+
+    /// Whether this is a Messages API call (`POST /v1/messages`, any query string).
+    pub fn is_message_request(&self) -> bool {
+        self.method == "POST" && self.path_only() == "/v1/messages"
+    }
+}
+
+/// A running mock; the server stops (and drops its open connections) when this is dropped.
+pub struct MockAnthropic {
+    /// Where the listener is bound.
+    addr: SocketAddr,
+    /// Every request seen so far, in order of arrival.
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    /// The accept loop; it owns the connection tasks, so aborting it ends them too.
+    server: JoinHandle<()>,
+}
+
+impl MockAnthropic {
+    /// Binds `127.0.0.1:0` and serves on a tokio task until the value is dropped.
+    pub async fn start() -> MockAnthropic {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock Anthropic listener on 127.0.0.1:0");
+        let addr = listener
+            .local_addr()
+            .expect("local address of a bound listener");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let server = tokio::spawn(accept_loop(listener, requests.clone()));
+        MockAnthropic {
+            addr,
+            requests,
+            server,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, suitable for `ANTHROPIC_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request seen so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.requests).clone()
+    }
+
+    /// Only the `POST /v1/messages` requests (any query string), in order.
+    pub fn message_requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.requests)
+            .iter()
+            .filter(|r| r.is_message_request())
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for MockAnthropic {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Locks the request log, tolerating a poisoned lock (a panicking test thread must not hide
+/// the requests from the others).
+fn lock(requests: &Mutex<Vec<RecordedRequest>>) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
+    requests.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn accept_loop(listener: TcpListener, requests: Arc<Mutex<Vec<RecordedRequest>>>) {
+    // Owned here so that aborting this task aborts every connection (and its stream writer).
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                eprintln!("mock anthropic: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+        let requests = requests.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |req| handle(req, requests.clone()));
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                // Clients hanging up mid-stream is expected in disconnect tests.
+                if !e.is_incomplete_message() && !e.is_canceled() {
+                    eprintln!("mock anthropic: connection error: {e}");
+                }
+            }
+        });
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+) -> Result<Response<Body>, Infallible> {
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let bytes = match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let status = if e.is::<http_body_util::LengthLimitError>() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return Ok(error_response(
+                status,
+                "invalid_request_error",
+                &format!("mock: could not read the request body: {e}"),
+            ));
+        }
+    };
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let recorded = RecordedRequest {
+        method: method.to_string(),
+        path,
+        headers,
+        body,
+    };
+    let is_messages = recorded.is_message_request();
+    let body = recorded.body.clone();
+    lock(&requests).push(recorded);
+
+    if is_messages {
+        Ok(messages(&body))
+    } else {
+        let mut resp = error_response(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            &format!("mock: no route for {method} (only POST /v1/messages is served)"),
+        );
+        if method == Method::HEAD {
+            *resp.body_mut() = empty();
+        }
+        Ok(resp)
+    }
+}
+
+/// What a request's model asks the mock to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    Normal,
+    /// An HTTP error status before any byte of the answer.
+    Fail(u16),
+    /// A stream broken by an SSE `error` event after one delta.
+    MidstreamError,
+}
+
+fn behaviour(model: &str) -> Behaviour {
+    for (tag, status) in [
+        ("err-400", 400),
+        ("err-401", 401),
+        ("err-429", 429),
+        ("err-500", 500),
+        ("err-529", 529),
+    ] {
+        if model.contains(tag) {
+            return Behaviour::Fail(status);
+        }
+    }
+    if model.contains("err-midstream") {
+        Behaviour::MidstreamError
+    } else {
+        Behaviour::Normal
+    }
+}
+
+/// Answers `POST /v1/messages`.
+fn messages(body: &Value) -> Response<Body> {
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let reply = mock_reply(&last_user_text(body));
+    let stop_reason = if model.contains("maxtok") {
+        "max_tokens"
+    } else {
+        "end_turn"
+    };
+    let delay = model.contains("slow").then_some(MOCK_SLOW_DELAY);
+
+    match behaviour(&model) {
+        Behaviour::Fail(status) => api_error(status),
+        Behaviour::MidstreamError if stream => sse_response(midstream_error_events(&model), None),
+        Behaviour::Normal | Behaviour::MidstreamError => {
+            if stream {
+                sse_response(stream_events(&model, &reply, stop_reason), delay)
+            } else {
+                json_response(StatusCode::OK, &full_message(&model, &reply, stop_reason))
+            }
+        }
+    }
+}
+
+/// The text of the last `text` block of the last `user` message, trimmed; empty if none.
+///
+/// The CLI puts `<system-reminder>` blocks first and the user's own text last.
+fn last_user_text(body: &Value) -> String {
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return String::new();
+    };
+    let Some(content) = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(|m| m.get("content"))
+    else {
+        return String::new();
+    };
+    let text = match content {
+        Value::String(s) => Some(s.as_str()),
+        Value::Array(blocks) => blocks
+            .iter()
+            .rev()
+            .find(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .and_then(|b| b.get("text"))
+            .and_then(Value::as_str),
+        _ => None,
+    };
+    text.unwrap_or("").trim().to_owned()
+}
+
+fn message_id() -> String {
+    format!("msg_mock{}", uuid::Uuid::new_v4().simple())
+}
+
+fn usage(output_tokens: usize) -> Value {
+    json!({
+        "input_tokens": MOCK_INPUT_TOKENS,
+        "cache_creation_input_tokens": MOCK_CACHE_CREATION_INPUT_TOKENS,
+        "cache_read_input_tokens": MOCK_CACHE_READ_INPUT_TOKENS,
+        "output_tokens": output_tokens,
+    })
+}
+
+/// The complete non-streaming `Message`; `output_tokens` is the number of chunks.
+fn full_message(model: &str, text: &str, stop_reason: &str) -> Value {
+    json!({
+        "id": message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": stop_reason,
+        "stop_sequence": null,
+        "usage": usage(mock_chunks(text).len()),
+    })
+}
+
+/// The opening `message_start` event (empty content, output_tokens 1).
+fn message_start(model: &str) -> Value {
+    json!({
+        "type": "message_start",
+        "message": {
+            "id": message_id(),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": null,
+            "stop_sequence": null,
+            "usage": usage(1),
+        }
+    })
+}
+
+fn text_block_start() -> Value {
+    json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+}
+
+fn text_delta(text: &str) -> Value {
+    json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+}
+
+/// One SSE event as it goes on the wire, and whether the slow mode pauses before it.
+struct SseEvent {
+    frame: Bytes,
+    /// Deltas are paced in slow mode; the envelope events are not.
+    paced: bool,
+}
+
+fn sse(value: &Value) -> SseEvent {
+    let name = value.get("type").and_then(Value::as_str).unwrap_or("error");
+    SseEvent {
+        frame: Bytes::from(format!("event: {name}\ndata: {value}\n\n")),
+        paced: name == "content_block_delta",
+    }
+}
+
+/// The full documented event sequence for a text answer.
+fn stream_events(model: &str, text: &str, stop_reason: &str) -> Vec<SseEvent> {
+    let chunks = mock_chunks(text);
+    let mut events = vec![
+        sse(&message_start(model)),
+        sse(&text_block_start()),
+        sse(&json!({"type": "ping"})),
+    ];
+    events.extend(chunks.iter().map(|c| sse(&text_delta(c))));
+    events.push(sse(&json!({"type": "content_block_stop", "index": 0})));
+    events.push(sse(&json!({
+        "type": "message_delta",
+        "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+        "usage": {"output_tokens": chunks.len()},
+    })));
+    events.push(sse(&json!({"type": "message_stop"})));
+    events
+}
+
+/// A stream that breaks after one delta, as the API does when it gets overloaded mid-answer.
+fn midstream_error_events(model: &str) -> Vec<SseEvent> {
+    vec![
+        sse(&message_start(model)),
+        sse(&text_block_start()),
+        sse(&text_delta("partial")),
+        sse(&json!({
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"},
+        })),
+    ]
+}
+
+/// Streams `events` from a task; a client that goes away simply ends the task.
+fn sse_response(events: Vec<SseEvent>, delay: Option<Duration>) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        for event in events {
+            if let (Some(d), true) = (delay, event.paced) {
+                tokio::time::sleep(d).await;
+            }
+            if tx.send(event.frame).await.is_err() {
+                return; // the client hung up
+            }
+        }
+    });
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, Infallible>(Frame::data(bytes)), rx))
+    });
+    let mut resp = Response::new(BodyExt::boxed(StreamBody::new(frames)));
+    let headers = resp.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    add_request_id(&mut resp);
+    resp
+}
+
+/// The API's error answer for the `err-NNN` models.
+fn api_error(status: u16) -> Response<Body> {
+    let (error_type, message) = match status {
+        400 => ("invalid_request_error", "model: bad model (mock)"),
+        401 => ("authentication_error", "invalid x-api-key"),
+        429 => (
+            "rate_limit_error",
+            "Number of requests has exceeded your rate limit (mock)",
+        ),
+        529 => ("overloaded_error", "Overloaded"),
+        _ => ("api_error", "Internal server error (mock)"),
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = error_response(status, error_type, message);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("7"));
+    }
+    resp
+}
+
+fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<Body> {
+    json_response(
+        status,
+        &json!({"type": "error", "error": {"type": error_type, "message": message}}),
+    )
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut resp = Response::new(full(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    add_request_id(&mut resp);
+    resp
+}
+
+fn add_request_id(resp: &mut Response<Body>) {
+    let id = format!("req_mock_{}", uuid::Uuid::new_v4().simple());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("request-id", value);
+    }
+}
+
+fn full(s: String) -> Body {
+    BodyExt::boxed(Full::new(Bytes::from(s)))
+}
+
+fn empty() -> Body {
+    BodyExt::boxed(Full::new(Bytes::new()))
+}
