@@ -389,9 +389,18 @@ pub fn load(inputs: &Inputs) -> Result<Loaded, ConfigError> {
     }
     builder = builder.add_source(env_source);
     for (key, value, flag) in &inputs.flags {
-        builder = builder
-            .set_override(key.as_str(), value.as_str())
-            .map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))?;
+        builder = if LIST_KEYS.contains(&key.as_str()) {
+            let items: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            builder.set_override(key.as_str(), items)
+        } else {
+            builder.set_override(key.as_str(), value.as_str())
+        }
+        .map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))?;
         sources.insert(key.clone(), Source::Flag(flag.clone()));
     }
     let merged = builder

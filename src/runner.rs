@@ -142,13 +142,17 @@ impl Backend {
 
     /// Starts a run for `plan`. Errors that are known before anything runs (CLI missing,
     /// queue full) come back at once.
-    pub fn start(self: &Arc<Self>, plan: RunPlan) -> Result<mpsc::Receiver<Output>, ApiError> {
+    pub fn start(
+        self: &Arc<Self>,
+        plan: RunPlan,
+        streaming: bool,
+    ) -> Result<mpsc::Receiver<Output>, ApiError> {
         let cli = self.cli_path()?;
         let ticket = self.limiter.enqueue()?;
         let (tx, rx) = mpsc::channel(OUTPUT_BUFFER);
         let backend = self.clone();
         tokio::spawn(async move {
-            backend.run(cli, plan, ticket, tx).await;
+            backend.run(cli, plan, streaming, ticket, tx).await;
         });
         Ok(rx)
     }
@@ -157,6 +161,7 @@ impl Backend {
         &self,
         cli: PathBuf,
         plan: RunPlan,
+        streaming: bool,
         ticket: QueueTicket,
         tx: mpsc::Sender<Output>,
     ) {
@@ -182,14 +187,17 @@ impl Backend {
         } else {
             Mode::Resume
         };
-        match self.attempt(&cli, &plan, mode, &tx, deadline).await {
+        match self
+            .attempt(&cli, &plan, mode, streaming, &tx, deadline)
+            .await
+        {
             Ok(Attempt::Over) => {}
             Ok(Attempt::ResumeRejected) => {
                 tracing::warn!(
                     "the claude CLI rejected the synthesized session; flattening the history for this request"
                 );
                 if let Err(error) = self
-                    .attempt(&cli, &plan, Mode::Flatten, &tx, deadline)
+                    .attempt(&cli, &plan, Mode::Flatten, streaming, &tx, deadline)
                     .await
                 {
                     let _ = tx.send(Output::Failed(error)).await;
@@ -207,6 +215,7 @@ impl Backend {
         cli: &Path,
         plan: &RunPlan,
         mode: Mode,
+        streaming: bool,
         tx: &mpsc::Sender<Output>,
         deadline: Instant,
     ) -> Result<Attempt, ApiError> {
@@ -274,7 +283,7 @@ impl Backend {
         });
         let stderr_task = tokio::spawn(read_tail(pipes.stderr));
 
-        let outcome = self.pump(pipes.stdout, tx, deadline).await;
+        let outcome = self.pump(pipes.stdout, streaming, tx, deadline).await;
         let result = match outcome {
             Pumped::ClientGone => {
                 process.terminate().await;
@@ -319,11 +328,16 @@ impl Backend {
     async fn pump(
         &self,
         stdout: tokio::process::ChildStdout,
+        streaming: bool,
         tx: &mpsc::Sender<Output>,
         deadline: Instant,
     ) -> Pumped {
         let mut reader = BufReader::new(stdout);
-        let mut translator = Translator::new();
+        let mut translator = if streaming {
+            Translator::new()
+        } else {
+            Translator::buffered()
+        };
         let mut saw_garbage = false;
         let mut line = Vec::new();
         let first_token_deadline = Instant::now() + self.settings.first_token_timeout();

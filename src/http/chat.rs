@@ -50,7 +50,7 @@ async fn answer(
         .resolve(&chat.model)
         .ok_or_else(|| ApiError::model_not_found(&chat.model))?;
     let run_plan = plan::plan(&chat, model_arg);
-    let rx = state.backend.start(run_plan)?;
+    let rx = state.backend.start(run_plan, chat.stream)?;
     let log = RequestLog::new(id.to_string(), chat.model.clone(), chat.stream, body.len());
     let created = unix_now();
     if chat.stream {
@@ -88,6 +88,12 @@ async fn collect(
             Output::Text(text) => {
                 log.first_token();
                 content.push_str(&text);
+            }
+            Output::Retract(len) => {
+                let keep = content.len().saturating_sub(len);
+                if content.is_char_boundary(keep) {
+                    content.truncate(keep);
+                }
             }
             Output::Finished(finish) => {
                 log.finished(finish.usage);

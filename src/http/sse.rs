@@ -120,6 +120,8 @@ impl SseState {
     fn on_output(&mut self, output: Option<Output>) {
         match output {
             Some(Output::Model(m)) => self.info.model = m,
+            // Streaming translators never retract (they repeat-check instead).
+            Some(Output::Retract(_)) => {}
             Some(Output::Text(text)) => {
                 self.log.first_token();
                 self.ensure_role();

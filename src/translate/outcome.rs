@@ -34,6 +34,9 @@ pub enum Output {
     /// The model that answers (known before the first text, may be refined later).
     Model(String),
     Text(String),
+    /// Non-streaming only: the CLI abandoned this much already-produced text (bytes at the
+    /// end of the answer so far); drop it, the retry replaces it.
+    Retract(usize),
     Finished(Finish),
     Failed(ApiError),
 }
@@ -71,14 +74,26 @@ pub struct Translator {
     /// Text sent so far.
     sent_any: bool,
     synthetic_error: Option<AssistantEvent>,
+    /// The client sees the answer only at the end, so abandoned text can be retracted
+    /// instead of having to be repeated.
+    buffered: bool,
     /// Usage of the message being streamed (for an early `max_tokens` finish).
     stream_usage: TokenUsage,
     finished: bool,
 }
 
 impl Translator {
+    /// A translator for a streaming client: text once sent is final.
     pub fn new() -> Translator {
         Translator::default()
+    }
+
+    /// A translator for a client that gets the whole answer at once.
+    pub fn buffered() -> Translator {
+        Translator {
+            buffered: true,
+            ..Translator::default()
+        }
     }
 
     /// Whether a finish or an error was produced: nothing more will be.
@@ -184,8 +199,15 @@ impl Translator {
                     .collect();
                 blocks.sort();
                 let taken_back: String = blocks.into_iter().map(|(_, t)| t).collect();
-                self.to_repeat.push_str(&taken_back);
                 self.abandoned.insert(id);
+                if self.buffered {
+                    return if taken_back.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![Output::Retract(taken_back.len())]
+                    };
+                }
+                self.to_repeat.push_str(&taken_back);
                 Vec::new()
             }
             StreamEvent::MessageStop { abandoned: None } | StreamEvent::Other => Vec::new(),
@@ -296,7 +318,10 @@ mod tests {
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/claude-cli");
 
     fn run(lines: &[&str]) -> Vec<Output> {
-        let mut t = Translator::new();
+        run_with(Translator::new(), lines)
+    }
+
+    fn run_with(mut t: Translator, lines: &[&str]) -> Vec<Output> {
         lines
             .iter()
             .flat_map(|l| t.on_event(parse_line(l).unwrap()))
@@ -365,6 +390,23 @@ mod tests {
         // "partial" was sent, and the retry says something else: an error, not new text.
         assert_eq!(text(&out), "partial");
         assert!(matches!(out.last(), Some(Output::Failed(e)) if e.status() == 502));
+    }
+
+    #[test]
+    fn buffered_abandonment_retracts_instead() {
+        let out = run_with(
+            Translator::buffered(),
+            &[
+                START,
+                &delta("partial"),
+                ABANDON,
+                &assistant("m2", "Different."),
+                RESULT_OK,
+            ],
+        );
+        assert!(out.contains(&Output::Retract("partial".len())), "{out:?}");
+        assert!(out.contains(&Output::Text("Different.".into())), "{out:?}");
+        assert!(matches!(out.last(), Some(Output::Finished(_))));
     }
 
     #[test]

@@ -1,0 +1,343 @@
+//! Shared test support: start the real daemon binary on port 0, find the fake and real
+//! CLIs, and small process helpers. Each test file uses part of it.
+#![allow(dead_code)]
+
+pub mod mock_anthropic;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The crate root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The fake CLI, built by `cargo test` from `examples/fake_claude.rs`.
+pub fn fake_claude() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>/examples/fake_claude
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
+    let path = profile_dir.join("examples").join("fake_claude");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test` (it builds the examples)",
+        path.display()
+    );
+    path
+}
+
+/// The real CLI 2.1.332 from the claude-agent-sdk wheel, if installed (see .ci/run).
+/// Outside CI a missing CLI skips the caller (returns None, after saying why); in CI
+/// (`CI` set) it fails the test, because CI must not skip.
+pub fn real_claude() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CLAUDE_MAX_PROXY_TEST_CLI") {
+        return Some(PathBuf::from(path));
+    }
+    let venv_lib = root().join(".venv/lib");
+    if let Ok(entries) = std::fs::read_dir(&venv_lib) {
+        for entry in entries.flatten() {
+            let candidate = entry
+                .path()
+                .join("site-packages/claude_agent_sdk/_bundled/claude");
+            if candidate.exists() {
+                return Some(candidate);
+            }
+        }
+    }
+    skip_or_fail(
+        "the real claude CLI is not installed (run .ci/run, or set CLAUDE_MAX_PROXY_TEST_CLI)",
+    );
+    None
+}
+
+/// The venv's Python with the openai SDK, if installed.
+pub fn venv_python() -> Option<PathBuf> {
+    let python = root().join(".venv/bin/python");
+    let ok = python.exists()
+        && std::process::Command::new(&python)
+            .args(["-c", "import openai, pytest"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if ok {
+        Some(python)
+    } else {
+        skip_or_fail("the .venv with openai and pytest is missing (run .ci/run)");
+        None
+    }
+}
+
+/// Says why a test skips; in CI a skip is a failure.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("CI must not skip: {why}");
+    }
+    eprintln!("SKIP: {why}");
+}
+
+/// Options for one daemon.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonOptions {
+    pub cli: Option<PathBuf>,
+    /// Extra environment for the daemon (config overrides, fake CLI knobs).
+    pub env: Vec<(String, String)>,
+    /// Contents of a config file passed with --config.
+    pub config_toml: Option<String>,
+    pub args: Vec<String>,
+}
+
+impl DaemonOptions {
+    pub fn fake() -> DaemonOptions {
+        DaemonOptions {
+            cli: Some(fake_claude()),
+            ..DaemonOptions::default()
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> DaemonOptions {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn config(mut self, toml: &str) -> DaemonOptions {
+        self.config_toml = Some(toml.to_string());
+        self
+    }
+}
+
+/// A running daemon; killed on drop.
+pub struct Daemon {
+    pub base_url: String,
+    pub port: u16,
+    pub child: Child,
+    /// The daemon's HOME (session files go under it).
+    pub home: tempfile::TempDir,
+    /// Where the fake CLI records its invocations.
+    pub fake_log: tempfile::TempDir,
+    /// The daemon's per-run working directories.
+    pub work_dir: tempfile::TempDir,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Daemon {
+    pub async fn start(options: DaemonOptions) -> Daemon {
+        let home = tempfile::tempdir().expect("home");
+        let fake_log = tempfile::tempdir().expect("fake log dir");
+        let work_dir = tempfile::tempdir().expect("work dir");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_claude-max-proxy"));
+        command
+            .args(["--port", "0", "--listen", "127.0.0.1"])
+            .args(&options.args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("RUST_LOG", "info,claude_max_proxy=debug")
+            .env("FAKE_CLAUDE_LOG_DIR", fake_log.path())
+            .env("CLAUDE_MAX_PROXY_WORK_DIR", work_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(cli) = &options.cli {
+            command.env("CLAUDE_MAX_PROXY_CLI_PATH", cli);
+        }
+        if let Some(toml) = &options.config_toml {
+            let path = home.path().join("test-config.toml");
+            std::fs::write(&path, toml).expect("write config");
+            command.arg("--config").arg(path);
+        }
+        for (k, v) in &options.env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn daemon");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr_pipe = child.stderr.take().expect("stderr");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        {
+            let stderr = stderr.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr_pipe).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Ok(mut s) = stderr.lock() {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                }
+            });
+        }
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("daemon printed nothing within 20 s")
+            .expect("read daemon stdout")
+            .unwrap_or_else(|| {
+                panic!(
+                    "daemon exited before printing its address; stderr: {}",
+                    stderr.lock().map(|s| s.clone()).unwrap_or_default()
+                )
+            });
+        let base_url = line
+            .strip_prefix("Server running on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        let port = base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Daemon {
+            base_url,
+            port,
+            child,
+            home,
+            fake_log,
+            work_dir,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("daemon pid")
+    }
+
+    /// The fake CLI's invocation records, oldest first.
+    pub fn fake_records(&self) -> Vec<serde_json::Value> {
+        let mut records: Vec<serde_json::Value> = std::fs::read_dir(self.fake_log.path())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .filter_map(|t| serde_json::from_str(&t).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        records.sort_by_key(|r| r["pid"].as_u64().unwrap_or(0));
+        records
+    }
+
+    /// Sends SIGTERM and waits for the exit status (bounded).
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        send_signal(self.pid(), libc::SIGTERM);
+        tokio::time::timeout(Duration::from_secs(40), self.child.wait())
+            .await
+            .expect("daemon did not exit within 40 s of SIGTERM")
+            .expect("wait daemon")
+    }
+}
+
+pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid as i32, signal);
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the parenthesised command name.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X"))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Every process whose parent chain leads to `ancestor`.
+pub fn descendants(ancestor: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                let rest = stat.rsplit(')').next().unwrap_or("");
+                let mut fields = rest.split_whitespace();
+                let state = fields.next().unwrap_or("");
+                let ppid = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                if state != "Z" {
+                    parents.push((pid, ppid));
+                }
+            }
+        }
+    }
+    let mut found = vec![ancestor];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (pid, ppid) in &parents {
+            if found.contains(ppid) && !found.contains(pid) {
+                found.push(*pid);
+                changed = true;
+            }
+        }
+    }
+    found.retain(|p| *p != ancestor);
+    found
+}
+
+/// Polls `check` until it is true or `limit` passes.
+pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Parses an SSE body into its `data:` payloads (comments dropped).
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            (!data.is_empty()).then(|| data.join("\n"))
+        })
+        .collect()
+}
+
+/// The text of a list of chunk payloads.
+pub fn chunk_text(data: &[String]) -> String {
+    data.iter()
+        .filter(|d| d.as_str() != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
