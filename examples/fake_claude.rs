@@ -9,7 +9,7 @@
 //! Scenarios: `ok`, `history`, `system`, `slow_start:<ms>`, `slow:<ms>`, `hang`, `hang_silent`,
 //! `crash_midstream`, `garbage`, `exit_early`, `exit_code:<n>`, `api_error:<status>`,
 //! `not_logged_in`, `abandoned`, `abandoned_prefix`, `maxtok`, `refusal`, `grandchild`,
-//! `no_resume`. An unknown scenario prints `fake_claude: unknown scenario '<s>'` on stderr and
+//! `no_resume`, `replay:<fixture variant>` (e.g. `replay:v2.1.332/c_partial`). An unknown scenario prints `fake_claude: unknown scenario '<s>'` on stderr and
 //! exits 2 with nothing on stdout.
 //!
 //! Env: `FAKE_CLAUDE_DELTA_MS` (default 5) between text deltas; `FAKE_CLAUDE_LOG_DIR` makes it
@@ -177,6 +177,9 @@ enum Scenario {
     Refusal,
     Grandchild,
     NoResume,
+    /// Replays a recorded fixture (`<variant>/stdout.txt` with `meta.json`'s timing and exit
+    /// code) from ../shared/fixtures/claude-cli or `$FAKE_CLAUDE_FIXTURES`.
+    Replay(String),
 }
 
 fn parse_scenario(s: &str) -> Option<Scenario> {
@@ -204,6 +207,9 @@ fn parse_scenario(s: &str) -> Option<Scenario> {
         ("refusal", None) => Scenario::Refusal,
         ("grandchild", None) => Scenario::Grandchild,
         ("no_resume", None) => Scenario::NoResume,
+        ("replay", Some(variant)) if !variant.contains("..") => {
+            Scenario::Replay(variant.to_string())
+        }
         _ => return None,
     };
     Some(sc)
@@ -990,6 +996,51 @@ fn history_text(session_lines: Option<&Vec<Value>>, user_text: &str) -> String {
     format!("turns={}", turns.join("|"))
 }
 
+/// Replays `<fixtures>/<variant>/stdout.txt` line by line at the recorded times and returns
+/// the recorded exit code (2 if the fixture is missing).
+fn replay(variant: &str) -> i32 {
+    let root = std::env::var_os("FAKE_CLAUDE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/claude-cli")
+        });
+    let dir = root.join(variant);
+    let Ok(stdout) = std::fs::read_to_string(dir.join("stdout.txt")) else {
+        eprintln!("fake_claude: no fixture at {}", dir.display());
+        return 2;
+    };
+    let meta: Value = std::fs::read_to_string(dir.join("meta.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let times: Vec<f64> = meta["line_times_s"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let start = Instant::now();
+    let first = times.first().copied().unwrap_or(0.0);
+    let out = io::stdout();
+    for (i, line) in stdout.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        if let Some(t) = times.get(i) {
+            let due = Duration::from_secs_f64((t - first).max(0.0));
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                thread::sleep(wait);
+            }
+        }
+        let mut lock = out.lock();
+        if writeln!(lock, "{line}")
+            .and_then(|()| lock.flush())
+            .is_err()
+        {
+            return 1;
+        }
+    }
+    meta["rc"]
+        .as_i64()
+        .and_then(|c| i32::try_from(c).ok())
+        .unwrap_or(0)
+}
+
 fn main() {
     let started = Instant::now();
     let args = parse_args(
@@ -1184,6 +1235,7 @@ fn main() {
             let prefix: String = run.ok_text().chars().take(10).collect();
             run.abandoned(&chunks(&prefix, DELTA_CHARS))
         }
+        Scenario::Replay(variant) => replay(&variant),
     };
     run.exit(code);
 }
