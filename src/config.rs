@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 pub const ENV_PREFIX: &str = "CLAUDE_MAX_PROXY";
 
 /// Keys whose values are secrets: masked by `config show`, never logged.
-const SECRET_KEYS: &[&str] = &["anthropic_api_key"];
+const SECRET_KEYS: &[&str] = &["anthropic_api_key", "api_key"];
 
 /// Keys that hold lists; in the environment they are comma-separated.
-const LIST_KEYS: &[&str] = &["listen", "models"];
+const LIST_KEYS: &[&str] = &["listen", "models", "allow_from", "cors_origins"];
 
 /// How the CLI authenticates upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,8 +55,10 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
-    /// Addresses to listen on (IP literals). Loopback only by default: nothing is
-    /// reachable from the network unless the user asks for it.
+    /// Where to listen: IP literals, `docker` (the address containers reach the host by
+    /// through `host-gateway`: docker0's, or daemon.json's `host-gateway-ip(s)`), and
+    /// `docker-bridges` (every Docker bridge gateway). Never 0.0.0.0 unless written here,
+    /// and then only with `api_key` set.
     pub listen: Vec<String>,
     /// TCP port; 0 picks a free one (the chosen port is printed).
     pub port: u16,
@@ -67,6 +69,17 @@ pub struct Settings {
     pub auth_mode: AuthMode,
     /// API key for `auth_mode = "api-key"`; falls back to the daemon's `ANTHROPIC_API_KEY`.
     pub anthropic_api_key: Option<String>,
+    /// Extra client networks allowed to connect (CIDRs), beside loopback and the Docker
+    /// bridge subnets.
+    pub allow_from: Vec<String>,
+    /// Clients must send `Authorization: Bearer <api_key>` on /v1/* when set.
+    pub api_key: Option<String>,
+    /// A file holding the client API key (first line); used when `api_key` is unset.
+    pub api_key_file: Option<PathBuf>,
+    /// Browser origins allowed by CORS; empty (default) sends no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// How long in-flight requests may finish after SIGTERM before their CLIs are ended.
+    pub shutdown_grace_secs: u64,
     /// How many CLI processes may run at once (each costs 200–300 MB).
     pub max_concurrent: usize,
     /// How many requests may wait for a free CLI slot before new ones get 429.
@@ -100,6 +113,23 @@ pub struct Settings {
     pub models: Vec<String>,
     /// Extra ids we accept, each mapped to a model the CLI understands.
     pub aliases: BTreeMap<String, String>,
+    /// Where the stored login token and the browser profile live (0700);
+    /// default `$XDG_DATA_HOME/claude-max-proxy`.
+    pub state_dir: Option<PathBuf>,
+    /// OAuth authorize endpoint used by `claude-max-proxy login`.
+    pub oauth_authorize_url: String,
+    /// OAuth token endpoint.
+    pub oauth_token_url: String,
+    /// OAuth redirect URI registered for the client id.
+    pub oauth_redirect_uri: String,
+    /// OAuth client id of the official CLI.
+    pub oauth_client_id: String,
+    /// OAuth scope requested (inference-only long-lived token).
+    pub oauth_scope: String,
+    /// Chrome/Chromium executable for `login`; default: search (also `CHROME`).
+    pub chrome_path: Option<PathBuf>,
+    /// Overall limit on an interactive login.
+    pub login_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -113,8 +143,13 @@ impl Default for Settings {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         Settings {
-            listen: vec!["127.0.0.1".to_string()],
+            listen: vec!["127.0.0.1".to_string(), "docker".to_string()],
             port: 3456,
+            allow_from: Vec::new(),
+            api_key: None,
+            api_key_file: None,
+            cors_origins: Vec::new(),
+            shutdown_grace_secs: 30,
             cli_path: None,
             auth_mode: AuthMode::Subscription,
             anthropic_api_key: None,
@@ -145,6 +180,14 @@ impl Default for Settings {
             .map(String::from)
             .collect(),
             aliases,
+            state_dir: None,
+            oauth_authorize_url: "https://claude.com/cai/oauth/authorize".to_string(),
+            oauth_token_url: "https://platform.claude.com/v1/oauth/token".to_string(),
+            oauth_redirect_uri: "https://platform.claude.com/oauth/code/callback".to_string(),
+            oauth_client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".to_string(),
+            oauth_scope: "user:inference".to_string(),
+            chrome_path: None,
+            login_timeout_secs: 300,
         }
     }
 }
@@ -168,6 +211,22 @@ impl Settings {
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_secs)
     }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The state directory: `state_dir`, else `$XDG_DATA_HOME/claude-max-proxy`, else
+    /// `~/.local/share/claude-max-proxy`. `None` only without HOME.
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        if let Some(dir) = &self.state_dir {
+            return Some(dir.clone());
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+        Some(data.join("claude-max-proxy"))
+    }
 
     /// Checks values the types cannot; each error names its key and a valid range.
     fn validate(&self) -> Result<(), ConfigError> {
@@ -176,10 +235,33 @@ impl Settings {
             return bad("listen", "needs at least one address, e.g. [\"127.0.0.1\"]");
         }
         for addr in &self.listen {
-            if addr.parse::<std::net::IpAddr>().is_err() {
+            let keyword = matches!(addr.as_str(), "docker" | "docker-bridges");
+            if !keyword && addr.parse::<std::net::IpAddr>().is_err() {
                 return bad(
                     "listen",
-                    &format!("`{addr}` is not an IP address (e.g. 127.0.0.1 or ::1)"),
+                    &format!(
+                        "`{addr}` is not an IP address (e.g. 127.0.0.1 or ::1) nor `docker` / \
+                         `docker-bridges`"
+                    ),
+                );
+            }
+        }
+        for cidr in &self.allow_from {
+            if crate::net::Cidr::parse(cidr).is_none() {
+                return bad(
+                    "allow_from",
+                    &format!("`{cidr}` is not a CIDR such as 192.168.1.0/24 or fd00::/8"),
+                );
+            }
+        }
+        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return bad("api_key", "is empty; remove it to turn client auth off");
+        }
+        for origin in &self.cors_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return bad(
+                    "cors_origins",
+                    &format!("`{origin}` must be an origin like https://app.example or *"),
                 );
             }
         }
@@ -195,6 +277,8 @@ impl Settings {
             ("idle_timeout_secs", self.idle_timeout_secs),
             ("total_timeout_secs", self.total_timeout_secs),
             ("keepalive_secs", self.keepalive_secs),
+            ("shutdown_grace_secs", self.shutdown_grace_secs),
+            ("login_timeout_secs", self.login_timeout_secs),
         ] {
             if v == 0 || v > 86_400 {
                 return bad(key, "must be between 1 and 86400 seconds");
@@ -441,6 +525,11 @@ pub fn known_keys() -> Vec<&'static str> {
     vec![
         "listen",
         "port",
+        "allow_from",
+        "api_key",
+        "api_key_file",
+        "cors_origins",
+        "shutdown_grace_secs",
         "cli_path",
         "auth_mode",
         "anthropic_api_key",
@@ -460,6 +549,14 @@ pub fn known_keys() -> Vec<&'static str> {
         "log_level",
         "models",
         "aliases",
+        "state_dir",
+        "oauth_authorize_url",
+        "oauth_token_url",
+        "oauth_redirect_uri",
+        "oauth_client_id",
+        "oauth_scope",
+        "chrome_path",
+        "login_timeout_secs",
     ]
 }
 
@@ -508,7 +605,7 @@ mod tests {
     fn defaults_listen_on_loopback_port_3456() {
         let loaded = load(&Inputs::default()).unwrap();
         assert_eq!(loaded.settings.port, 3456);
-        assert_eq!(loaded.settings.listen, vec!["127.0.0.1"]);
+        assert_eq!(loaded.settings.listen, vec!["127.0.0.1", "docker"]);
         assert_eq!(loaded.sources["port"], Source::Default);
     }
 

@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`config`]: the effective settings (defaults < file < env < flags) and where each came from.
 //! - [`models`]: the model catalog: which ids we expose and what the CLI is asked for.
+//! - [`net`]: CIDR blocks for listeners and the source filter.
 //! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation.
 //! - [`claude`]: the CLI: locating it, building its argv/env, spawning it in its own process
 //!   group, its stream-json events and the session files that carry earlier turns.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod models;
+pub mod net;
 pub mod openai;
 pub mod runner;
 pub mod translate;

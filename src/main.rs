@@ -1,14 +1,14 @@
 //! `claude-max-proxy`: argument parsing and dispatch only.
 //!
-//! Exit codes: 0 success, 1 runtime failure (e.g. cannot listen), 2 invalid configuration.
+//! Exit codes: 0 success, 1 runtime failure, 2 invalid configuration, 3 address in use,
+//! 4 permission denied on the address, 5 address not available.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use claude_max_proxy::config::{self, Inputs, LogFormat};
+use claude_max_proxy::config::{self, Inputs};
 use claude_max_proxy::daemon;
 
 #[derive(Parser, Debug)]
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             print!("{}", config::render_show(&loaded));
             ExitCode::SUCCESS
         }
-        Command::Serve => serve(loaded),
+        Command::Serve => daemon::entry::serve(inputs, loaded),
     }
 }
 
@@ -116,79 +116,4 @@ fn inputs_from(cli: &Cli) -> Inputs {
             .push(("listen".into(), listen.clone(), "--listen".into()));
     }
     inputs
-}
-
-fn init_logging(settings: &config::Settings) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match settings.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-fn serve(loaded: config::Loaded) -> ExitCode {
-    let settings = Arc::new(loaded.settings);
-    init_logging(&settings);
-    for name in &loaded.unknown_env {
-        tracing::warn!(
-            "{name} names no config key and is ignored (see `claude-max-proxy config show`)"
-        );
-    }
-    if settings.auth_mode == config::AuthMode::ApiKey
-        && settings.anthropic_api_key.is_none()
-        && std::env::var_os("ANTHROPIC_API_KEY").is_none()
-    {
-        eprintln!(
-            "claude-max-proxy: auth_mode = \"api-key\" needs a key: set ANTHROPIC_API_KEY for the \
-             daemon or `anthropic_api_key` in the config file (or use auth_mode = \"subscription\")."
-        );
-        return ExitCode::from(2);
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("claude-max-proxy: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async move {
-        let listeners = match daemon::bind(&settings).await {
-            Ok(listeners) => listeners,
-            Err(e) => {
-                eprintln!("claude-max-proxy: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        for listener in &listeners {
-            if let Ok(addr) = listener.local_addr() {
-                println!("Server running on {}", daemon::url_of(addr));
-            }
-        }
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        daemon::serve(settings, listeners, shutdown_signal()).await;
-        ExitCode::SUCCESS
-    })
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -75,7 +75,7 @@ enum Mode {
 }
 
 impl Backend {
-    pub fn new(settings: Arc<Settings>) -> Backend {
+    pub fn new(settings: Arc<Settings>, groups: ProcessGroups) -> Backend {
         let located = locate::locate_from_env(settings.cli_path.as_deref());
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let config_dir = std::env::var_os("CLAUDE_CONFIG_DIR").map(PathBuf::from);
@@ -86,7 +86,7 @@ impl Backend {
             .unwrap_or_else(|| std::env::temp_dir().join(format!("claude-max-proxy-{uid}")));
         Backend {
             limiter: Limiter::new(settings.max_concurrent, settings.queue_limit),
-            groups: ProcessGroups::default(),
+            groups,
             cli: RwLock::new(CliState {
                 located,
                 version: None,

@@ -284,7 +284,7 @@ async fn config_show_and_invalid_config() {
     assert!(err.contains("max_concurrent"), "{err}");
 }
 
-/// The port being taken is a clear startup error naming the address and the fix.
+/// The port being taken is a clear startup error naming the address, its holder and the fix.
 #[tokio::test]
 async fn port_in_use_is_a_clear_error() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -295,10 +295,18 @@ async fn port_in_use_is_a_clear_error() {
         .env("HOME", tempfile::tempdir().unwrap().path())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "EADDRINUSE has its own exit code"
+    );
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
         err.contains(&format!("127.0.0.1:{port}")) && err.contains("--port"),
         "{err}"
+    );
+    assert!(
+        err.contains(&format!("held by pid {}", std::process::id())),
+        "the message names the holder: {err}"
     );
 }

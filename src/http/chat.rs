@@ -11,12 +11,12 @@ use hyper::{Request, Response};
 use tokio::sync::mpsc;
 
 use super::request_log::RequestLog;
-use super::{AppState, Body, respond, sse};
+use super::{Body, Live, respond, sse};
 use crate::openai::{ApiError, ChatCompletion, ErrorKind, parse_chat_request};
 use crate::translate::outcome::Output;
 use crate::translate::plan;
 
-pub async fn completions(state: &AppState, request: Request<Incoming>) -> Response<Body> {
+pub async fn completions(state: &Live, request: Request<Incoming>) -> Response<Body> {
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let mut response = match answer(state, request, &id).await {
         Ok(response) => response,
@@ -39,7 +39,7 @@ pub async fn completions(state: &AppState, request: Request<Incoming>) -> Respon
 }
 
 async fn answer(
-    state: &AppState,
+    state: &Live,
     request: Request<Incoming>,
     id: &str,
 ) -> Result<Response<Body>, ApiError> {

@@ -3,17 +3,17 @@
 use hyper::Response;
 use serde_json::json;
 
-use super::{AppState, Body, respond};
+use super::{AppState, Body, Live, respond};
 use crate::claude::locate::Located;
 use crate::config::AuthMode;
 
-pub fn health(state: &AppState) -> Response<Body> {
-    let cli = state.backend.cli_state();
+pub fn health(state: &AppState, live: &Live) -> Response<Body> {
+    let cli = live.backend.cli_state();
     let (found, path) = match &cli.located {
         Located::Found(path) => (true, Some(path.display().to_string())),
         Located::Missing { .. } => (false, None),
     };
-    let auth_mode = match state.settings.auth_mode {
+    let auth_mode = match live.settings.auth_mode {
         AuthMode::Subscription => "subscription",
         AuthMode::ApiKey => "api-key",
     };
@@ -28,9 +28,16 @@ pub fn health(state: &AppState) -> Response<Body> {
         },
         "auth_mode": auth_mode,
         "uptime_secs": state.started.elapsed().as_secs(),
-        "in_flight": state.backend.limiter.running(),
-        "queued": state.backend.limiter.queued(),
-        "max_concurrent": state.backend.limiter.max_concurrent(),
+        "in_flight": live.backend.limiter.running(),
+        "queued": live.backend.limiter.queued(),
+        "max_concurrent": live.backend.limiter.max_concurrent(),
+        "client_auth": if live.api_key.is_some() { "api-key" } else { "none" },
+        "listeners": state
+            .listener_addrs()
+            .into_iter()
+            .map(crate::daemon::url_of)
+            .collect::<Vec<_>>(),
+        "rejected_connections": state.filter.rejected(),
     });
     respond::ok_json(&body)
 }

@@ -1,62 +1,84 @@
 //! The HTTP side: one hyper service with a `match` router, bounded request bodies, and
 //! every failure answered as an OpenAI error object.
 //!
+//! - [`state`]: the live configuration and observable daemon state.
+//! - [`auth`], [`cors`]: client API key and browser access.
 //! - [`respond`]: body type and JSON/error response helpers.
 //! - [`health`], [`models`], [`chat`]: one handler per route.
 //! - [`sse`]: the streaming body for `stream: true`.
 //! - [`request_log`]: the one structured log line per chat request.
 
+mod auth;
 mod chat;
+mod cors;
 mod health;
 mod models;
 mod request_log;
 mod respond;
 mod sse;
+mod state;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hyper::{Method, Request, Response, body::Incoming};
 
-use crate::config::Settings;
-use crate::models::Catalog;
 use crate::openai::{ApiError, ErrorKind};
-use crate::runner::Backend;
 
 pub use respond::Body;
-
-/// What every handler can see.
-#[derive(Debug)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub catalog: Catalog,
-    pub backend: Arc<Backend>,
-    pub started: Instant,
-}
+pub use state::{AppState, Live};
 
 /// Routes one request. Never fails: errors become OpenAI error responses.
 pub async fn handle(
     state: Arc<AppState>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let live = state.live();
+    let origin = cors::allowed_origin(request.headers(), &live.settings.cors_origins);
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = match (&origin, preflight) {
+        (Some(origin), true) => cors::preflight(origin.clone()),
+        _ => route(&state, &live, request).await,
+    };
+    if let Some(origin) = origin
+        && !response
+            .headers()
+            .contains_key(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    {
+        cors::decorate(&mut response, origin);
+    }
+    Ok(response)
+}
+
+/// Paths that need the client API key when one is configured (everything but /health).
+fn is_protected(path: &str) -> bool {
+    path != "/health"
+}
+
+async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
     let path = path
         .strip_suffix('/')
         .filter(|p| !p.is_empty())
         .unwrap_or(&path);
     let method = request.method().clone();
-    let response = match (&method, path) {
-        (&Method::GET | &Method::HEAD, "/health") => health::health(&state),
-        (&Method::GET, "/v1/models" | "/models") => models::list(&state),
+    if is_protected(path)
+        && let Some(key) = &live.api_key
+        && let Err(error) = auth::check(request.headers(), key)
+    {
+        return respond::error(&error);
+    }
+    match (&method, path) {
+        (&Method::GET | &Method::HEAD, "/health") => health::health(state, live),
+        (&Method::GET, "/v1/models" | "/models") => models::list(live),
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
-            models::retrieve(&state, &p["/v1/models/".len()..])
+            models::retrieve(live, &p["/v1/models/".len()..])
         }
         (&Method::GET, p) if p.starts_with("/models/") => {
-            models::retrieve(&state, &p["/models/".len()..])
+            models::retrieve(live, &p["/models/".len()..])
         }
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
-            chat::completions(&state, request).await
+            chat::completions(live, request).await
         }
         (_, "/health") => method_not_allowed(&method, path, "GET, HEAD"),
         (_, "/v1/models" | "/models") => method_not_allowed(&method, path, "GET"),
@@ -73,8 +95,7 @@ pub async fn handle(
                  POST /v1/chat/completions and GET /health (base URL: http://<host>:<port>/v1)."
             ),
         )),
-    };
-    Ok(response)
+    }
 }
 
 fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {

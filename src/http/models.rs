@@ -2,12 +2,12 @@
 
 use hyper::Response;
 
-use super::{AppState, Body, respond};
+use super::{Body, Live, respond};
 use crate::models::MODEL_CREATED;
 use crate::openai::{ApiError, ModelList, ModelObject};
 
-pub fn list(state: &AppState) -> Response<Body> {
-    let data = state
+pub fn list(live: &Live) -> Response<Body> {
+    let data = live
         .catalog
         .ids()
         .map(|id| ModelObject::new(id, MODEL_CREATED))
@@ -18,8 +18,8 @@ pub fn list(state: &AppState) -> Response<Body> {
     })
 }
 
-pub fn retrieve(state: &AppState, id: &str) -> Response<Body> {
-    match state.catalog.resolve(id) {
+pub fn retrieve(live: &Live, id: &str) -> Response<Body> {
+    match live.catalog.resolve(id) {
         Some(_) => respond::ok_json(&ModelObject::new(id, MODEL_CREATED)),
         None => respond::error(&ApiError::model_not_found(id)),
     }

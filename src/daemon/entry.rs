@@ -1,0 +1,119 @@
+//! The `serve` command as a process: logging (journald under systemd, else stderr text or
+//! JSON), the tokio runtime, POSIX signals turned into [`Control`]s, and exit codes.
+//!
+//! Signals (signal-hook): the first SIGTERM or SIGINT stops gracefully; a second SIGINT stops
+//! at once; SIGHUP reloads.
+
+use std::process::ExitCode;
+
+use futures_util::StreamExt;
+use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+use tokio::sync::mpsc;
+
+use super::{Control, exit};
+use crate::config::{self, Inputs, LogFormat, Settings};
+
+/// Whether stderr goes to the journal (systemd sets JOURNAL_STREAM for the unit's stdio).
+fn under_journald() -> bool {
+    std::env::var_os("JOURNAL_STREAM").is_some()
+}
+
+fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .or_else(|_| EnvFilter::try_new(&settings.log_level))
+            .unwrap_or_else(|_| EnvFilter::new("info"))
+    };
+    if under_journald()
+        && settings.log_format == LogFormat::Text
+        && let Ok(journald) = tracing_journald::layer()
+    {
+        let journald = journald.with_syslog_identifier("claude-max-proxy".to_string());
+        let _ = tracing_subscriber::registry()
+            .with(filter())
+            .with(journald)
+            .try_init();
+        return;
+    }
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Runs the daemon in this process and returns its exit code.
+pub fn serve(inputs: Inputs, loaded: config::Loaded) -> ExitCode {
+    let settings = loaded.settings;
+    init_logging(&settings);
+    for name in &loaded.unknown_env {
+        tracing::warn!(
+            "{name} names no config key and is ignored (see `claude-max-proxy config show`)"
+        );
+    }
+    if settings.auth_mode == config::AuthMode::ApiKey
+        && settings.anthropic_api_key.is_none()
+        && std::env::var_os("ANTHROPIC_API_KEY").is_none()
+    {
+        eprintln!(
+            "claude-max-proxy: auth_mode = \"api-key\" needs a key: set ANTHROPIC_API_KEY for the \
+             daemon or `anthropic_api_key` in the config file (or use auth_mode = \"subscription\")."
+        );
+        return ExitCode::from(exit::CONFIG);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("claude-max-proxy: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    runtime.block_on(async move {
+        let (tx, rx) = mpsc::channel(8);
+        if let Err(e) = spawn_signal_handler(tx) {
+            eprintln!("claude-max-proxy: cannot install signal handlers: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+        let on_ready = |addrs: &[std::net::SocketAddr]| {
+            use std::io::Write;
+            for addr in addrs {
+                println!("Server running on {}", super::url_of(*addr));
+            }
+            let _ = std::io::stdout().flush();
+        };
+        match super::run(inputs, settings, rx, on_ready).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("claude-max-proxy: {e}");
+                ExitCode::from(e.exit_code)
+            }
+        }
+    })
+}
+
+/// Forwards signals as controls: TERM/INT → Stop (a second INT → StopNow), HUP → Reload.
+fn spawn_signal_handler(tx: mpsc::Sender<Control>) -> std::io::Result<()> {
+    let mut signals = signal_hook_tokio::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    tokio::spawn(async move {
+        let mut stopping = false;
+        while let Some(signal) = signals.next().await {
+            let control = match signal {
+                SIGHUP => Control::Reload,
+                SIGINT if stopping => Control::StopNow,
+                _ => {
+                    stopping = true;
+                    Control::Stop
+                }
+            };
+            if tx.send(control).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}

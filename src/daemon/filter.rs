@@ -1,0 +1,76 @@
+//! The source filter: which peers may talk to the daemon at all.
+//!
+//! Loopback always; the Docker bridge subnets as currently found on the interfaces; and the
+//! configured `allow_from` CIDRs. Anything else is closed right after `accept`, before any
+//! HTTP is read, logged at debug and counted (the count is in /health).
+
+use std::net::IpAddr;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::net::Cidr;
+
+#[derive(Debug, Default)]
+pub struct SourceFilter {
+    /// Bridge subnets and `allow_from`, replaced as interfaces come and go and on reload.
+    allowed: RwLock<Vec<Cidr>>,
+    rejected: AtomicU64,
+}
+
+impl SourceFilter {
+    pub fn new() -> SourceFilter {
+        SourceFilter::default()
+    }
+
+    /// Replaces the allowed networks.
+    pub fn set_allowed(&self, networks: Vec<Cidr>) {
+        if let Ok(mut allowed) = self.allowed.write() {
+            *allowed = networks;
+        }
+    }
+
+    pub fn allowed(&self) -> Vec<Cidr> {
+        self.allowed.read().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Whether `peer` may connect.
+    pub fn allows(&self, peer: IpAddr) -> bool {
+        let canonical = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
+            v4 => v4,
+        };
+        if canonical.is_loopback() {
+            return true;
+        }
+        self.allowed
+            .read()
+            .map(|allowed| allowed.iter().any(|net| net.contains(canonical)))
+            .unwrap_or(false)
+    }
+
+    /// Counts one refused connection.
+    pub fn count_rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_always_others_only_when_allowed() {
+        let filter = SourceFilter::new();
+        assert!(filter.allows("127.0.0.1".parse().unwrap()));
+        assert!(filter.allows("::1".parse().unwrap()));
+        assert!(filter.allows("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!filter.allows("172.17.0.2".parse().unwrap()));
+        filter.set_allowed(vec![Cidr::parse("172.17.0.0/16").unwrap()]);
+        assert!(filter.allows("172.17.0.2".parse().unwrap()));
+        assert!(!filter.allows("192.168.1.10".parse().unwrap()));
+    }
+}
