@@ -32,6 +32,9 @@ pub struct Discovery {
     pub bridges: Vec<BridgeAddr>,
     /// `host-gateway-ip(s)` from daemon.json.
     pub host_gateway_override: Vec<IpAddr>,
+    /// Every address of this host: a connection from one of them comes from a local
+    /// process (e.g. `curl http://172.17.0.1:3456` on the host uses the primary address).
+    pub local_addrs: Vec<IpAddr>,
 }
 
 impl Discovery {
@@ -85,7 +88,10 @@ pub fn discover() -> Discovery {
 /// The pure part of [`discover`]: from (interface, address, prefix) triples and the
 /// daemon.json text.
 pub fn discover_from(interfaces: &[(String, IpAddr, u8)], daemon_json: Option<&str>) -> Discovery {
-    let mut discovery = Discovery::default();
+    let mut discovery = Discovery {
+        local_addrs: interfaces.iter().map(|(_, ip, _)| *ip).collect(),
+        ..Discovery::default()
+    };
     for (name, ip, prefix) in interfaces {
         if !is_docker_bridge(name) {
             continue;

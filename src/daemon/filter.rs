@@ -1,7 +1,7 @@
 //! The source filter: which peers may talk to the daemon at all.
 //!
-//! Loopback always; the Docker bridge subnets as currently found on the interfaces; and the
-//! configured `allow_from` CIDRs. Anything else is closed right after `accept`, before any
+//! Loopback always; the host's own addresses; the Docker bridge subnets as currently found on
+//! the interfaces; and the configured `allow_from` CIDRs. Anything else is closed right after `accept`, before any
 //! HTTP is read, logged at debug and counted (the count is in /health).
 
 use std::net::IpAddr;

@@ -199,6 +199,12 @@ fn build_live(settings: Settings, groups: &ProcessGroups) -> Result<Live, String
 /// The networks the source filter allows beside loopback.
 fn allowed_networks(settings: &Settings, discovery: &docker::Discovery) -> Vec<Cidr> {
     let mut networks = discovery.bridge_subnets();
+    networks.extend(
+        discovery
+            .local_addrs
+            .iter()
+            .map(|ip| Cidr::new(*ip, if ip.is_ipv4() { 32 } else { 128 })),
+    );
     networks.extend(settings.allow_from.iter().filter_map(|c| Cidr::parse(c)));
     networks
 }

@@ -91,6 +91,10 @@ pub struct DaemonOptions {
     /// Contents of a config file passed with --config.
     pub config_toml: Option<String>,
     pub args: Vec<String>,
+    /// Don't pass the default `--port 0 --listen 127.0.0.1` (the config file decides).
+    pub no_default_listen: bool,
+    /// Run the daemon inside this network namespace (`ip netns exec`).
+    pub netns: Option<String>,
 }
 
 impl DaemonOptions {
@@ -131,9 +135,19 @@ impl Daemon {
         let home = tempfile::tempdir().expect("home");
         let fake_log = tempfile::tempdir().expect("fake log dir");
         let work_dir = tempfile::tempdir().expect("work dir");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_claude-max-proxy"));
+        let daemon_bin = env!("CARGO_BIN_EXE_claude-max-proxy");
+        let mut command = match &options.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, daemon_bin]);
+                c
+            }
+            None => Command::new(daemon_bin),
+        };
+        if !options.no_default_listen {
+            command.args(["--port", "0", "--listen", "127.0.0.1"]);
+        }
         command
-            .args(["--port", "0", "--listen", "127.0.0.1"])
             .args(&options.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -202,6 +216,12 @@ impl Daemon {
             work_dir,
             stderr,
         }
+    }
+
+    /// The config file given with --config (written from `config_toml`); rewrite it and
+    /// send SIGHUP to test reloads.
+    pub fn config_path(&self) -> PathBuf {
+        self.home.path().join("test-config.toml")
     }
 
     pub fn url(&self, path: &str) -> String {
