@@ -99,6 +99,13 @@ pub struct Settings {
     pub keepalive_secs: u64,
     /// `CLAUDE_CODE_MAX_RETRIES` for the CLI (its own default, 10, retries even a 401).
     pub cli_max_retries: u32,
+    /// CLI processes kept started and waiting for the next request with the same setup
+    /// (0 turns the warm pool off).
+    pub warm: usize,
+    /// A warm process unused this long is ended.
+    pub warm_idle_secs: u64,
+    /// Memory the warm pool may use (a CLI process needs ~300 MB).
+    pub warm_memory_mb: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// `resume` (default) or `flatten`.
@@ -162,6 +169,9 @@ impl Default for Settings {
             stream_header_hold_ms: 8000,
             keepalive_secs: 15,
             cli_max_retries: 2,
+            warm: 1,
+            warm_idle_secs: 600,
+            warm_memory_mb: 1024,
             max_body_bytes: 8 * 1024 * 1024,
             history: HistoryMode::Resume,
             work_dir: None,
@@ -210,6 +220,9 @@ impl Settings {
     }
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_secs)
+    }
+    pub fn warm_idle(&self) -> Duration {
+        Duration::from_secs(self.warm_idle_secs)
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
@@ -279,10 +292,14 @@ impl Settings {
             ("keepalive_secs", self.keepalive_secs),
             ("shutdown_grace_secs", self.shutdown_grace_secs),
             ("login_timeout_secs", self.login_timeout_secs),
+            ("warm_idle_secs", self.warm_idle_secs),
         ] {
             if v == 0 || v > 86_400 {
                 return bad(key, "must be between 1 and 86400 seconds");
             }
+        }
+        if self.warm > 16 {
+            return bad("warm", "must be between 0 and 16");
         }
         if self.max_body_bytes < 1024 {
             return bad("max_body_bytes", "must be at least 1024");
@@ -542,6 +559,9 @@ pub fn known_keys() -> Vec<&'static str> {
         "stream_header_hold_ms",
         "keepalive_secs",
         "cli_max_retries",
+        "warm",
+        "warm_idle_secs",
+        "warm_memory_mb",
         "max_body_bytes",
         "history",
         "work_dir",

@@ -234,14 +234,15 @@ async fn multi_turn_resumes_a_synthesized_session() {
         "history is not flattened"
     );
 
+    // Removed right after the run (the response may arrive a moment before).
     let projects = daemon.home.path().join(".claude/projects");
-    let leftover: Vec<_> = std::fs::read_dir(&projects)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(
-        leftover.is_empty(),
-        "session files must be removed: {leftover:?}"
-    );
+    let leftover = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&projects)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let clean = support::eventually(Duration::from_secs(5), || leftover().is_empty()).await;
+    assert!(clean, "session files must be removed: {:?}", leftover());
 }
 
 /// When the CLI rejects the session, the request is retried once with a flattened history.

@@ -25,6 +25,8 @@ pub struct RunSpec<'a> {
     pub auth_mode: AuthMode,
     /// The key for api-key mode, when configured (else the daemon's own env is inherited).
     pub api_key: Option<&'a str>,
+    /// The stored login token, handed over as `CLAUDE_CODE_OAUTH_TOKEN` (subscription mode).
+    pub oauth_token: Option<&'a str>,
     pub max_retries: u32,
     pub cwd: &'a Path,
 }
@@ -98,6 +100,9 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
     match spec.auth_mode {
         AuthMode::Subscription => {
             env_remove.extend(SUBSCRIPTION_REMOVED_ENV.iter().map(|s| s.to_string()));
+            if let Some(token) = spec.oauth_token {
+                env_set.push(("CLAUDE_CODE_OAUTH_TOKEN".to_string(), token.to_string()));
+            }
         }
         AuthMode::ApiKey => {
             if let Some(key) = spec.api_key {
@@ -126,6 +131,7 @@ mod tests {
             resume,
             auth_mode: mode,
             api_key: None,
+            oauth_token: None,
             max_retries: 2,
             cwd: Path::new("/tmp/x"),
         }

@@ -74,6 +74,7 @@ fn signal_group(pgid: i32, signal: i32) {
 }
 
 /// The pipes of a spawned CLI.
+#[derive(Debug)]
 pub struct Pipes {
     pub stdin: ChildStdin,
     pub stdout: ChildStdout,
@@ -136,6 +137,14 @@ impl CliProcess {
 
     pub fn pgid(&self) -> i32 {
         self.pgid
+    }
+
+    /// Whether the leader has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
     }
 
     /// Waits for the leader to exit (bounded), then ends anything left in its group.

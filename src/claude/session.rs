@@ -59,15 +59,16 @@ impl Drop for SessionFile {
     }
 }
 
-/// Writes `turns` (alternating, starting with a user turn) as a session for `cwd`.
+/// Writes `turns` (alternating, starting with a user turn) as session `session_id` for `cwd`.
 pub fn write(
     claude_home: &Path,
     cwd: &Path,
+    session_id: &str,
     turns: &[(Speaker, &str)],
     model: &str,
     cli_version: &str,
 ) -> std::io::Result<SessionFile> {
-    let session_id = uuid::Uuid::new_v4().to_string();
+    let session_id = session_id.to_string();
     let projects = claude_home.join("projects");
     let dir = projects.join(sanitize_cwd(cwd));
     let created_dir = if dir.exists() {
@@ -183,7 +184,15 @@ mod tests {
             (Speaker::User, "My name is Bob."),
             (Speaker::Assistant, "Nice to meet you, Bob."),
         ];
-        let file = write(home.path(), cwd, &turns, "claude-sonnet-4-5", "2.1.332").unwrap();
+        let file = write(
+            home.path(),
+            cwd,
+            "abc-1",
+            &turns,
+            "claude-sonnet-4-5",
+            "2.1.332",
+        )
+        .unwrap();
         let path = file.path().to_path_buf();
         assert!(path.starts_with(home.path().join("projects/-tmp-cmp-test-run-1")));
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;

@@ -75,6 +75,25 @@ impl Limiter {
         self.max_concurrent
     }
 
+    /// Free slots right now.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    /// A slot if one is free now, without queueing (for warm processes, which must never
+    /// make a client wait).
+    pub fn try_acquire(&self) -> Option<RunPermit> {
+        if self.queued() > 0 {
+            return None;
+        }
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        self.running.fetch_add(1, Ordering::SeqCst);
+        Some(RunPermit {
+            _permit: permit,
+            running: self.running.clone(),
+        })
+    }
+
     /// Takes a place in the queue, or refuses with 429 when it is full.
     pub fn enqueue(&self) -> Result<QueueTicket, ApiError> {
         let previous = self.queued.fetch_add(1, Ordering::SeqCst);

@@ -333,6 +333,7 @@ pub async fn run(
         }
     }
     state.live().backend.limiter.close();
+    state.live().backend.pool.clear();
     groups.terminate_all().await;
     tracing::info!("stopped");
     Ok(())
@@ -353,7 +354,10 @@ fn reload(inputs: &Inputs, groups: &ProcessGroups, state: &AppState) -> Result<S
     let loaded = config::load(inputs).map_err(|e| e.to_string())?;
     let live = build_live(loaded.settings.clone(), groups)?;
     let backend = live.backend.clone();
+    let old = state.live();
     state.swap(live);
+    // Warm processes were started for the old configuration.
+    old.backend.pool.clear();
     tokio::spawn(async move { backend.refresh_cli().await });
     Ok(loaded.settings)
 }

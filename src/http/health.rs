@@ -31,6 +31,7 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
         "in_flight": live.backend.limiter.running(),
         "queued": live.backend.limiter.queued(),
         "max_concurrent": live.backend.limiter.max_concurrent(),
+        "warm": live.backend.pool.len(),
         "client_auth": if live.api_key.is_some() { "api-key" } else { "none" },
         "listeners": state
             .listener_addrs()

@@ -2,6 +2,8 @@
 //! CLIs, and small process helpers. Each test file uses part of it.
 #![allow(dead_code)]
 
+pub mod fake_oauth;
+pub mod login_env;
 pub mod mock_anthropic;
 
 use std::path::{Path, PathBuf};
@@ -155,6 +157,8 @@ impl Daemon {
             .env("RUST_LOG", "info,claude_max_proxy=debug")
             .env("FAKE_CLAUDE_LOG_DIR", fake_log.path())
             .env("CLAUDE_MAX_PROXY_WORK_DIR", work_dir.path())
+            // Tests that count processes want none started ahead; the pool has its own tests.
+            .env("CLAUDE_MAX_PROXY_WARM", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,36 +1,43 @@
 //! One chat request's CLI run, from queue ticket to reaped process group.
 //!
-//! [`Backend::start`] takes a queue place (429 when full) and spawns a task that waits for
-//! a permit, prepares a fresh working directory (system prompt file, session file), runs
-//! the CLI, translates its events and sends [`Output`]s over a channel. The task owns every
+//! [`Backend::start`] takes a queue place (429 when full) and spawns a task that gets a CLI
+//! process — a warm one from the [`pool`] when one was started for the same model and system
+//! prompt, else a fresh one under a new permit — writes the session file and the prompt,
+//! translates the CLI's events and sends [`Output`]s over a channel. The task owns every
 //! resource of the run; when the receiver goes away (the client left) or a timeout fires it
 //! ends the CLI's process group, and when it returns the files and directories are gone.
+//!
+//! - [`workspace`]: the per-run directory.
+//! - [`pool`]: pre-started CLI processes waiting for their prompt.
+//! - [`io`]: bounded reads of the CLI's pipes.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+mod io;
+pub mod pool;
+mod workspace;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::claude::command::{self, RunSpec};
 use crate::claude::events::{self, CliEvent};
 use crate::claude::locate::{self, Located};
-use crate::claude::process::{CliProcess, ProcessGroups};
+use crate::claude::process::{CliProcess, Pipes, ProcessGroups};
 use crate::claude::session::{self, Speaker};
 use crate::config::{HistoryMode, Settings};
-use crate::daemon::limiter::{Limiter, QueueTicket};
+use crate::daemon::limiter::{Limiter, QueueTicket, RunPermit};
 use crate::openai::{ApiError, ErrorKind};
 use crate::translate::errors;
 use crate::translate::outcome::{Output, Translator};
 use crate::translate::plan::RunPlan;
+use io::{read_line, read_tail};
+use pool::{WarmKey, WarmPool};
+use workspace::Workspace;
 
-/// How much of the CLI's stderr is kept for error messages.
-const STDERR_TAIL_BYTES: usize = 8 * 1024;
-/// Longest stdout line accepted from the CLI (a full assistant message is one line).
-const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 /// How long the CLI may take to exit after its `result`.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 /// Session version stamped into synthesized session rows when the CLI's is unknown.
@@ -51,12 +58,35 @@ pub struct Backend {
     pub settings: Arc<Settings>,
     pub limiter: Limiter,
     pub groups: ProcessGroups,
+    /// Pre-started CLI processes.
+    pub pool: WarmPool,
     cli: RwLock<CliState>,
     /// `$CLAUDE_CONFIG_DIR` or `~/.claude`: where session files go.
     claude_home: Option<PathBuf>,
     /// Names of the daemon's environment variables (to strip our own from the child).
     env_names: Vec<String>,
     work_root: PathBuf,
+}
+
+/// A CLI process started with everything but its prompt: its directory, its system prompt
+/// file and (for multi-turn) the id of the session it will resume.
+#[derive(Debug)]
+pub struct Prepared {
+    key: WarmKey,
+    /// Declared before `workspace` so the process ends before its directory is removed.
+    process: CliProcess,
+    pipes: Pipes,
+    resume_id: Option<String>,
+    workspace: Workspace,
+    permit: RunPermit,
+    born: Instant,
+}
+
+impl Prepared {
+    /// Whether the process is still waiting (not crashed while idle).
+    fn is_alive(&mut self) -> bool {
+        self.process.is_running()
+    }
 }
 
 /// How one attempt ended.
@@ -87,6 +117,7 @@ impl Backend {
         Backend {
             limiter: Limiter::new(settings.max_concurrent, settings.queue_limit),
             groups,
+            pool: WarmPool::new(pool::target_size(&settings), settings.warm_idle()),
             cli: RwLock::new(CliState {
                 located,
                 version: None,
@@ -140,6 +171,11 @@ impl Backend {
         }
     }
 
+    /// The OAuth token handed to the CLI, if one is stored.
+    fn oauth_token(&self) -> Option<String> {
+        None
+    }
+
     /// Starts a run for `plan`. Errors that are known before anything runs (CLI missing,
     /// queue full) come back at once.
     pub fn start(
@@ -157,27 +193,8 @@ impl Backend {
         Ok(rx)
     }
 
-    async fn run(
-        &self,
-        cli: PathBuf,
-        plan: RunPlan,
-        streaming: bool,
-        ticket: QueueTicket,
-        tx: mpsc::Sender<Output>,
-    ) {
-        let permit = tokio::select! {
-            permit = self.limiter.acquire(ticket, self.settings.queue_timeout()) => permit,
-            _ = tx.closed() => return,
-        };
-        let _permit = match permit {
-            Ok(permit) => permit,
-            Err(error) => {
-                let _ = tx.send(Output::Failed(error)).await;
-                return;
-            }
-        };
-        let deadline = Instant::now() + self.settings.total_timeout();
-        let mode = if !plan.is_multi_turn() {
+    fn mode_for(&self, plan: &RunPlan) -> Mode {
+        if !plan.is_multi_turn() {
             Mode::Single
         } else if plan.must_flatten
             || self.settings.history == HistoryMode::Flatten
@@ -186,20 +203,81 @@ impl Backend {
             Mode::Flatten
         } else {
             Mode::Resume
+        }
+    }
+
+    fn key_for(&self, cli: &Path, plan: &RunPlan, mode: Mode) -> WarmKey {
+        WarmKey::new(
+            cli,
+            &plan.model_arg,
+            plan.system_prompt.as_deref(),
+            mode == Mode::Resume,
+            self.oauth_token().as_deref(),
+        )
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        cli: PathBuf,
+        plan: RunPlan,
+        streaming: bool,
+        ticket: QueueTicket,
+        tx: mpsc::Sender<Output>,
+    ) {
+        let mode = self.mode_for(&plan);
+        let key = self.key_for(&cli, &plan, mode);
+        let warm = self.pool.take(&key);
+        let prepared = match warm {
+            Some(prepared) => {
+                drop(ticket);
+                tracing::debug!("using a warm claude CLI process");
+                prepared
+            }
+            None => {
+                // A warm process for another setup holds a slot this request may need.
+                if self.limiter.available() == 0 {
+                    self.pool.clear();
+                }
+                let permit = tokio::select! {
+                    permit = self.limiter.acquire(ticket, self.settings.queue_timeout()) => permit,
+                    _ = tx.closed() => return,
+                };
+                let permit = match permit {
+                    Ok(permit) => permit,
+                    Err(error) => {
+                        let _ = tx.send(Output::Failed(error)).await;
+                        return;
+                    }
+                };
+                match self.prepare(&cli, key.clone(), permit) {
+                    Ok(prepared) => prepared,
+                    Err(error) => {
+                        let _ = tx.send(Output::Failed(error)).await;
+                        return;
+                    }
+                }
+            }
         };
+        self.clone().refill(cli.clone(), key);
+        let deadline = Instant::now() + self.settings.total_timeout();
         match self
-            .attempt(&cli, &plan, mode, streaming, &tx, deadline)
+            .execute(prepared, &plan, mode, streaming, &tx, deadline)
             .await
         {
-            Ok(Attempt::Over) => {}
-            Ok(Attempt::ResumeRejected) => {
+            Ok((Attempt::Over, _)) => {}
+            Ok((Attempt::ResumeRejected, permit)) => {
                 tracing::warn!(
                     "the claude CLI rejected the synthesized session; flattening the history for this request"
                 );
-                if let Err(error) = self
-                    .attempt(&cli, &plan, Mode::Flatten, streaming, &tx, deadline)
-                    .await
-                {
+                let key = self.key_for(&cli, &plan, Mode::Flatten);
+                let result = match self.prepare(&cli, key, permit) {
+                    Ok(prepared) => self
+                        .execute(prepared, &plan, Mode::Flatten, streaming, &tx, deadline)
+                        .await
+                        .map(|_| ()),
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = result {
                     let _ = tx.send(Output::Failed(error)).await;
                 }
             }
@@ -209,16 +287,37 @@ impl Backend {
         }
     }
 
-    /// One CLI process from spawn to exit.
-    async fn attempt(
-        &self,
-        cli: &Path,
-        plan: &RunPlan,
-        mode: Mode,
-        streaming: bool,
-        tx: &mpsc::Sender<Output>,
-        deadline: Instant,
-    ) -> Result<Attempt, ApiError> {
+    /// Keeps warm processes for `key` (the setup just used) in the background, within the
+    /// concurrency limit: a warm process holds a permit like a running one.
+    fn refill(self: Arc<Self>, cli: PathBuf, key: WarmKey) {
+        if self.pool.target() == 0 {
+            return;
+        }
+        self.pool.retain_key(&key);
+        tokio::spawn(async move {
+            while self.pool.count(&key) < self.pool.target() {
+                let Some(permit) = self.limiter.try_acquire() else {
+                    break;
+                };
+                match self.prepare(&cli, key.clone(), permit) {
+                    Ok(prepared) => {
+                        if !self.pool.put(prepared) {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!("could not pre-start a claude CLI: {}", error.message);
+                        break;
+                    }
+                }
+            }
+            self.pool.schedule_expiry();
+        });
+    }
+
+    /// Starts a CLI process for `key`: a fresh directory, the system prompt file, and for
+    /// multi-turn a session id to resume (the file is written later, before the prompt).
+    fn prepare(&self, cli: &Path, key: WarmKey, permit: RunPermit) -> Result<Prepared, ApiError> {
         let workspace = Workspace::create(&self.work_root).map_err(|e| {
             internal(format!(
                 "could not create a working directory under {}: {e}",
@@ -226,39 +325,22 @@ impl Backend {
             ))
         })?;
         let system_file =
-            match &plan.system_prompt {
+            match key.system_prompt() {
                 Some(text) => Some(workspace.write_private("system-prompt.txt", text).map_err(
                     |e| internal(format!("could not write the system prompt file: {e}")),
                 )?),
                 None => None,
             };
-        let version = self
-            .cli_state()
-            .version
-            .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
-        let session = match (mode, &self.claude_home) {
-            (Mode::Resume, Some(home)) => {
-                let turns: Vec<(Speaker, &str)> =
-                    plan.history.iter().map(|(s, t)| (*s, t.as_str())).collect();
-                Some(
-                    session::write(home, &workspace.cwd, &turns, &plan.model_arg, &version)
-                        .map_err(|e| internal(format!("could not write the session file: {e}")))?,
-                )
-            }
-            _ => None,
-        };
-        let stdin_text = match mode {
-            Mode::Flatten => plan.flattened.as_str(),
-            Mode::Single | Mode::Resume => plan.prompt.as_str(),
-        };
-        let api_key = self.settings.anthropic_api_key.as_deref();
+        let resume_id = key.resumes().then(|| uuid::Uuid::new_v4().to_string());
+        let token = self.oauth_token();
         let spec = RunSpec {
             cli,
-            model: &plan.model_arg,
+            model: key.model_arg(),
             system_prompt_file: system_file.as_deref(),
-            resume: session.as_ref().map(|s| s.session_id.as_str()),
+            resume: resume_id.as_deref(),
             auth_mode: self.settings.auth_mode,
-            api_key,
+            api_key: self.settings.anthropic_api_key.as_deref(),
+            oauth_token: token.as_deref(),
             max_retries: self.settings.cli_max_retries,
             cwd: &workspace.cwd,
         };
@@ -273,17 +355,70 @@ impl Backend {
                 ),
             )
         })?;
-        tracing::debug!(pgid = process.pgid(), mode = ?mode, "claude CLI started");
+        tracing::debug!(pgid = process.pgid(), "claude CLI started");
+        Ok(Prepared {
+            key,
+            process,
+            pipes,
+            resume_id,
+            workspace,
+            permit,
+            born: Instant::now(),
+        })
+    }
 
+    /// Gives a prepared CLI its session file and prompt and follows it to the end. Returns
+    /// the permit, so that a flattened retry does not queue again.
+    async fn execute(
+        &self,
+        prepared: Prepared,
+        plan: &RunPlan,
+        mode: Mode,
+        streaming: bool,
+        tx: &mpsc::Sender<Output>,
+        deadline: Instant,
+    ) -> Result<(Attempt, RunPermit), ApiError> {
+        let Prepared {
+            key: _,
+            process,
+            pipes,
+            resume_id,
+            workspace,
+            permit,
+            born: _,
+        } = prepared;
+        let version = self
+            .cli_state()
+            .version
+            .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
+        let session = match (&resume_id, &self.claude_home) {
+            (Some(id), Some(home)) => {
+                let turns: Vec<(Speaker, &str)> =
+                    plan.history.iter().map(|(s, t)| (*s, t.as_str())).collect();
+                Some(
+                    session::write(home, &workspace.cwd, id, &turns, &plan.model_arg, &version)
+                        .map_err(|e| internal(format!("could not write the session file: {e}")))?,
+                )
+            }
+            _ => None,
+        };
+        let stdin_text = match mode {
+            Mode::Flatten => plan.flattened.as_str(),
+            Mode::Single | Mode::Resume => plan.prompt.as_str(),
+        };
         let prompt = stdin_text.as_bytes().to_vec();
-        let mut stdin = pipes.stdin;
+        let Pipes {
+            mut stdin,
+            stdout,
+            stderr,
+        } = pipes;
         tokio::spawn(async move {
             let _ = stdin.write_all(&prompt).await;
             let _ = stdin.shutdown().await;
         });
-        let stderr_task = tokio::spawn(read_tail(pipes.stderr));
+        let stderr_task = tokio::spawn(read_tail(stderr));
 
-        let outcome = self.pump(pipes.stdout, streaming, tx, deadline).await;
+        let outcome = self.pump(stdout, streaming, tx, deadline).await;
         let result = match outcome {
             Pumped::ClientGone => {
                 process.terminate().await;
@@ -320,7 +455,7 @@ impl Backend {
         };
         drop(session);
         drop(workspace);
-        Ok(result)
+        Ok((result, permit))
     }
 
     /// Reads the CLI's stdout, translating and forwarding, until the answer is complete,
@@ -431,89 +566,6 @@ enum Pumped {
 
 fn internal(message: String) -> ApiError {
     ApiError::new(ErrorKind::Internal, message)
-}
-
-/// Reads one line (up to [`MAX_LINE_BYTES`]) into `buf`; returns the bytes read.
-async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<usize> {
-    let mut total = 0;
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(total);
-        }
-        let (used, done) = match available.iter().position(|b| *b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (available.len(), false),
-        };
-        if buf.len() + used <= MAX_LINE_BYTES {
-            buf.extend_from_slice(&available[..used]);
-        }
-        reader.consume(used);
-        total += used;
-        if done {
-            return Ok(total);
-        }
-    }
-}
-
-/// Reads a stream to its end, keeping the last [`STDERR_TAIL_BYTES`].
-async fn read_tail(mut stderr: tokio::process::ChildStderr) -> String {
-    let mut tail: Vec<u8> = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match stderr.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                tail.extend_from_slice(&chunk[..n]);
-                if tail.len() > STDERR_TAIL_BYTES {
-                    let cut = tail.len() - STDERR_TAIL_BYTES;
-                    tail.drain(..cut);
-                }
-            }
-        }
-    }
-    String::from_utf8_lossy(&tail).into_owned()
-}
-
-/// A per-run directory: `<root>/run<random>/` holding the private files, and its `cwd/`
-/// subdirectory where the CLI runs (empty, so it finds no project files). Removed on drop.
-struct Workspace {
-    dir: tempfile::TempDir,
-    cwd: PathBuf,
-}
-
-impl Workspace {
-    fn create(root: &Path) -> std::io::Result<Workspace> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root)?;
-        let dir = tempfile::Builder::new()
-            .prefix("run")
-            .rand_bytes(12)
-            .tempdir_in(root)?;
-        let cwd = dir.path().join("cwd");
-        std::fs::DirBuilder::new().mode(0o700).create(&cwd)?;
-        // The CLI names project directories after the canonical path.
-        let cwd = std::fs::canonicalize(&cwd)?;
-        Ok(Workspace { dir, cwd })
-    }
-
-    /// Writes a 0600 file in the private part of the workspace.
-    fn write_private(&self, name: &str, text: &str) -> std::io::Result<PathBuf> {
-        use std::io::Write;
-        let path = self.dir.path().join(name);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
-        file.write_all(text.as_bytes())?;
-        Ok(path)
-    }
 }
 
 /// The real user id, for the per-user work root.

@@ -1,0 +1,44 @@
+//! The per-run directory: private files (system prompt) beside an empty working directory
+//! for the CLI. Removed on drop.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// A per-run directory: `<root>/run<random>/` holding the private files, and its `cwd/`
+/// subdirectory where the CLI runs (empty, so it finds no project files). Removed on drop.
+#[derive(Debug)]
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    pub cwd: PathBuf,
+}
+
+impl Workspace {
+    pub fn create(root: &Path) -> std::io::Result<Workspace> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)?;
+        let dir = tempfile::Builder::new()
+            .prefix("run")
+            .rand_bytes(12)
+            .tempdir_in(root)?;
+        let cwd = dir.path().join("cwd");
+        std::fs::DirBuilder::new().mode(0o700).create(&cwd)?;
+        // The CLI names project directories after the canonical path.
+        let cwd = std::fs::canonicalize(&cwd)?;
+        Ok(Workspace { dir, cwd })
+    }
+
+    /// Writes a 0600 file in the private part of the workspace.
+    pub fn write_private(&self, name: &str, text: &str) -> std::io::Result<PathBuf> {
+        use std::io::Write;
+        let path = self.dir.path().join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(text.as_bytes())?;
+        Ok(path)
+    }
+}
