@@ -32,6 +32,9 @@ use crate::net::Cidr;
 use filter::SourceFilter;
 use listeners::{ListenSpec, Listeners};
 
+/// How long a client may take to send its request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often interfaces are re-read (Docker may start, stop or add networks at any time).
 const INTERFACE_POLL: Duration = Duration::from_secs(1);
 
@@ -144,7 +147,13 @@ impl Server {
         let _ = stream.set_nodelay(true);
         let state = self.state.clone();
         let service = service_fn(move |request| http::handle(state.clone(), request));
-        let connection = auto::Builder::new(TokioExecutor::new())
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A client that trickles its request head is cut off instead of holding a task.
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let watched = match self.graceful.lock() {
@@ -254,7 +263,19 @@ pub async fn run(
     state.set_listeners(listeners.addrs());
     {
         let backend = state.live().backend.clone();
-        tokio::spawn(async move { backend.refresh_cli().await });
+        tokio::spawn(async move {
+            backend.refresh_cli().await;
+            match backend.cli_state().located {
+                crate::claude::locate::Located::Found(path) => tracing::info!(
+                    cli = %path.display(),
+                    version = backend.cli_state().version.as_deref().unwrap_or("unknown"),
+                    "using the claude CLI"
+                ),
+                crate::claude::locate::Located::Missing { searched } => {
+                    tracing::warn!("{}", crate::claude::locate::missing_message(&searched))
+                }
+            }
+        });
     }
     on_ready(&listeners.addrs());
     notify::ready(&status_line(&listeners.addrs()));

@@ -527,8 +527,15 @@ impl Backend {
                 tracing::info!(status = ?system.error_status, "claude CLI retries an upstream error");
             }
             for output in translator.on_event(event) {
-                if tx.send(output).await.is_err() {
-                    return Pumped::ClientGone;
+                // A client that stops reading is treated as gone after `idle_timeout_secs`:
+                // it must not hold a CLI (and its slot) forever.
+                match tokio::time::timeout(self.settings.idle_timeout(), tx.send(output)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Pumped::ClientGone,
+                    Err(_) => {
+                        tracing::info!("the client stopped reading its stream; ending the CLI");
+                        return Pumped::ClientGone;
+                    }
                 }
             }
             if translator.is_finished() {
