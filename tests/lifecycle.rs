@@ -198,24 +198,32 @@ async fn queue_is_bounded_and_forgets_departed_clients() {
 /// Queued requests are served in arrival order.
 #[tokio::test]
 async fn queue_is_fifo() {
-    let daemon = Daemon::start(
-        DaemonOptions::fake()
-            .env("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "1")
-            .env("FAKE_CLAUDE_DELTA_MS", "30"),
-    )
-    .await;
+    let daemon =
+        Daemon::start(DaemonOptions::fake().env("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "1")).await;
     let mut tasks = Vec::new();
     for i in 0..4 {
         let url = daemon.url("/v1/chat/completions");
+        // The first holds the slot for a while; the others queue behind it.
+        let text = if i == 0 {
+            "@fake:slow:150 order-0".to_string()
+        } else {
+            format!("order-{i}")
+        };
         tasks.push(tokio::spawn(async move {
-            client()
-                .post(url)
-                .json(&chat(&format!("order-{i}"), false))
-                .send()
-                .await
+            client().post(url).json(&chat(&text, false)).send().await
         }));
-        // Make arrival order unambiguous.
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        // Make arrival order unambiguous: wait until this request is running or queued.
+        let mut seen = false;
+        for _ in 0..200 {
+            let h = health(&daemon).await;
+            let waiting = h["queued"].as_u64().unwrap_or(0) + h["in_flight"].as_u64().unwrap_or(0);
+            if waiting > i as u64 {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(seen, "request {i} never arrived");
     }
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap().status(), 200);
@@ -223,7 +231,7 @@ async fn queue_is_fifo() {
     let order: Vec<String> = daemon
         .fake_records()
         .iter()
-        .map(|r| r["stdin"].as_str().unwrap_or("").to_string())
+        .map(|r| r["user_text"].as_str().unwrap_or("").to_string())
         .collect();
     assert_eq!(order, vec!["order-0", "order-1", "order-2", "order-3"]);
 }
