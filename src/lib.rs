@@ -9,18 +9,27 @@
 //!   group, its stream-json events and the session files that carry earlier turns.
 //! - [`translate`]: OpenAI request → CLI run plan; CLI events → OpenAI content and errors.
 //! - [`http`]: the hyper service: routing, body limits, JSON and SSE responses.
+//! - [`login`]: `login` / `logout` / `status`: the Chrome-driven OAuth login, the token
+//!   store (handed to the CLI as `CLAUDE_CODE_OAUTH_TOKEN`) and the auth source in use.
 //! - [`daemon`]: listeners, the concurrency limiter and queue, shutdown.
+//! - [`service`]: `service install|uninstall|status`: the systemd user unit / launchd agent,
+//!   rendered from the templates in `systemd/` and `launchd/`.
+//! - [`doctor`]: `doctor`: CLI, login, config, listeners, Docker networking, firewall and
+//!   service checks, each with its fix.
 //!
 //! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`openai::ApiError`].
 
 pub mod claude;
 pub mod config;
 pub mod daemon;
+pub mod doctor;
 pub mod http;
+pub mod login;
 pub mod models;
 pub mod net;
 pub mod openai;
 pub mod runner;
+pub mod service;
 pub mod translate;
 
 /// Boxed error for plumbing (startup, I/O) where callers only report, never branch.

@@ -52,6 +52,30 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Log in to Claude in Chrome and store a long-lived token for the proxy.
+    Login {
+        /// Log in even if the claude CLI or a stored token already works.
+        #[arg(long)]
+        force: bool,
+        /// Print the login URL and read the pasted `code#state` instead of opening Chrome.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Delete the stored token.
+    Logout {
+        /// Also delete the browser profile used for logging in.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show which credentials the proxy uses and when a stored token expires.
+    Status,
+    /// Run the proxy as a user service (systemd on Linux, launchd on macOS).
+    Service {
+        #[command(subcommand)]
+        action: claude_max_proxy::service::Action,
+    },
+    /// Check the CLI, login, config, listeners, Docker networking, firewall and service.
+    Doctor,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +87,15 @@ enum ConfigAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let inputs = inputs_from(&cli);
+    // `doctor` reports a broken config as one of its checks, and `service uninstall|status`
+    // must work with one: both run before the config is loaded.
+    match &cli.command {
+        Some(Command::Doctor) => return claude_max_proxy::doctor::main(&inputs),
+        Some(Command::Service { action }) => {
+            return claude_max_proxy::service::main(action, &inputs);
+        }
+        _ => {}
+    }
     let loaded = match config::load(&inputs) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -81,6 +114,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => daemon::entry::serve(inputs, loaded),
+        Command::Login { force, no_browser } => {
+            claude_max_proxy::login::cli::login(&loaded.settings, force, no_browser)
+        }
+        Command::Logout { all } => claude_max_proxy::login::cli::logout(&loaded.settings, all),
+        Command::Status => claude_max_proxy::login::cli::status(&loaded.settings),
+        // Dispatched above, before the config is loaded.
+        Command::Service { action } => claude_max_proxy::service::main(&action, &inputs),
+        Command::Doctor => claude_max_proxy::doctor::main(&inputs),
     }
 }
 

@@ -325,7 +325,7 @@ async fn api_errors_map_to_statuses() {
         assert!(body["error"]["message"].is_string(), "{scenario}: {body}");
         if want == 401 {
             let message = body["error"]["message"].as_str().unwrap();
-            assert!(message.contains("claude auth login"), "{message}");
+            assert!(message.contains("claude-max-proxy login"), "{message}");
         }
         if want == 429 {
             assert!(headers.contains_key("retry-after"), "{scenario}");

@@ -75,7 +75,7 @@ async fn recorded_errors_map_to_statuses() {
     let daemon = Daemon::start(DaemonOptions::fake()).await;
     for (variant, want, needle) in [
         ("v2.1.332/f_error_err-400", 400, "model: bad model (mock)"),
-        ("f_error_err-401_maxretries0", 401, "claude auth login"),
+        ("f_error_err-401_maxretries0", 401, "claude-max-proxy login"),
         ("f_error_err-529", 503, "Overloaded"),
     ] {
         let response = ask(&daemon, variant, false).await;

@@ -310,3 +310,49 @@ async fn port_in_use_is_a_clear_error() {
         "the message names the holder: {err}"
     );
 }
+
+/// /health shows the auth source; a stored token near expiry is picked up without a restart
+/// and warned about; the token itself never appears.
+#[tokio::test]
+async fn health_shows_auth_source_and_expiry_warning() {
+    let state = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(
+        DaemonOptions::fake().env("CLAUDE_MAX_PROXY_STATE_DIR", state.path().to_str().unwrap()),
+    )
+    .await;
+    let (_, body) = get(&daemon, "/health").await;
+    assert_eq!(body["auth"]["source"], "cli-login", "{body}");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token =
+        json!({"token": "sk-ant-oat01-secret", "expires_at": now + 5 * 86_400, "created_at": now});
+    std::fs::write(state.path().join("token.json"), token.to_string()).unwrap();
+    let (_, body) = get(&daemon, "/health").await;
+    assert_eq!(body["auth"]["source"], "stored-token", "{body}");
+    assert!(body["auth"]["days_left"].as_i64().unwrap() <= 5, "{body}");
+    assert!(
+        body["auth"]["warning"]
+            .as_str()
+            .unwrap()
+            .contains("claude-max-proxy login"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("secret"), "{body}");
+
+    // And the next CLI run gets it.
+    let response = reqwest::Client::new()
+        .post(daemon.url("/v1/chat/completions"))
+        .json(&json!({"model":"opus","messages":[{"role":"user","content":"hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let record = daemon.fake_records().pop().unwrap();
+    assert_eq!(
+        record["env"]["CLAUDE_CODE_OAUTH_TOKEN"],
+        "sk-ant-oat01-secret"
+    );
+}

@@ -17,6 +17,17 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
         AuthMode::Subscription => "subscription",
         AuthMode::ApiKey => "api-key",
     };
+    let source = crate::login::auth_source(&live.settings);
+    let now = crate::login::clock::now();
+    let mut auth = json!({"source": source.kind()});
+    if let crate::login::AuthSource::StoredToken { path, token } = &source {
+        auth["token_file"] = json!(path.display().to_string());
+        auth["expires_at"] = json!(token.expires_at);
+        auth["days_left"] = json!(token.days_left(now));
+    }
+    if let Some(warning) = source.expiry_warning(now) {
+        auth["warning"] = json!(warning);
+    }
     let body = json!({
         "status": if found { "ok" } else { "degraded" },
         "version": crate::VERSION,
@@ -27,6 +38,7 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
             "version": cli.version,
         },
         "auth_mode": auth_mode,
+        "auth": auth,
         "uptime_secs": state.started.elapsed().as_secs(),
         "in_flight": live.backend.limiter.running(),
         "queued": live.backend.limiter.queued(),

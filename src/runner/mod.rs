@@ -171,9 +171,10 @@ impl Backend {
         }
     }
 
-    /// The OAuth token handed to the CLI, if one is stored.
+    /// The token stored by `claude-max-proxy login`, handed to the CLI. Read per request,
+    /// so a new login or a logout takes effect without a restart.
     fn oauth_token(&self) -> Option<String> {
-        None
+        crate::login::load_token(&self.settings).map(|t| t.token)
     }
 
     /// Starts a run for `plan`. Errors that are known before anything runs (CLI missing,

@@ -201,10 +201,12 @@ mod tests {
 
     #[test]
     fn size_respects_memory_and_concurrency() {
-        let mut settings = Settings::default();
-        settings.warm = 4;
-        settings.warm_memory_mb = 700;
-        settings.max_concurrent = 8;
+        let mut settings = Settings {
+            warm: 4,
+            warm_memory_mb: 700,
+            max_concurrent: 8,
+            ..Settings::default()
+        };
         assert_eq!(target_size(&settings), 2);
         settings.max_concurrent = 1;
         assert_eq!(target_size(&settings), 0, "never the only slot");

@@ -10,10 +10,10 @@ pub const RATE_LIMIT_RETRY_SECS: u64 = 30;
 pub const OVERLOADED_RETRY_SECS: u64 = 10;
 
 /// How to fix a missing or rejected login.
-pub const LOGIN_HINT: &str = "Log the claude CLI in on the host where the proxy runs: run \
-    `claude auth login` (or start `claude` and use /login), or create a token with \
-    `claude setup-token` and give it to the daemon as CLAUDE_CODE_OAUTH_TOKEN. In api-key \
-    mode, check ANTHROPIC_API_KEY. Then retry.";
+pub const LOGIN_HINT: &str = "Log in on the host where the proxy runs: run \
+    `claude-max-proxy login` (it stores a token the daemon uses from then on; if a stored \
+    token broke, `claude-max-proxy logout` first), or `claude auth login` for the CLI's own \
+    login. In api-key mode, check ANTHROPIC_API_KEY. Then retry.";
 
 /// Removes the CLI's "API Error: 400 " prefix, leaving upstream's own words.
 fn upstream_detail(text: &str, status: Option<u16>) -> String {
@@ -236,7 +236,11 @@ mod tests {
     #[test]
     fn auth_errors_say_how_to_log_in_and_rate_limits_have_retry_after() {
         let err = from_result(&result(Some(401), "Invalid API key"), None);
-        assert!(err.message.contains("claude auth login"), "{}", err.message);
+        assert!(
+            err.message.contains("claude-max-proxy login"),
+            "{}",
+            err.message
+        );
         let err = from_result(&result(Some(429), "API Error: 429 slow down"), None);
         assert_eq!(err.retry_after, Some(RATE_LIMIT_RETRY_SECS));
     }

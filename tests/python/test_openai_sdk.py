@@ -289,7 +289,7 @@ def test_upstream_401_is_authentication_error(client):
         chat(client, "@fake:api_error:401")
     assert exc.value.status_code == 401
     msg = error_message(exc.value)
-    assert "claude auth login" in msg, msg
+    assert "claude-max-proxy login" in msg, msg
 
 
 def test_upstream_429_is_rate_limit_error(client):

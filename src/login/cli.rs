@@ -1,0 +1,224 @@
+//! The `login`, `logout` and `status` subcommands: what they print and their exit codes.
+//! `main` only dispatches here.
+//!
+//! Exit codes: 0 success (also "already logged in"); 1 failure (login failed, no usable
+//! credentials, a file could not be removed); 3 this machine cannot run the browser login
+//! (no Chrome found, no display): `--no-browser` works instead.
+
+use std::process::ExitCode;
+
+use crate::config::Settings;
+use crate::login::clock;
+use crate::login::flow::{self, Via};
+use crate::login::probe::{self, CliLogin};
+use crate::login::source::{AuthSource, EXPIRY_WARNING_DAYS, auth_source};
+use crate::login::store::{self, StoredToken};
+
+/// `claude-max-proxy login [--force] [--no-browser]`.
+pub fn login(settings: &Settings, force: bool, no_browser: bool) -> ExitCode {
+    block_on(async {
+        if !force && already_logged_in(settings).await {
+            return ExitCode::SUCCESS;
+        }
+        let via = if no_browser { Via::Paste } else { Via::Browser };
+        // The pasted-code flow talks to the user on stdout (the URL is what they need);
+        // the browser flow only reports progress, on stderr.
+        let result = match via {
+            Via::Paste => flow::run(settings, via, &mut std::io::stdout()).await,
+            Via::Browser => flow::run(settings, via, &mut std::io::stderr()).await,
+        };
+        match result {
+            Ok(stored) => {
+                println!(
+                    "Logged in. The token is stored in {} ({}).",
+                    stored.path.display(),
+                    expiry_phrase(&stored.token, stored.token.created_at)
+                );
+                println!(
+                    "The proxy uses it from the next request on, no restart needed. If auth \
+                     breaks, delete that file (or run `claude-max-proxy logout`) and log in again."
+                );
+                if settings.auth_mode == crate::config::AuthMode::ApiKey {
+                    println!(
+                        "Note: auth_mode is \"api-key\", so the proxy uses the API key, not this \
+                         token, until auth_mode is \"subscription\"."
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("claude-max-proxy: login failed: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        }
+    })
+}
+
+/// Whether there is nothing to do: a stored token that is not near its end, or a CLI that
+/// is logged in by itself. Says so.
+async fn already_logged_in(settings: &Settings) -> bool {
+    let now = clock::now();
+    if let (Some(path), Some(token)) = (store::token_path(settings), store::load_token(settings))
+        && token
+            .days_left(now)
+            .is_none_or(|d| d >= EXPIRY_WARNING_DAYS)
+    {
+        println!(
+            "Already logged in: the stored token {} ({}). `claude-max-proxy login --force` \
+             logs in again.",
+            path.display(),
+            expiry_phrase(&token, now)
+        );
+        return true;
+    }
+    match probe::cli_login(settings).await {
+        CliLogin::LoggedIn { method } => {
+            println!(
+                "The claude CLI is already logged in (method: {method}); the proxy uses that \
+                 login. Nothing to do. `claude-max-proxy login --force` stores a token for the \
+                 proxy anyway."
+            );
+            true
+        }
+        CliLogin::NotLoggedIn => false,
+        CliLogin::Unknown { reason } => {
+            eprintln!(
+                "claude-max-proxy: could not ask the claude CLI whether it is logged in ({reason}); logging in."
+            );
+            false
+        }
+    }
+}
+
+/// `claude-max-proxy logout [--all]`.
+pub fn logout(settings: &Settings, all: bool) -> ExitCode {
+    let mut failed = false;
+    let shown = |p: Option<std::path::PathBuf>| {
+        p.map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(no state directory)".to_string())
+    };
+    match store::remove_token(settings) {
+        Ok(Some(path)) => println!("Removed the stored token {}.", path.display()),
+        Ok(None) => println!("No stored token at {}.", shown(store::token_path(settings))),
+        Err(e) => {
+            eprintln!(
+                "claude-max-proxy: cannot remove {}: {e}",
+                shown(store::token_path(settings))
+            );
+            failed = true;
+        }
+    }
+    if all {
+        match store::remove_profile(settings) {
+            Ok(Some(path)) => println!("Removed the browser profile {}.", path.display()),
+            Ok(None) => println!(
+                "No browser profile at {}.",
+                shown(store::profile_dir(settings))
+            ),
+            Err(e) => {
+                eprintln!(
+                    "claude-max-proxy: cannot remove {}: {e}",
+                    shown(store::profile_dir(settings))
+                );
+                failed = true;
+            }
+        }
+    }
+    println!("The claude CLI's own login, if any, is untouched (`claude auth logout` ends it).");
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `claude-max-proxy status`: the credentials the proxy's CLI runs use.
+pub fn status(settings: &Settings) -> ExitCode {
+    let now = clock::now();
+    let source = auth_source(settings);
+    let token_file = store::token_path(settings)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(no state directory)".to_string());
+    let mut usable = true;
+    match &source {
+        AuthSource::ApiKey { from } => {
+            println!("auth source: API key (auth_mode = \"api-key\", key from {from})");
+        }
+        AuthSource::StoredToken { path, token } => {
+            println!("auth source: stored token {}", path.display());
+            println!(
+                "  created {}, {}",
+                clock::date(token.created_at),
+                expiry_phrase(token, now)
+            );
+            usable = !token.is_expired(now);
+        }
+        AuthSource::EnvToken => {
+            println!(
+                "auth source: CLAUDE_CODE_OAUTH_TOKEN in the daemon's environment (expiry unknown)"
+            );
+        }
+        AuthSource::CliLogin => {
+            let answer = block_on(probe::cli_login(settings));
+            match answer {
+                CliLogin::LoggedIn { method } => {
+                    println!("auth source: the claude CLI's own login (method: {method})");
+                }
+                CliLogin::NotLoggedIn => {
+                    println!(
+                        "auth source: none. The claude CLI is not logged in and no token is \
+                         stored; run `claude-max-proxy login`."
+                    );
+                    usable = false;
+                }
+                CliLogin::Unknown { reason } => {
+                    println!(
+                        "auth source: the claude CLI's own login, if it has one (could not ask: \
+                         {reason})"
+                    );
+                }
+            }
+        }
+    }
+    if !matches!(source, AuthSource::StoredToken { .. }) {
+        println!("stored token: none ({token_file})");
+    }
+    if let Some(warning) = source.expiry_warning(now) {
+        println!("warning: {warning}");
+    }
+    if usable {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// "expires 2027-11-26 09:30 UTC, 365 days left", "expired on …", or "no expiry given".
+fn expiry_phrase(token: &StoredToken, now: i64) -> String {
+    match (token.expires_at, token.days_left(now)) {
+        (Some(at), Some(days)) if !token.is_expired(now) => {
+            format!("expires {}, {days} days left", clock::date_time(at))
+        }
+        (Some(at), _) => format!("expired on {}", clock::date_time(at)),
+        _ => "no expiry given".to_string(),
+    }
+}
+
+/// Runs a future on a small runtime of its own (these commands are one-shot).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => {
+            let output = runtime.block_on(future);
+            // A stdin reader thread may still be blocked; do not wait for anything.
+            runtime.shutdown_background();
+            output
+        }
+        Err(e) => {
+            eprintln!("claude-max-proxy: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Unix seconds and UTC calendar dates, enough for "expires 2027-11-26 (365 days left)"
+//! without a date crate.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds per day.
+pub const DAY: i64 = 86_400;
+
+/// Now, in Unix seconds (0 if the clock is before 1970).
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time.
+pub fn date(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(DAY));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYY-MM-DD HH:MM UTC` of a Unix time.
+pub fn date_time(unix: i64) -> String {
+    let secs = unix.rem_euclid(DAY);
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(unix),
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(date(1_798_761_599), "2026-12-31");
+        assert_eq!(date_time(1_798_761_599), "2026-12-31 23:59 UTC");
+        assert_eq!(date(-1), "1969-12-31");
+    }
+}
