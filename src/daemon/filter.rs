@@ -8,12 +8,16 @@ use std::net::IpAddr;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::docker::{self, Discovery};
 use crate::net::Cidr;
 
 #[derive(Debug, Default)]
 pub struct SourceFilter {
-    /// Bridge subnets and `allow_from`, replaced as interfaces come and go and on reload.
+    /// Bridge subnets, host addresses and `allow_from`, replaced as interfaces come and go
+    /// and on reload.
     allowed: RwLock<Vec<Cidr>>,
+    /// The configured `allow_from`, kept to recompute `allowed` on demand.
+    allow_from: RwLock<Vec<Cidr>>,
     rejected: AtomicU64,
 }
 
@@ -27,6 +31,38 @@ impl SourceFilter {
         if let Ok(mut allowed) = self.allowed.write() {
             *allowed = networks;
         }
+    }
+
+    /// Sets `allow_from` and recomputes the allowed networks from `discovery`.
+    pub fn update(&self, allow_from: Vec<Cidr>, discovery: &Discovery) {
+        if let Ok(mut configured) = self.allow_from.write() {
+            *configured = allow_from;
+        }
+        self.recompute(discovery);
+    }
+
+    fn recompute(&self, discovery: &Discovery) {
+        let mut networks = discovery.bridge_subnets();
+        networks.extend(
+            discovery
+                .local_addrs
+                .iter()
+                .map(|ip| Cidr::new(*ip, if ip.is_ipv4() { 32 } else { 128 })),
+        );
+        if let Ok(configured) = self.allow_from.read() {
+            networks.extend(configured.iter().copied());
+        }
+        self.set_allowed(networks);
+    }
+
+    /// Whether `peer` may connect, reading the interfaces again before refusing: a Docker
+    /// network created a moment ago must not lose its first connection to the poll interval.
+    pub fn admits(&self, peer: IpAddr) -> bool {
+        if self.allows(peer) {
+            return true;
+        }
+        self.recompute(&docker::discover());
+        self.allows(peer)
     }
 
     pub fn allowed(&self) -> Vec<Cidr> {

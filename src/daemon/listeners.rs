@@ -179,7 +179,7 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>, mut stop: onesh
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
-                if !server.filter.allows(peer.ip()) {
+                if !server.filter.admits(peer.ip()) {
                     server.filter.count_rejected();
                     tracing::debug!(%peer, "connection refused by the source filter (see `allow_from`)");
                     drop(stream);

@@ -205,17 +205,9 @@ fn build_live(settings: Settings, groups: &ProcessGroups) -> Result<Live, String
     Ok(Live::new(Arc::new(settings), api_key, groups.clone()))
 }
 
-/// The networks the source filter allows beside loopback.
-fn allowed_networks(settings: &Settings, discovery: &docker::Discovery) -> Vec<Cidr> {
-    let mut networks = discovery.bridge_subnets();
-    networks.extend(
-        discovery
-            .local_addrs
-            .iter()
-            .map(|ip| Cidr::new(*ip, if ip.is_ipv4() { 32 } else { 128 })),
-    );
-    networks.extend(settings.allow_from.iter().filter_map(|c| Cidr::parse(c)));
-    networks
+/// The `allow_from` networks of `settings` (validated by the config).
+fn allow_from(settings: &Settings) -> Vec<Cidr> {
+    settings.allow_from.iter().filter_map(|c| Cidr::parse(c)).collect()
 }
 
 fn status_line(addrs: &[SocketAddr]) -> String {
@@ -249,7 +241,7 @@ pub async fn run(
     let mut port = settings.port;
     let mut listeners = Listeners::new();
     let discovery = docker::discover();
-    filter.set_allowed(allowed_networks(&settings, &discovery));
+    filter.update(allow_from(&settings), &discovery);
     let (wanted, explicit) = listeners::wanted(&specs, &discovery);
     listeners
         .reconcile(&wanted, &explicit, &mut port, &server)
@@ -302,7 +294,7 @@ pub async fn run(
                             specs = listeners::parse_specs(&new.listen);
                             settings = Arc::new(new);
                             let discovery = docker::discover();
-                            filter.set_allowed(allowed_networks(&settings, &discovery));
+                            filter.update(allow_from(&settings), &discovery);
                             let (wanted, explicit) = listeners::wanted(&specs, &discovery);
                             if let Err(e) = listeners.reconcile(&wanted, &explicit, &mut port, &server).await {
                                 tracing::error!("after reload: {e}");
@@ -322,7 +314,7 @@ pub async fn run(
             },
             _ = ticker.tick() => {
                 let discovery = docker::discover();
-                filter.set_allowed(allowed_networks(&settings, &discovery));
+                filter.update(allow_from(&settings), &discovery);
                 let (wanted, explicit) = listeners::wanted(&specs, &discovery);
                 match listeners.reconcile(&wanted, &explicit, &mut port, &server).await {
                     Ok(true) => {
