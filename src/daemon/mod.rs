@@ -207,7 +207,11 @@ fn build_live(settings: Settings, groups: &ProcessGroups) -> Result<Live, String
 
 /// The `allow_from` networks of `settings` (validated by the config).
 fn allow_from(settings: &Settings) -> Vec<Cidr> {
-    settings.allow_from.iter().filter_map(|c| Cidr::parse(c)).collect()
+    settings
+        .allow_from
+        .iter()
+        .filter_map(|c| Cidr::parse(c))
+        .collect()
 }
 
 fn status_line(addrs: &[SocketAddr]) -> String {

@@ -184,11 +184,25 @@ fn iptables_fix(port: u16) -> String {
     )
 }
 
+/// `iptables` on PATH, else in the sbin directories a user's PATH often lacks.
+fn find_iptables() -> Option<String> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .chain(["/usr/sbin", "/sbin"])
+        .map(|dir| Path::new(dir).join("iptables"))
+        .find(|p| p.is_file())
+        .map(|p| p.display().to_string())
+}
+
 fn iptables_check(port: u16) -> Check {
-    let argv: Vec<String> = ["iptables", "-S", "INPUT"].map(String::from).to_vec();
+    let Some(iptables) = find_iptables() else {
+        return Check::skip(NAME, "no ufw, and no iptables command to read the rules");
+    };
+    let argv = vec![iptables, "-S".to_string(), "INPUT".to_string()];
     let done = match plan::capture(&argv, Duration::from_secs(5)) {
         Ok(done) => done,
-        Err(_) => return Check::skip(NAME, "no ufw, and no iptables command to read the rules"),
+        Err(e) => return Check::skip(NAME, format!("cannot run {}: {e}", argv[0])),
     };
     if !done.success() {
         return Check::skip(
