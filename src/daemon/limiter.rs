@@ -154,6 +154,11 @@ impl Limiter {
         }
     }
 
+    /// Whether [`Limiter::close`] was called (the daemon is stopping).
+    pub fn is_closed(&self) -> bool {
+        self.permits.is_closed()
+    }
+
     /// Refuses every new and waiting request (at shutdown).
     pub fn close(&self) {
         self.permits.close();

@@ -182,13 +182,22 @@ fn check_unsupported(obj: &Map<String, Value>) -> Result<(), ApiError> {
             }
         }
     }
-    if let Some(Value::Array(modalities)) = obj.get("modalities")
-        && modalities.iter().any(|m| m.as_str() != Some("text"))
-    {
-        return Err(ApiError::invalid(
-            "modalities",
-            "Only the `text` modality is supported.",
-        ));
+    match obj.get("modalities") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(modalities)) if modalities.iter().all(|m| m.as_str() == Some("text")) => {
+        }
+        Some(Value::Array(_)) => {
+            return Err(ApiError::invalid(
+                "modalities",
+                "Only the `text` modality is supported.",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "modalities",
+                "`modalities` must be an array like [\"text\"].",
+            ));
+        }
     }
     Ok(())
 }
@@ -239,6 +248,8 @@ fn check_ignored_types(obj: &Map<String, Value>) -> Result<(), ApiError> {
             ));
         }
     }
+    // Type-checked, then ignored: the CLI reports no log probabilities (`logprobs` stays null).
+    optional_bool(obj, "logprobs")?;
     match obj.get("user") {
         None | Some(Value::Null) | Some(Value::String(_)) => {}
         Some(_) => return Err(ApiError::invalid("user", "`user` must be a string.")),
@@ -489,6 +500,14 @@ mod tests {
             (
                 r#"{"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}"#,
                 "stream",
+            ),
+            (
+                r#"{"model":"m","modalities":{},"messages":[{"role":"user","content":"x"}]}"#,
+                "modalities",
+            ),
+            (
+                r#"{"model":"m","logprobs":"yes","messages":[{"role":"user","content":"x"}]}"#,
+                "logprobs",
             ),
         ];
         for (body, param) in cases {

@@ -27,12 +27,16 @@ pub struct PromptTokensDetails {
 }
 
 impl Usage {
+    /// Saturating: the counts come from the CLI's output, and absurd ones must not
+    /// overflow (a panic in debug builds, a wrapped total in release).
     pub fn new(input: u64, cache_creation: u64, cache_read: u64, output: u64) -> Usage {
-        let prompt = input + cache_creation + cache_read;
+        let prompt = input
+            .saturating_add(cache_creation)
+            .saturating_add(cache_read);
         Usage {
             prompt_tokens: prompt,
             completion_tokens: output,
-            total_tokens: prompt + output,
+            total_tokens: prompt.saturating_add(output),
             prompt_tokens_details: PromptTokensDetails {
                 cached_tokens: cache_read,
             },
@@ -203,6 +207,13 @@ mod tests {
         assert_eq!(usage.prompt_tokens, 50);
         assert_eq!(usage.total_tokens, 57);
         assert_eq!(usage.prompt_tokens_details.cached_tokens, 5);
+    }
+
+    #[test]
+    fn absurd_usage_saturates() {
+        let usage = Usage::new(u64::MAX, 1, 1, 1);
+        assert_eq!(usage.prompt_tokens, u64::MAX);
+        assert_eq!(usage.total_tokens, u64::MAX);
     }
 
     #[test]

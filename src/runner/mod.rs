@@ -442,6 +442,10 @@ impl Backend {
                 let tail = stderr_task.await.unwrap_or_default();
                 if mode == Mode::Resume && !sent_text && tail.contains("No conversation found") {
                     Attempt::ResumeRejected
+                } else if self.limiter.is_closed() {
+                    // The daemon ended this CLI because it is stopping.
+                    let _ = tx.send(Output::Failed(shutting_down())).await;
+                    Attempt::Over
                 } else {
                     let _ = tx
                         .send(Output::Failed(errors::from_exit(
@@ -570,6 +574,15 @@ enum Pumped {
     Finished,
     TimedOut(ApiError),
     Eof { sent_text: bool, saw_garbage: bool },
+}
+
+fn shutting_down() -> ApiError {
+    ApiError::new(
+        ErrorKind::Unavailable,
+        "The proxy is shutting down and ended this request's claude CLI; retry against the \
+         restarted daemon.",
+    )
+    .with_retry_after(5)
 }
 
 fn internal(message: String) -> ApiError {

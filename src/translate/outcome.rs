@@ -121,10 +121,13 @@ impl Translator {
     }
 
     fn set_model(&mut self, model: &str) -> Vec<Output> {
-        if model.is_empty() || model == "<synthetic>" {
+        if model == "<synthetic>" {
             return Vec::new();
         }
         let model = clean_model(model);
+        if model.is_empty() {
+            return Vec::new();
+        }
         if self.model.as_deref() == Some(model.as_str()) {
             return Vec::new();
         }
@@ -466,6 +469,12 @@ mod tests {
         let out = run(&refs);
         assert_eq!(text(&out), "");
         assert!(matches!(out.last(), Some(Output::Failed(e)) if e.status() == 400));
+    }
+
+    #[test]
+    fn a_model_that_cleans_to_nothing_is_ignored() {
+        let init = r#"{"type":"system","subtype":"init","model":"[1m]"}"#;
+        assert!(run(&[init]).is_empty());
     }
 
     #[test]
