@@ -18,7 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 
 if ! command -v cargo-deb >/dev/null 2>&1; then
   say "installing cargo-deb (cargo install cargo-deb --locked)"
-  cargo install cargo-deb --locked
+  cargo install cargo-deb --locked --version 3.8.0
 fi
 
 say "cargo deb"
