@@ -15,14 +15,15 @@
 //! Env: `FAKE_CLAUDE_DELTA_MS` (default 5) between text deltas; `FAKE_CLAUDE_LOG_DIR` makes it
 //! write a JSON record of its invocation to `<dir>/<pid>.json` (atomically, via rename).
 //!
-//! Only std + serde_json + uuid + libc; synchronous on purpose.
+//! Only std + serde_json + uuid + libc (and the crate's `clock` for timestamps); synchronous on
+//! purpose.
 
 use serde_json::{Map, Value, json};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const VERSION: &str = "2.1.332";
 const INPUT_TOKENS: u64 = 42;
@@ -307,29 +308,7 @@ fn short_hex() -> String {
 
 /// Current UTC time as `2026-11-26T08:05:35.650Z`.
 fn iso_now() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60,
-        now.subsec_millis()
-    )
+    claude_max_proxy::clock::timestamp_now()
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {

@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - [`config`]: the effective settings (defaults < file < env < flags) and where each came from.
+//! - [`clock`]: Unix time and UTC dates without a date crate.
 //! - [`models`]: the model catalog: which ids we expose and what the CLI is asked for.
 //! - [`net`]: CIDR blocks for listeners and the source filter.
 //! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation.
@@ -20,6 +21,7 @@
 //! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`openai::ApiError`].
 
 pub mod claude;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod doctor;

@@ -89,7 +89,7 @@ pub fn write(
 
     let mut out = String::new();
     let mut parent: Option<String> = None;
-    let now = now_rfc3339();
+    let now = crate::clock::timestamp_now();
     let cwd_text = cwd.to_string_lossy();
     for (speaker, text) in turns {
         let uuid = uuid::Uuid::new_v4().to_string();
@@ -134,32 +134,6 @@ pub fn write(
     handle.write_all(out.as_bytes())?;
     handle.flush()?;
     Ok(file)
-}
-
-/// The current UTC time as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-fn now_rfc3339() -> String {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
 }
 
 #[cfg(test)]
@@ -214,13 +188,5 @@ mod tests {
         drop(file);
         assert!(!path.exists());
         assert!(!path.parent().unwrap().exists());
-    }
-
-    #[test]
-    fn timestamp_is_rfc3339_utc() {
-        let ts = now_rfc3339();
-        assert_eq!(ts.len(), 24, "{ts}");
-        assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
-        assert!(ts.starts_with("20"), "{ts}");
     }
 }

@@ -25,7 +25,7 @@
 //! - [`source`]: which credentials the daemon uses, for `status` and `/health`.
 //! - [`flow`]: one login from PKCE to the stored file.
 //! - [`cli`]: the `login`, `logout` and `status` subcommands (printing, exit codes).
-//! - [`clock`]: Unix time and UTC dates without a date crate.
+//! - [`clock`]: re-exported from the crate root (Unix time and UTC dates).
 //! - [`error`]: [`LoginError`], the failures callers branch on.
 //!
 //! Defaults of the OAuth settings (`oauth_*` config keys), checked on 2026-11-26 against:
@@ -52,7 +52,7 @@
 pub mod browser;
 pub mod chrome;
 pub mod cli;
-pub mod clock;
+pub use crate::clock;
 pub mod error;
 pub mod exchange;
 pub mod flow;

@@ -1,5 +1,5 @@
-//! Unix seconds and UTC calendar dates, enough for "expires 2027-11-26 (365 days left)"
-//! without a date crate.
+//! Unix seconds and UTC calendar dates without a date crate: enough for "expires 2027-11-26
+//! (365 days left)" and the RFC 3339 timestamps in synthesized CLI session files.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,6 +31,23 @@ pub fn date_time(unix: i64) -> String {
     )
 }
 
+/// Now as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), the form the CLI stamps on session rows.
+pub fn timestamp_now() -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let unix = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    let secs = unix.rem_euclid(DAY);
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        date(unix),
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60,
+        since.subsec_millis()
+    )
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -56,5 +73,13 @@ mod tests {
         assert_eq!(date(1_798_761_599), "2026-12-31");
         assert_eq!(date_time(1_798_761_599), "2026-12-31 23:59 UTC");
         assert_eq!(date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn timestamp_is_rfc3339_utc_with_millis() {
+        let ts = timestamp_now();
+        assert_eq!(ts.len(), 24, "{ts}");
+        assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
+        assert!(ts.starts_with(&date(now())), "{ts}");
     }
 }
