@@ -207,13 +207,13 @@ impl Backend {
         }
     }
 
-    fn key_for(&self, cli: &Path, plan: &RunPlan, mode: Mode) -> WarmKey {
+    fn key_for(&self, cli: &Path, plan: &RunPlan, mode: Mode, token: Option<&str>) -> WarmKey {
         WarmKey::new(
             cli,
             &plan.model_arg,
             plan.system_prompt.as_deref(),
             mode == Mode::Resume,
-            self.oauth_token().as_deref(),
+            token,
         )
     }
 
@@ -226,7 +226,9 @@ impl Backend {
         tx: mpsc::Sender<Output>,
     ) {
         let mode = self.mode_for(&plan);
-        let key = self.key_for(&cli, &plan, mode);
+        // Read once per request: the key, the process and any refill all use this token.
+        let token = self.oauth_token();
+        let key = self.key_for(&cli, &plan, mode, token.as_deref());
         let warm = self.pool.take(&key);
         let prepared = match warm {
             Some(prepared) => {
@@ -250,7 +252,7 @@ impl Backend {
                         return;
                     }
                 };
-                match self.prepare(&cli, key.clone(), permit) {
+                match self.prepare(&cli, key.clone(), token.as_deref(), permit) {
                     Ok(prepared) => prepared,
                     Err(error) => {
                         let _ = tx.send(Output::Failed(error)).await;
@@ -259,7 +261,7 @@ impl Backend {
                 }
             }
         };
-        self.clone().refill(cli.clone(), key);
+        self.clone().refill(cli.clone(), key, token.clone());
         let deadline = Instant::now() + self.settings.total_timeout();
         match self
             .execute(prepared, &plan, mode, streaming, &tx, deadline)
@@ -270,8 +272,8 @@ impl Backend {
                 tracing::warn!(
                     "the claude CLI rejected the synthesized session; flattening the history for this request"
                 );
-                let key = self.key_for(&cli, &plan, Mode::Flatten);
-                let result = match self.prepare(&cli, key, permit) {
+                let key = self.key_for(&cli, &plan, Mode::Flatten, token.as_deref());
+                let result = match self.prepare(&cli, key, token.as_deref(), permit) {
                     Ok(prepared) => self
                         .execute(prepared, &plan, Mode::Flatten, streaming, &tx, deadline)
                         .await
@@ -290,7 +292,7 @@ impl Backend {
 
     /// Keeps warm processes for `key` (the setup just used) in the background, within the
     /// concurrency limit: a warm process holds a permit like a running one.
-    fn refill(self: Arc<Self>, cli: PathBuf, key: WarmKey) {
+    fn refill(self: Arc<Self>, cli: PathBuf, key: WarmKey, token: Option<String>) {
         if self.pool.target() == 0 {
             return;
         }
@@ -300,7 +302,7 @@ impl Backend {
                 let Some(permit) = self.limiter.try_acquire() else {
                     break;
                 };
-                match self.prepare(&cli, key.clone(), permit) {
+                match self.prepare(&cli, key.clone(), token.as_deref(), permit) {
                     Ok(prepared) => {
                         if !self.pool.put(prepared) {
                             break;
@@ -318,7 +320,13 @@ impl Backend {
 
     /// Starts a CLI process for `key`: a fresh directory, the system prompt file, and for
     /// multi-turn a session id to resume (the file is written later, before the prompt).
-    fn prepare(&self, cli: &Path, key: WarmKey, permit: RunPermit) -> Result<Prepared, ApiError> {
+    fn prepare(
+        &self,
+        cli: &Path,
+        key: WarmKey,
+        token: Option<&str>,
+        permit: RunPermit,
+    ) -> Result<Prepared, ApiError> {
         let workspace = Workspace::create(&self.work_root).map_err(|e| {
             internal(format!(
                 "could not create a working directory under {}: {e}",
@@ -333,7 +341,6 @@ impl Backend {
                 None => None,
             };
         let resume_id = key.resumes().then(|| uuid::Uuid::new_v4().to_string());
-        let token = self.oauth_token();
         let spec = RunSpec {
             cli,
             model: key.model_arg(),
@@ -341,7 +348,7 @@ impl Backend {
             resume: resume_id.as_deref(),
             auth_mode: self.settings.auth_mode,
             api_key: self.settings.anthropic_api_key.as_deref(),
-            oauth_token: token.as_deref(),
+            oauth_token: token,
             max_retries: self.settings.cli_max_retries,
             cwd: &workspace.cwd,
         };
