@@ -214,6 +214,24 @@ fn allow_from(settings: &Settings) -> Vec<Cidr> {
         .collect()
 }
 
+/// Reads the interfaces, refreshes the source filter and binds or drops listeners to match
+/// `settings.listen` on `port` (0: the first bind picks it). Returns whether the listener
+/// set changed; /health's list is updated either way.
+async fn follow_interfaces(
+    settings: &Settings,
+    port: &mut u16,
+    listeners: &mut Listeners,
+    server: &Arc<Server>,
+) -> Result<bool, StartError> {
+    let discovery = docker::discover();
+    server.filter.update(allow_from(settings), &discovery);
+    let specs = listeners::parse_specs(&settings.listen);
+    let (wanted, explicit) = listeners::wanted(&specs, &discovery);
+    let result = listeners.reconcile(&wanted, &explicit, port, server).await;
+    server.state.set_listeners(listeners.addrs());
+    result
+}
+
 fn status_line(addrs: &[SocketAddr]) -> String {
     if addrs.is_empty() {
         return "waiting for a listen address to appear".to_string();
@@ -241,22 +259,15 @@ pub async fn run(
     });
 
     let mut settings = state.live().settings.clone();
-    let mut specs = listeners::parse_specs(&settings.listen);
     let mut port = settings.port;
     let mut listeners = Listeners::new();
-    let discovery = docker::discover();
-    filter.update(allow_from(&settings), &discovery);
-    let (wanted, explicit) = listeners::wanted(&specs, &discovery);
-    listeners
-        .reconcile(&wanted, &explicit, &mut port, &server)
-        .await?;
+    follow_interfaces(&settings, &mut port, &mut listeners, &server).await?;
     if listeners.addrs().is_empty() {
         tracing::warn!(
             "no listen address is available yet (`listen` = {:?}); waiting for it to appear",
             settings.listen
         );
     }
-    state.set_listeners(listeners.addrs());
     {
         let backend = state.live().backend.clone();
         tokio::spawn(async move {
@@ -295,15 +306,10 @@ pub async fn run(
                             if new.port != settings.port {
                                 port = new.port;
                             }
-                            specs = listeners::parse_specs(&new.listen);
                             settings = Arc::new(new);
-                            let discovery = docker::discover();
-                            filter.update(allow_from(&settings), &discovery);
-                            let (wanted, explicit) = listeners::wanted(&specs, &discovery);
-                            if let Err(e) = listeners.reconcile(&wanted, &explicit, &mut port, &server).await {
+                            if let Err(e) = follow_interfaces(&settings, &mut port, &mut listeners, &server).await {
                                 tracing::error!("after reload: {e}");
                             }
-                            state.set_listeners(listeners.addrs());
                             tracing::info!("configuration reloaded");
                         }
                         Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
@@ -317,14 +323,8 @@ pub async fn run(
                 Some(Control::Stop) | None => break,
             },
             _ = ticker.tick() => {
-                let discovery = docker::discover();
-                filter.update(allow_from(&settings), &discovery);
-                let (wanted, explicit) = listeners::wanted(&specs, &discovery);
-                match listeners.reconcile(&wanted, &explicit, &mut port, &server).await {
-                    Ok(true) => {
-                        state.set_listeners(listeners.addrs());
-                        notify::status(&status_line(&listeners.addrs()));
-                    }
+                match follow_interfaces(&settings, &mut port, &mut listeners, &server).await {
+                    Ok(true) => notify::status(&status_line(&listeners.addrs())),
                     Ok(false) => {}
                     Err(e) => tracing::warn!("{e}"),
                 }
