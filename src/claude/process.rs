@@ -150,62 +150,60 @@ impl CliProcess {
     /// Waits for the leader to exit (bounded), then ends anything left in its group.
     pub async fn wait(mut self, limit: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        let status = match tokio::time::timeout(limit, child.wait()).await {
-            Ok(Ok(status)) => Some(status),
-            _ => {
-                signal_group(self.pgid, libc::SIGTERM);
-                match tokio::time::timeout(TERM_GRACE, child.wait()).await {
-                    Ok(Ok(status)) => Some(status),
-                    _ => {
-                        signal_group(self.pgid, libc::SIGKILL);
-                        child.wait().await.ok()
-                    }
-                }
+        match tokio::time::timeout(limit, child.wait()).await {
+            Ok(Ok(status)) => {
+                signal_group(self.pgid, libc::SIGKILL);
+                self.groups.remove(self.pgid);
+                Some(status)
             }
-        };
-        signal_group(self.pgid, libc::SIGKILL);
-        self.groups.remove(self.pgid);
-        status
+            _ => end_group(child, self.pgid, self.groups.clone(), false).await,
+        }
     }
 
     /// Ends the whole group now: SIGTERM, then SIGKILL after [`TERM_GRACE`].
     pub async fn terminate(mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal_group(self.pgid, libc::SIGTERM);
-            if tokio::time::timeout(TERM_GRACE, child.wait())
-                .await
-                .is_err()
-            {
-                signal_group(self.pgid, libc::SIGKILL);
-                let _ = child.wait().await;
-            }
-            signal_group(self.pgid, libc::SIGKILL);
-            self.groups.remove(self.pgid);
+        if let Some(child) = self.child.take() {
+            end_group(child, self.pgid, self.groups.clone(), false).await;
         }
     }
 }
 
+/// Ends a group whose leader is `child`: SIGTERM (unless `term_sent`), up to [`TERM_GRACE`]
+/// for the leader, SIGKILL and reap; then SIGKILL for anything left in the group, which is
+/// unregistered.
+async fn end_group(
+    mut child: Child,
+    pgid: i32,
+    groups: ProcessGroups,
+    term_sent: bool,
+) -> Option<ExitStatus> {
+    if !term_sent {
+        signal_group(pgid, libc::SIGTERM);
+    }
+    let status = match tokio::time::timeout(TERM_GRACE, child.wait()).await {
+        Ok(Ok(status)) => Some(status),
+        _ => {
+            signal_group(pgid, libc::SIGKILL);
+            child.wait().await.ok()
+        }
+    };
+    signal_group(pgid, libc::SIGKILL);
+    groups.remove(pgid);
+    status
+}
+
 impl Drop for CliProcess {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return;
         };
         let pgid = self.pgid;
         let groups = self.groups.clone();
+        // Signalled here, not in the task: the group starts ending even if the task never runs.
         signal_group(pgid, libc::SIGTERM);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
-                handle.spawn(async move {
-                    if tokio::time::timeout(TERM_GRACE, child.wait())
-                        .await
-                        .is_err()
-                    {
-                        signal_group(pgid, libc::SIGKILL);
-                        let _ = child.wait().await;
-                    }
-                    signal_group(pgid, libc::SIGKILL);
-                    groups.remove(pgid);
-                });
+                handle.spawn(end_group(child, pgid, groups, true));
             }
             Err(_) => {
                 signal_group(pgid, libc::SIGKILL);
