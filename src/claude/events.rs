@@ -233,19 +233,24 @@ pub fn parse_line(line: &str) -> Result<CliEvent, NotJson> {
     Ok(event)
 }
 
+/// The text of a recorded CLI fixture under ../shared/fixtures/claude-cli, for unit tests;
+/// `None` (skip) outside CI when ../shared is not beside the repository, a failure in CI.
+#[cfg(test)]
+pub(crate) fn recorded_fixture(path: &str) -> Option<String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/claude-cli");
+    match std::fs::read_to_string(format!("{root}/{path}")) {
+        Ok(text) => Some(text),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI must not skip: {path}: {e}"),
+        Err(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/claude-cli");
-
-    /// A recorded fixture; `None` (skip) outside CI when ../shared is not beside the repo.
     fn fixture(path: &str) -> Option<Vec<CliEvent>> {
-        let text = match std::fs::read_to_string(format!("{FIXTURES}/{path}")) {
-            Ok(text) => text,
-            Err(e) if std::env::var_os("CI").is_some() => panic!("CI must not skip: {path}: {e}"),
-            Err(_) => return None,
-        };
+        let text = recorded_fixture(path)?;
         Some(
             text.lines()
                 .filter(|l| !l.trim().is_empty())

@@ -318,8 +318,6 @@ mod tests {
     use super::*;
     use crate::claude::events::parse_line;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/claude-cli");
-
     fn run(lines: &[&str]) -> Vec<Output> {
         run_with(Translator::new(), lines)
     }
@@ -341,13 +339,9 @@ mod tests {
             .collect()
     }
 
-    /// A recorded fixture; `None` (skip) outside CI when ../shared is not beside the repo.
+    /// A recorded fixture as lines (see `recorded_fixture`).
     fn fixture_lines(path: &str) -> Option<Vec<String>> {
-        let text = match std::fs::read_to_string(format!("{FIXTURES}/{path}")) {
-            Ok(text) => text,
-            Err(e) if std::env::var_os("CI").is_some() => panic!("CI must not skip: {path}: {e}"),
-            Err(_) => return None,
-        };
+        let text = crate::claude::events::recorded_fixture(path)?;
         Some(
             text.lines()
                 .filter(|l| !l.is_empty())
