@@ -179,7 +179,7 @@ enum Scenario {
     Grandchild,
     NoResume,
     /// Replays a recorded fixture (`<variant>/stdout.txt` with `meta.json`'s timing and exit
-    /// code) from ../shared/fixtures/claude-cli or `$FAKE_CLAUDE_FIXTURES`.
+    /// code) from tests/fixtures/claude-cli or `$FAKE_CLAUDE_FIXTURES`.
     Replay(String),
 }
 
@@ -980,9 +980,7 @@ fn history_text(session_lines: Option<&Vec<Value>>, user_text: &str) -> String {
 fn replay(variant: &str) -> i32 {
     let root = std::env::var_os("FAKE_CLAUDE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/claude-cli")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-cli"));
     let dir = root.join(variant);
     let Ok(stdout) = std::fs::read_to_string(dir.join("stdout.txt")) else {
         eprintln!("fake_claude: no fixture at {}", dir.display());

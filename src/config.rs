@@ -19,7 +19,13 @@ pub const ENV_PREFIX: &str = "CLAUDE_MAX_PROXY";
 const SECRET_KEYS: &[&str] = &["anthropic_api_key", "api_key"];
 
 /// Keys that hold lists; in the environment they are comma-separated.
-const LIST_KEYS: &[&str] = &["listen", "models", "allow_from", "cors_origins"];
+const LIST_KEYS: &[&str] = &[
+    "listen",
+    "models",
+    "allow_from",
+    "cors_origins",
+    "allowed_hosts",
+];
 
 /// How the CLI authenticates upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,8 +82,23 @@ pub struct Settings {
     pub api_key: Option<String>,
     /// A file holding the client API key (first line); used when `api_key` is unset.
     pub api_key_file: Option<PathBuf>,
-    /// Browser origins allowed by CORS; empty (default) sends no CORS headers at all.
+    /// Browser origins allowed by CORS; empty (default) sends no CORS headers at all and
+    /// refuses every request a web page of another origin makes.
     pub cors_origins: Vec<String>,
+    /// Extra Host names clients may use to reach the daemon (besides localhost, this
+    /// machine's addresses and hostname, host.docker.internal and the like); any other
+    /// Host is refused (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
+    /// Check the Host header (default). `false` is accepted only with `api_key`.
+    pub check_host: bool,
+    /// Open connections at most; more are closed at once (and counted in /health).
+    pub max_connections: usize,
+    /// A connection with no request in flight that sends nothing this long is closed.
+    pub connection_idle_secs: u64,
+    /// A request body must arrive within this time (408 otherwise).
+    pub body_read_timeout_secs: u64,
+    /// Request body bytes being read at once, over all connections (503 beyond).
+    pub body_budget_bytes: usize,
     /// How long in-flight requests may finish after SIGTERM before their CLIs are ended.
     pub shutdown_grace_secs: u64,
     /// How many CLI processes may run at once (each costs 200–300 MB).
@@ -156,6 +177,12 @@ impl Default for Settings {
             api_key: None,
             api_key_file: None,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            check_host: true,
+            max_connections: 1024,
+            connection_idle_secs: 60,
+            body_read_timeout_secs: 30,
+            body_budget_bytes: 64 * 1024 * 1024,
             shutdown_grace_secs: 30,
             cli_path: None,
             auth_mode: AuthMode::Subscription,
@@ -227,6 +254,12 @@ impl Settings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+    pub fn connection_idle(&self) -> Duration {
+        Duration::from_secs(self.connection_idle_secs)
+    }
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_secs)
+    }
 
     /// The state directory: `state_dir`, else `$XDG_DATA_HOME/claude-max-proxy`, else
     /// `~/.local/share/claude-max-proxy`. `None` only without HOME.
@@ -278,6 +311,35 @@ impl Settings {
                 );
             }
         }
+        for host in &self.allowed_hosts {
+            let valid = !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            if !valid {
+                return bad(
+                    "allowed_hosts",
+                    &format!("`{host}` is not a host name such as proxy.lan (no port, no scheme)"),
+                );
+            }
+        }
+        if !self.check_host && self.api_key.is_none() && self.api_key_file.is_none() {
+            return bad(
+                "check_host",
+                "may be false only together with `api_key` (or `api_key_file`): without a key, \
+                 any web page could reach the proxy by DNS rebinding",
+            );
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return bad("max_connections", "must be between 1 and 1000000");
+        }
+        if self.body_budget_bytes < self.max_body_bytes {
+            return bad(
+                "body_budget_bytes",
+                "must be at least `max_body_bytes`, or no body of the largest size could be read",
+            );
+        }
         if !(1..=256).contains(&self.max_concurrent) {
             return bad("max_concurrent", "must be between 1 and 256");
         }
@@ -293,6 +355,8 @@ impl Settings {
             ("shutdown_grace_secs", self.shutdown_grace_secs),
             ("login_timeout_secs", self.login_timeout_secs),
             ("warm_idle_secs", self.warm_idle_secs),
+            ("connection_idle_secs", self.connection_idle_secs),
+            ("body_read_timeout_secs", self.body_read_timeout_secs),
         ] {
             if v == 0 || v > 86_400 {
                 return bad(key, "must be between 1 and 86400 seconds");
@@ -546,6 +610,12 @@ pub fn known_keys() -> Vec<&'static str> {
         "api_key",
         "api_key_file",
         "cors_origins",
+        "allowed_hosts",
+        "check_host",
+        "max_connections",
+        "connection_idle_secs",
+        "body_read_timeout_secs",
+        "body_budget_bytes",
         "shutdown_grace_secs",
         "cli_path",
         "auth_mode",

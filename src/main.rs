@@ -148,7 +148,11 @@ fn inputs_from(cli: &Cli) -> Inputs {
     let mut inputs = Inputs {
         config_file: cli.config.clone(),
         flags,
-        env: std::env::vars().collect(),
+        // vars_os: one variable that is not UTF-8 must not stop every command (it cannot be
+        // one of our settings, which are all text).
+        env: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
     };
     if let Some(listen) = &cli.listen {
         // A list value: pass it as an env-style comma list through the flag layer.

@@ -111,7 +111,7 @@ async fn doctor_fails_against_a_stopped_daemon() {
 /// daemon resolves it on this machine.
 #[tokio::test]
 async fn doctor_checks_the_docker_listener() {
-    let docker = claude_max_proxy::daemon::docker::discover().docker_addresses();
+    let docker = claude_max_proxy::net::docker::discover().docker_addresses();
     let Some(gateway) = docker.iter().find(|ip| ip.is_ipv4()).copied() else {
         support::skip_or_fail("this machine has no docker0 address (install and start Docker)");
         return;

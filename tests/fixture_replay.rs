@@ -1,4 +1,4 @@
-//! The recorded output of the real CLI (../shared/fixtures/claude-cli), replayed by the fake
+//! The recorded output of the real CLI (tests/fixtures/claude-cli, copied from the recordings), replayed by the fake
 //! CLI at its recorded pace, through the real daemon: what the client gets for each.
 
 mod support;
@@ -7,12 +7,9 @@ use serde_json::{Value, json};
 use support::{Daemon, DaemonOptions, chunk_text, sse_data};
 
 fn fixtures_present() -> bool {
-    let dir = support::root().join("../shared/fixtures/claude-cli");
-    if dir.is_dir() {
-        return true;
-    }
-    support::skip_or_fail("../shared/fixtures/claude-cli is not beside the repository");
-    false
+    let dir = support::root().join("tests/fixtures/claude-cli");
+    assert!(dir.is_dir(), "{} is missing", dir.display());
+    true
 }
 
 async fn ask(daemon: &Daemon, variant: &str, stream: bool) -> reqwest::Response {

@@ -233,15 +233,14 @@ pub fn parse_line(line: &str) -> Result<CliEvent, NotJson> {
     Ok(event)
 }
 
-/// The text of a recorded CLI fixture under ../shared/fixtures/claude-cli, for unit tests;
-/// `None` (skip) outside CI when ../shared is not beside the repository, a failure in CI.
+/// The text of a recorded CLI fixture under tests/fixtures/claude-cli (copied from the real
+/// CLI's recordings), for unit tests. A missing file is a test failure.
 #[cfg(test)]
 pub(crate) fn recorded_fixture(path: &str) -> Option<String> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/claude-cli");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/claude-cli");
     match std::fs::read_to_string(format!("{root}/{path}")) {
         Ok(text) => Some(text),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("CI must not skip: {path}: {e}"),
-        Err(_) => None,
+        Err(e) => panic!("recorded fixture {path}: {e}"),
     }
 }
 

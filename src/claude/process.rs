@@ -4,7 +4,9 @@
 //! it lives. [`CliProcess::terminate`] sends SIGTERM to the whole group, then SIGKILL after
 //! a short grace; dropping a [`CliProcess`] that was not waited for does the same in the
 //! background, so a client that goes away ends its CLI at once. At shutdown the daemon
-//! ends every group still registered.
+//! ends every group still registered. If the daemon itself is killed, the kernel sends the
+//! CLI SIGKILL (a parent-death signal set between fork and exec); what its own children
+//! leave is swept at the next start (`runner::sweep`).
 
 use std::collections::HashSet;
 use std::process::{ExitStatus, Stdio};
@@ -64,6 +66,30 @@ impl ProcessGroups {
     }
 }
 
+/// Asks the kernel to SIGKILL the child when the daemon dies (Linux; elsewhere the sweep at
+/// the next start is the only remedy).
+#[cfg(target_os = "linux")]
+fn die_with_daemon(command: &mut Command) {
+    let daemon_pid = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (prctl, getppid, _exit).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The daemon died between fork and prctl: nobody would end this child.
+            if libc::getppid() != daemon_pid {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_daemon(_command: &mut Command) {}
+
 fn signal_group(pgid: i32, signal: i32) {
     if pgid > 1 {
         // SAFETY: killpg has no memory-safety preconditions; a stale group gives ESRCH.
@@ -101,6 +127,7 @@ impl CliProcess {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
+        die_with_daemon(&mut command);
         for name in &inv.env_remove {
             command.env_remove(name);
         }

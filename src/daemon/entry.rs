@@ -84,7 +84,7 @@ pub fn serve(inputs: Inputs, loaded: config::Loaded) -> ExitCode {
         let on_ready = |addrs: &[std::net::SocketAddr]| {
             use std::io::Write;
             for addr in addrs {
-                println!("Server running on {}", super::url_of(*addr));
+                println!("Server running on {}", crate::net::url_of(*addr));
             }
             let _ = std::io::stdout().flush();
         };

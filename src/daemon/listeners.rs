@@ -2,9 +2,12 @@
 //!
 //! `listen` entries are IP literals (bound at start; failure is fatal) or the keywords
 //! `docker` / `docker-bridges` (bound when the address exists, dropped when it goes away,
-//! re-checked every second). Each accept loop applies the source filter before any HTTP is
-//! read and hands accepted connections to [`super::Server::serve_connection`]. Dropping a
-//! listener stops accepting on it; its open connections carry on.
+//! re-checked every second). Each accept loop hands accepted connections to
+//! [`Server::accept`] (connection cap and source filter before any HTTP is read). Dropping
+//! a listener stops accepting on it; its open connections carry on.
+//!
+//! New listeners are bound before stale ones are dropped: a reload to a busy port keeps the
+//! daemon listening where it was, and says why.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -15,8 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::docker::Discovery;
-use super::{Server, StartError};
+use super::connection::Server;
+use super::{StartError, bind_error::bind_error};
+use crate::net::docker::Discovery;
 
 /// One `listen` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,10 +89,12 @@ impl Listeners {
         self.bound.keys().copied().collect()
     }
 
-    /// Binds what is wanted and not bound, drops what is bound and no longer wanted.
+    /// Binds what is wanted and not bound, then drops what is bound and no longer wanted.
     /// `port` 0 takes the port of the first listener bound. Failing to bind an explicit
-    /// address is an error; keyword addresses are retried on the next call. Returns whether
-    /// anything changed.
+    /// address, or an address that is listening now on another port (a port change), is an
+    /// error and changes nothing: the new sockets are closed, the old ones kept. Keyword
+    /// addresses that are not up yet are retried on the next call. Returns whether anything
+    /// changed.
     pub async fn reconcile(
         &mut self,
         wanted: &BTreeSet<IpAddr>,
@@ -96,50 +102,61 @@ impl Listeners {
         port: &mut u16,
         server: &Arc<Server>,
     ) -> Result<bool, StartError> {
-        let mut changed = false;
-        let stale: Vec<SocketAddr> = self
-            .bound
-            .keys()
-            .filter(|addr| !wanted.contains(&addr.ip()) || addr.port() != *port && *port != 0)
-            .copied()
-            .collect();
-        for addr in stale {
-            if let Some(bound) = self.bound.remove(&addr) {
-                let _ = bound.stop.send(());
-                let _ = bound.task.await;
-                tracing::info!(%addr, "stopped listening on {}", super::url_of(addr));
-                changed = true;
-            }
-        }
+        let mut chosen_port = *port;
+        let mut fresh: Vec<(SocketAddr, TcpListener)> = Vec::new();
         // Explicit addresses first, so that port 0 is chosen by a fatal bind.
         let mut order: Vec<IpAddr> = explicit.iter().copied().collect();
         order.extend(wanted.iter().filter(|ip| !explicit.contains(ip)));
         for ip in order {
-            if self.bound.keys().any(|a| a.ip() == ip) {
+            let current = self
+                .bound
+                .keys()
+                .any(|a| a.ip() == ip && a.port() == chosen_port);
+            if current && chosen_port != 0 {
                 continue;
             }
-            let addr = SocketAddr::new(ip, *port);
+            let addr = SocketAddr::new(ip, chosen_port);
             match bind(addr) {
                 Ok(listener) => {
                     let local = listener.local_addr().unwrap_or(addr);
-                    if *port == 0 {
-                        *port = local.port();
+                    if chosen_port == 0 {
+                        chosen_port = local.port();
                     }
                     self.failing.remove(&addr);
-                    let (stop, stopped) = oneshot::channel();
-                    let task = tokio::spawn(accept_loop(listener, server.clone(), stopped));
-                    tracing::info!(addr = %local, "listening on {}", super::url_of(local));
-                    self.bound.insert(local, Bound { stop, task });
-                    changed = true;
+                    fresh.push((local, listener));
                 }
-                Err(error) if explicit.contains(&ip) => {
-                    return Err(super::bind_error(addr, &error));
+                Err(error) if explicit.contains(&ip) || self.bound.keys().any(|a| a.ip() == ip) => {
+                    // Dropping `fresh` closes what this call bound; the old listeners stay.
+                    return Err(bind_error(addr, &error));
                 }
                 Err(error) => {
                     if self.failing.insert(addr) {
                         tracing::warn!(%addr, "cannot listen on {addr} yet: {error}; will retry");
                     }
                 }
+            }
+        }
+        *port = chosen_port;
+        let mut changed = false;
+        for (local, listener) in fresh {
+            let (stop, stopped) = oneshot::channel();
+            let task = tokio::spawn(accept_loop(listener, server.clone(), stopped));
+            tracing::info!(addr = %local, "listening on {}", crate::net::url_of(local));
+            self.bound.insert(local, Bound { stop, task });
+            changed = true;
+        }
+        let stale: Vec<SocketAddr> = self
+            .bound
+            .keys()
+            .filter(|addr| !wanted.contains(&addr.ip()) || addr.port() != *port)
+            .copied()
+            .collect();
+        for addr in stale {
+            if let Some(bound) = self.bound.remove(&addr) {
+                let _ = bound.stop.send(());
+                let _ = bound.task.await;
+                tracing::info!(%addr, "stopped listening on {}", crate::net::url_of(addr));
+                changed = true;
             }
         }
         Ok(changed)
@@ -179,13 +196,7 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>, mut stop: onesh
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
-                if !server.filter.admits(peer.ip()) {
-                    server.filter.count_rejected();
-                    tracing::debug!(%peer, "connection refused by the source filter (see `allow_from`)");
-                    drop(stream);
-                    continue;
-                }
-                server.serve_connection(stream, peer);
+                server.accept(stream, peer);
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off, keep serving.
@@ -200,7 +211,7 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>, mut stop: onesh
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::docker::discover_from;
+    use crate::net::docker::discover_from;
 
     #[test]
     fn specs_resolve_against_discovery() {

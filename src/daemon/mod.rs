@@ -1,39 +1,43 @@
 //! The daemon: listeners (loopback, Docker bridges, explicit addresses) that follow the
-//! interfaces, the source filter, systemd notifications, reload and an orderly shutdown —
-//! stop accepting, let in-flight requests finish within `shutdown_grace_secs`, end every CLI
+//! interfaces, connections, systemd notifications, reload and an orderly shutdown — stop
+//! accepting, let in-flight requests finish within `shutdown_grace_secs`, end every CLI
 //! process group that is left. No HTTP logic here (that is `http`), no CLI logic (`runner`).
 //!
 //! [`run`] takes its controls (stop, stop now, reload) as a channel, so tests and `main`
-//! decide where they come from.
+//! decide where they come from. It is three steps: [`start`] (runner, state, listeners),
+//! `serve` (controls and the interface poll until told to stop) and `drain`.
+//!
+//! - [`connection`]: one accepted connection (cap, filter, idle limits).
+//! - [`listeners`]: the listening sockets and their accept loops.
+//! - `bind_error`: what a failed bind means.
+//! - `fd_limit`: the open-file limit and the connection cap under it.
+//! - [`notify`]: systemd notifications (sd-notify).
+//! - [`entry`]: the `serve` command as a process (logging, runtime, signals).
 
-pub mod docker;
+mod bind_error;
+pub mod connection;
 pub mod entry;
-pub mod filter;
-pub mod limiter;
+mod fd_limit;
 pub mod listeners;
 pub mod notify;
-pub mod port_holder;
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::claude::process::ProcessGroups;
 use crate::config::{self, Inputs, Settings};
-use crate::http::{self, AppState, Live};
-use crate::net::Cidr;
-use filter::SourceFilter;
+use crate::http::{AppState, Live};
+use crate::net::docker::{self, Discovery};
+use crate::net::filter::SourceFilter;
+use crate::net::{Cidr, url_of};
+use crate::runner::Backend;
+pub use bind_error::bind_error;
+use connection::Server;
 use listeners::{ListenSpec, Listeners};
-
-/// How long a client may take to send its request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often interfaces are re-read (Docker may start, stop or add networks at any time).
 const INTERFACE_POLL: Duration = Duration::from_secs(1);
@@ -53,7 +57,7 @@ pub enum Control {
 #[derive(Debug)]
 pub struct StartError {
     pub message: String,
-    /// The process exit code for this failure (documented in the README).
+    /// The process exit code for this failure (documented in docs/operations.md).
     pub exit_code: u8,
 }
 
@@ -80,96 +84,6 @@ pub mod exit {
     pub const ADDR_NOT_AVAILABLE: u8 = 5;
 }
 
-/// The error for a failed bind, naming the holder of a busy port when /proc shows it.
-pub fn bind_error(addr: SocketAddr, error: &std::io::Error) -> StartError {
-    let change = "Choose another port with --port <N>, CLAUDE_MAX_PROXY_PORT=<N> or `port = N` in the config file";
-    match error.kind() {
-        std::io::ErrorKind::AddrInUse => {
-            let holder = match port_holder::find(addr.port()) {
-                Some(port_holder::Holder {
-                    pid: Some(pid),
-                    command,
-                    ..
-                }) => format!(
-                    "held by pid {pid} ({})",
-                    command.unwrap_or_else(|| "command unknown".into())
-                ),
-                Some(port_holder::Holder { uid: Some(uid), .. }) => {
-                    format!("held by a process of uid {uid} (not visible to this user)")
-                }
-                _ => format!("`ss -ltnp 'sport = :{}'` shows who holds it", addr.port()),
-            };
-            StartError::new(
-                format!(
-                    "{addr} is already in use, {holder}. Stop that process (another \
-                     claude-max-proxy or the old Node proxy?), or: {change}."
-                ),
-                exit::ADDR_IN_USE,
-            )
-        }
-        std::io::ErrorKind::PermissionDenied => StartError::new(
-            format!(
-                "not allowed to listen on {addr} (ports below 1024 need privileges). {change}."
-            ),
-            exit::PERMISSION,
-        ),
-        std::io::ErrorKind::AddrNotAvailable => StartError::new(
-            format!(
-                "{addr} is not an address of this machine. Fix `listen` (--listen, \
-                 CLAUDE_MAX_PROXY_LISTEN) to name a local address such as 127.0.0.1, or use \
-                 `docker` for the Docker bridge."
-            ),
-            exit::ADDR_NOT_AVAILABLE,
-        ),
-        _ => StartError::new(format!("cannot listen on {addr}: {error}"), exit::RUNTIME),
-    }
-}
-
-/// The URL a listener is reached at.
-pub fn url_of(addr: SocketAddr) -> String {
-    match addr.ip() {
-        IpAddr::V6(ip) => format!("http://[{ip}]:{}", addr.port()),
-        IpAddr::V4(ip) => format!("http://{ip}:{}", addr.port()),
-    }
-}
-
-/// What accept loops need to serve a connection.
-pub struct Server {
-    pub state: Arc<AppState>,
-    pub filter: Arc<SourceFilter>,
-    /// Taken at shutdown to drain the watched connections.
-    graceful: Mutex<Option<GracefulShutdown>>,
-}
-
-impl Server {
-    /// Serves one accepted connection on its own task, watched for graceful shutdown.
-    pub fn serve_connection(&self, stream: TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(true);
-        let state = self.state.clone();
-        let service = service_fn(move |request| http::handle(state.clone(), request));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        // A client that trickles its request head is cut off instead of holding a task.
-        builder
-            .http1()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let watched = match self.graceful.lock() {
-            Ok(guard) => guard.as_ref().map(|g| g.watch(connection)),
-            Err(_) => None,
-        };
-        if let Some(connection) = watched {
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(%peer, "connection ended with an error: {e}");
-                }
-            });
-        }
-    }
-}
-
 /// The settings that decide the client API key: `api_key`, else the first line of
 /// `api_key_file`.
 fn client_api_key(settings: &Settings) -> Result<Option<String>, String> {
@@ -188,8 +102,9 @@ fn client_api_key(settings: &Settings) -> Result<Option<String>, String> {
     Ok(Some(key))
 }
 
-/// Builds the live state for `settings`, refusing wildcard listeners without a key.
-fn build_live(settings: Settings, groups: &ProcessGroups) -> Result<Live, String> {
+/// Builds the live state for `settings` on the daemon's one runner, refusing wildcard
+/// listeners without a key.
+fn build_live(settings: Arc<Settings>, backend: &Arc<Backend>) -> Result<Live, String> {
     let api_key = client_api_key(&settings)?;
     let wildcard = listeners::parse_specs(&settings.listen)
         .iter()
@@ -202,42 +117,140 @@ fn build_live(settings: Settings, groups: &ProcessGroups) -> Result<Live, String
                 .to_string(),
         );
     }
-    Ok(Live::new(Arc::new(settings), api_key, groups.clone()))
+    Ok(Live::new(settings, api_key, backend.clone()))
 }
 
-/// The `allow_from` networks of `settings` (validated by the config).
-fn allow_from(settings: &Settings) -> Vec<Cidr> {
-    settings
-        .allow_from
-        .iter()
-        .filter_map(|c| Cidr::parse(c))
-        .collect()
+/// Where and how the daemon listens: the part of the settings that only changes when a
+/// reload's binds succeed.
+#[derive(Clone, Debug)]
+struct ListenPlan {
+    listen: Vec<String>,
+    allow_from: Vec<Cidr>,
+    /// The port (0 until the first bind picks one).
+    port: u16,
 }
 
-/// Reads the interfaces, refreshes the source filter and binds or drops listeners to match
-/// `settings.listen` on `port` (0: the first bind picks it). Returns whether the listener
-/// set changed; /health's list is updated either way.
-async fn follow_interfaces(
-    settings: &Settings,
-    port: &mut u16,
-    listeners: &mut Listeners,
-    server: &Arc<Server>,
-) -> Result<bool, StartError> {
-    let discovery = docker::discover();
-    server.filter.update(allow_from(settings), &discovery);
-    let specs = listeners::parse_specs(&settings.listen);
-    let (wanted, explicit) = listeners::wanted(&specs, &discovery);
-    let result = listeners.reconcile(&wanted, &explicit, port, server).await;
-    server.state.set_listeners(listeners.addrs());
-    result
-}
-
-fn status_line(addrs: &[SocketAddr]) -> String {
-    if addrs.is_empty() {
-        return "waiting for a listen address to appear".to_string();
+impl ListenPlan {
+    fn from_settings(settings: &Settings) -> ListenPlan {
+        ListenPlan {
+            listen: settings.listen.clone(),
+            allow_from: settings
+                .allow_from
+                .iter()
+                .filter_map(|c| Cidr::parse(c))
+                .collect(),
+            port: settings.port,
+        }
     }
-    let urls: Vec<String> = addrs.iter().map(|a| url_of(*a)).collect();
-    format!("listening on {}", urls.join(", "))
+}
+
+/// What the running daemon holds.
+struct Daemon {
+    state: Arc<AppState>,
+    server: Arc<Server>,
+    backend: Arc<Backend>,
+    listeners: Listeners,
+    plan: ListenPlan,
+    /// The open-file limit in force (after raising it).
+    nofile: Option<u64>,
+}
+
+impl Daemon {
+    /// Reads the interfaces (on the blocking pool), refreshes the source filter and binds or
+    /// drops listeners to match `plan`. On success `plan` (with the port chosen) becomes the
+    /// daemon's; on failure nothing changes. Returns whether the listener set changed.
+    async fn follow_interfaces(&mut self, mut plan: ListenPlan) -> Result<bool, StartError> {
+        let discovery = tokio::task::spawn_blocking(docker::discover)
+            .await
+            .unwrap_or_else(|_| Discovery::default());
+        let specs = listeners::parse_specs(&plan.listen);
+        let (wanted, explicit) = listeners::wanted(&specs, &discovery);
+        let result = self
+            .listeners
+            .reconcile(&wanted, &explicit, &mut plan.port, &self.server)
+            .await;
+        if result.is_ok() {
+            self.server
+                .filter
+                .update(plan.allow_from.clone(), &discovery);
+            self.plan = plan;
+        }
+        self.state.set_listeners(self.listeners.addrs());
+        result
+    }
+
+    fn status_line(&self) -> String {
+        let addrs = self.listeners.addrs();
+        if addrs.is_empty() {
+            return "waiting for a listen address to appear".to_string();
+        }
+        let urls: Vec<String> = addrs.iter().map(|a| url_of(*a)).collect();
+        format!("listening on {}", urls.join(", "))
+    }
+
+    fn apply_connection_cap(&self, settings: &Settings) {
+        let cap = fd_limit::connection_cap(
+            settings.max_connections,
+            settings.max_concurrent,
+            self.nofile,
+        );
+        if cap < settings.max_connections {
+            tracing::warn!(
+                max_connections = settings.max_connections,
+                open_file_limit = self.nofile,
+                "the open-file limit allows {cap} connections only; raise it (LimitNOFILE= in \
+                 the unit, `ulimit -n`) or lower `max_connections`"
+            );
+        }
+        self.state.connections.max.store(cap, Ordering::SeqCst);
+    }
+}
+
+/// Starts the runner, the shared state and the listeners.
+async fn start(settings: Settings) -> Result<Daemon, StartError> {
+    let nofile = fd_limit::raise();
+    let settings = Arc::new(settings);
+    let backend = Arc::new(
+        Backend::new(settings.clone(), ProcessGroups::default())
+            .map_err(|m| StartError::new(m, exit::CONFIG))?,
+    );
+    let live =
+        build_live(settings.clone(), &backend).map_err(|m| StartError::new(m, exit::CONFIG))?;
+    let filter = Arc::new(SourceFilter::new());
+    let state = Arc::new(AppState::new(live, filter));
+    let server = Arc::new(Server::new(state.clone()));
+    let mut daemon = Daemon {
+        state,
+        server,
+        backend,
+        listeners: Listeners::new(),
+        plan: ListenPlan::from_settings(&settings),
+        nofile,
+    };
+    daemon.apply_connection_cap(&settings);
+    let plan = daemon.plan.clone();
+    daemon.follow_interfaces(plan).await?;
+    if daemon.listeners.addrs().is_empty() {
+        tracing::warn!(
+            "no listen address is available yet (`listen` = {:?}); waiting for it to appear",
+            settings.listen
+        );
+    }
+    let backend = daemon.backend.clone();
+    tokio::spawn(async move {
+        backend.refresh_cli().await;
+        match backend.cli_state().located {
+            crate::claude::locate::Located::Found(path) => tracing::info!(
+                cli = %path.display(),
+                version = backend.cli_state().version.as_deref().unwrap_or("unknown"),
+                "using the claude CLI"
+            ),
+            crate::claude::locate::Located::Missing { searched } => {
+                tracing::warn!("{}", crate::claude::locate::missing_message(&searched))
+            }
+        }
+    });
+    Ok(daemon)
 }
 
 /// Runs the daemon until told to stop. `on_ready` gets the bound addresses once, before
@@ -248,112 +261,118 @@ pub async fn run(
     mut controls: mpsc::Receiver<Control>,
     on_ready: impl FnOnce(&[SocketAddr]),
 ) -> Result<(), StartError> {
-    let groups = ProcessGroups::default();
-    let live = build_live(settings, &groups).map_err(|m| StartError::new(m, exit::CONFIG))?;
-    let filter = Arc::new(SourceFilter::new());
-    let state = Arc::new(AppState::new(live, filter.clone()));
-    let server = Arc::new(Server {
-        state: state.clone(),
-        filter: filter.clone(),
-        graceful: Mutex::new(Some(GracefulShutdown::new())),
-    });
-
-    let mut settings = state.live().settings.clone();
-    let mut port = settings.port;
-    let mut listeners = Listeners::new();
-    follow_interfaces(&settings, &mut port, &mut listeners, &server).await?;
-    if listeners.addrs().is_empty() {
-        tracing::warn!(
-            "no listen address is available yet (`listen` = {:?}); waiting for it to appear",
-            settings.listen
-        );
-    }
-    {
-        let backend = state.live().backend.clone();
-        tokio::spawn(async move {
-            backend.refresh_cli().await;
-            match backend.cli_state().located {
-                crate::claude::locate::Located::Found(path) => tracing::info!(
-                    cli = %path.display(),
-                    version = backend.cli_state().version.as_deref().unwrap_or("unknown"),
-                    "using the claude CLI"
-                ),
-                crate::claude::locate::Located::Missing { searched } => {
-                    tracing::warn!("{}", crate::claude::locate::missing_message(&searched))
-                }
-            }
-        });
-    }
-    on_ready(&listeners.addrs());
-    notify::ready(&status_line(&listeners.addrs()));
+    let mut daemon = start(settings).await?;
+    on_ready(&daemon.listeners.addrs());
+    notify::ready(&daemon.status_line());
     if let Some(interval) = notify::watchdog_interval() {
-        let state = state.clone();
+        let state = daemon.state.clone();
         tokio::spawn(notify::watchdog(interval, move || {
             state.listener_addrs().first().copied()
         }));
     }
+    let stop_now = serve(&mut daemon, &inputs, &mut controls).await;
+    drain(daemon, stop_now, &mut controls).await;
+    Ok(())
+}
 
+/// Follows controls and interfaces until told to stop; returns whether to stop at once.
+async fn serve(
+    daemon: &mut Daemon,
+    inputs: &Inputs,
+    controls: &mut mpsc::Receiver<Control>,
+) -> bool {
     let mut ticker = tokio::time::interval(INTERFACE_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut stop_now = false;
     loop {
         tokio::select! {
             control = controls.recv() => match control {
-                Some(Control::Reload) => {
-                    notify::reloading();
-                    match reload(&inputs, &groups, &state) {
-                        Ok(new) => {
-                            if new.port != settings.port {
-                                port = new.port;
-                            }
-                            settings = Arc::new(new);
-                            if let Err(e) = follow_interfaces(&settings, &mut port, &mut listeners, &server).await {
-                                tracing::error!("after reload: {e}");
-                            }
-                            tracing::info!("configuration reloaded");
-                        }
-                        Err(e) => tracing::error!("reload failed, keeping the running configuration: {e}"),
-                    }
-                    notify::ready(&status_line(&listeners.addrs()));
-                }
-                Some(Control::StopNow) => {
-                    stop_now = true;
-                    break;
-                }
-                Some(Control::Stop) | None => break,
+                Some(Control::Reload) => reload(daemon, inputs).await,
+                Some(Control::StopNow) => return true,
+                Some(Control::Stop) | None => return false,
             },
             _ = ticker.tick() => {
-                match follow_interfaces(&settings, &mut port, &mut listeners, &server).await {
-                    Ok(true) => notify::status(&status_line(&listeners.addrs())),
+                let plan = daemon.plan.clone();
+                match daemon.follow_interfaces(plan).await {
+                    Ok(true) => notify::status(&daemon.status_line()),
                     Ok(false) => {}
                     Err(e) => tracing::warn!("{e}"),
                 }
             }
         }
     }
+}
 
+/// Loads the configuration again and applies it: the runner is reconfigured in place, the
+/// HTTP side gets a new generation, listeners move only if the new ones can be bound.
+async fn reload(daemon: &mut Daemon, inputs: &Inputs) {
+    notify::reloading();
+    let applied = config::load(inputs)
+        .map_err(|e| e.to_string())
+        .and_then(|loaded| {
+            let settings = Arc::new(loaded.settings);
+            build_live(settings.clone(), &daemon.backend).map(|live| (settings, live))
+        });
+    let (settings, live) = match applied {
+        Ok(applied) => applied,
+        Err(e) => {
+            tracing::error!("reload failed, keeping the running configuration: {e}");
+            notify::ready(&format!("{}; reload failed: {e}", daemon.status_line()));
+            return;
+        }
+    };
+    daemon.state.swap(live);
+    daemon.backend.reconfigure(settings.clone()).await;
+    daemon.apply_connection_cap(&settings);
+    let mut plan = ListenPlan::from_settings(&settings);
+    if plan.port == 0 || plan.port == daemon.plan.port {
+        plan.port = daemon.plan.port;
+    }
+    match daemon.follow_interfaces(plan).await {
+        Ok(_) => {
+            tracing::info!("configuration reloaded");
+            notify::ready(&daemon.status_line());
+        }
+        Err(e) => {
+            tracing::error!(
+                "configuration reloaded, but the new listeners could not be bound, so the old \
+                 ones stay: {e}"
+            );
+            notify::ready(&format!(
+                "{}; reload could not move the listeners: {e}",
+                daemon.status_line()
+            ));
+        }
+    }
+}
+
+/// Stops accepting, lets in-flight requests finish (bounded; a second interrupt cuts it
+/// short), then ends every CLI process group that is left.
+async fn drain(mut daemon: Daemon, stop_now: bool, controls: &mut mpsc::Receiver<Control>) {
     notify::stopping();
     tracing::info!("shutting down: no new connections; in-flight requests may finish");
-    listeners.close_all().await;
-    let graceful = server.graceful.lock().ok().and_then(|mut g| g.take());
+    daemon.listeners.close_all().await;
+    let graceful = daemon
+        .server
+        .graceful
+        .lock()
+        .ok()
+        .and_then(|mut g| g.take());
     if !stop_now && let Some(graceful) = graceful {
-        let grace = settings.shutdown_grace();
+        let grace = daemon.backend.settings().shutdown_grace();
         tokio::select! {
             result = tokio::time::timeout(grace, graceful.shutdown()) => {
                 if result.is_err() {
                     tracing::warn!("in-flight requests did not finish within {grace:?}; stopping them");
                 }
             }
-            _ = wait_for_stop_now(&mut controls) => {
+            _ = wait_for_stop_now(controls) => {
                 tracing::warn!("second interrupt: stopping in-flight requests now");
             }
         }
     }
-    state.live().backend.limiter.close();
-    state.live().backend.pool.clear();
-    groups.terminate_all().await;
+    daemon.backend.close();
+    daemon.backend.groups.terminate_all().await;
     tracing::info!("stopped");
-    Ok(())
 }
 
 async fn wait_for_stop_now(controls: &mut mpsc::Receiver<Control>) {
@@ -364,17 +383,4 @@ async fn wait_for_stop_now(controls: &mut mpsc::Receiver<Control>) {
             None => std::future::pending::<()>().await,
         }
     }
-}
-
-/// Loads the configuration again and swaps it in.
-fn reload(inputs: &Inputs, groups: &ProcessGroups, state: &AppState) -> Result<Settings, String> {
-    let loaded = config::load(inputs).map_err(|e| e.to_string())?;
-    let live = build_live(loaded.settings.clone(), groups)?;
-    let backend = live.backend.clone();
-    let old = state.live();
-    state.swap(live);
-    // Warm processes were started for the old configuration.
-    old.backend.pool.clear();
-    tokio::spawn(async move { backend.refresh_cli().await });
-    Ok(loaded.settings)
 }

@@ -1,14 +1,14 @@
 //! Doctor checks for Docker networking: docker0 and its address (what
 //! `host.docker.internal:host-gateway` resolves to), and a `host-gateway-ip(s)` override
 //! in /etc/docker/daemon.json that moves it. Discovery itself is
-//! [`crate::daemon::docker`]'s, the same the listeners use.
+//! [`crate::net::docker`]'s, the same the listeners use.
 
 use std::net::IpAddr;
 use std::path::Path;
 
 use super::Check;
 use crate::config::Settings;
-use crate::daemon::docker::{DAEMON_JSON, Discovery, host_gateway_ips};
+use crate::net::docker::{DAEMON_JSON, Discovery, host_gateway_ips};
 
 /// docker0, then the host-gateway override.
 pub fn checks(settings: &Settings, discovery: &Discovery) -> Vec<Check> {
@@ -162,8 +162,8 @@ fn host_gateway_check(discovery: &Discovery, daemon_json: &DaemonJson) -> Check 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::docker::discover_from;
     use crate::doctor::Level;
+    use crate::net::docker::discover_from;
 
     fn discovery(daemon_json: Option<&str>) -> Discovery {
         discover_from(

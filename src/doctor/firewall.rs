@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::Check;
-use crate::daemon::docker::Discovery;
+use crate::net::docker::Discovery;
 use crate::service::plan;
 
 const NAME: &str = "firewall";

@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 
 use super::Check;
 use crate::config::{ConfigError, Loaded, Settings};
-use crate::daemon::docker::Discovery;
 use crate::daemon::listeners::{ListenSpec, parse_specs};
+use crate::net::docker::Discovery;
 use crate::service::Status;
 
 /// How long one connection attempt and its `/health` answer may take.
@@ -198,7 +198,7 @@ async fn probe(addr: SocketAddr, name: &str, start: &str, loopback_answers: bool
 
 /// Who holds the port, as far as /proc shows.
 fn holder(port: u16) -> String {
-    match crate::daemon::port_holder::find(port) {
+    match crate::net::port_holder::find(port) {
         Some(h) => match (h.pid, h.command) {
             (Some(pid), Some(command)) => format!("pid {pid}, {command}"),
             (Some(pid), None) => format!("pid {pid}"),

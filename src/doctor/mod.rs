@@ -143,7 +143,7 @@ pub async fn run(inputs: &Inputs) -> Report {
     };
     report.checks.extend(cli::checks(&settings).await);
     report.checks.push(listeners::config_check(&loaded));
-    let discovery = crate::daemon::docker::discover();
+    let discovery = crate::net::docker::discover();
     let service = service::probe(inputs);
     match &loaded {
         Ok(loaded) => report

@@ -1,34 +1,32 @@
-//! `POST /v1/chat/completions`: read the bounded body, validate, resolve the model, start a
-//! CLI run, then answer as one `chat.completion` or as an SSE stream.
+//! `POST /v1/chat/completions`: check the body is JSON, read it within the limits,
+//! validate, resolve the model, start a CLI run, then answer as one `chat.completion` or
+//! as an SSE stream. One log line per request, however it ends.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, HeaderValue};
+use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 use tokio::sync::mpsc;
 
+use super::body::{self, BodyLimits};
 use super::request_log::RequestLog;
-use super::{Body, Live, respond, sse};
-use crate::openai::{ApiError, ChatCompletion, ErrorKind, parse_chat_request};
+use super::{AppState, Body, Live, respond, sse};
+use crate::openai::{ApiError, ChatCompletion, parse_chat_request};
 use crate::translate::outcome::Output;
 use crate::translate::plan;
 
-pub async fn completions(state: &Live, request: Request<Incoming>) -> Response<Body> {
+pub async fn completions(
+    state: &AppState,
+    live: &Live,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
-    let mut response = match answer(state, request, &id).await {
+    let mut log = RequestLog::new(id.clone());
+    let mut response = match answer(state, live, request, &id, &mut log).await {
         Ok(response) => response,
         Err(error) => {
-            tracing::info!(
-                target: "claude_max_proxy::request",
-                id = %id,
-                status = error.status(),
-                kind = ?error.kind,
-                param = ?error.param,
-                "chat completion rejected"
-            );
+            log.rejected(&error);
             respond::error(&error)
         }
     };
@@ -39,19 +37,31 @@ pub async fn completions(state: &Live, request: Request<Incoming>) -> Response<B
 }
 
 async fn answer(
-    state: &Live,
+    state: &AppState,
+    live: &Live,
     request: Request<Incoming>,
     id: &str,
+    log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let body = read_body(request, state.settings.max_body_bytes).await?;
-    let chat = parse_chat_request(&body)?;
-    let model_arg = state
+    body::require_json(request.headers())?;
+    let limits = BodyLimits {
+        max_bytes: live.settings.max_body_bytes,
+        timeout: live.settings.body_read_timeout(),
+    };
+    let (bytes, reservation) = body::read(request, limits, &state.body_budget).await?;
+    log.bytes_in = bytes.len();
+    let chat = parse_chat_request(&bytes)?;
+    drop(reservation);
+    drop(bytes);
+    log.model = chat.model.clone();
+    log.stream = chat.stream;
+    let model_arg = live
         .catalog
         .resolve(&chat.model)
         .ok_or_else(|| ApiError::model_not_found(&chat.model))?;
     let run_plan = plan::plan(&chat, model_arg);
-    let rx = state.backend.start(run_plan, chat.stream)?;
-    let log = RequestLog::new(id.to_string(), chat.model.clone(), chat.stream, body.len());
+    let rx = live.backend.start(run_plan, chat.stream)?;
+    let log = log.take();
     let created = unix_now();
     if chat.stream {
         sse::respond(
@@ -61,8 +71,8 @@ async fn answer(
                 created,
                 model: chat.model.clone(),
                 include_usage: chat.include_usage,
-                hold: state.settings.stream_header_hold(),
-                keepalive: state.settings.keepalive(),
+                hold: live.settings.stream_header_hold(),
+                keepalive: live.settings.keepalive(),
             },
             log,
         )
@@ -114,44 +124,7 @@ async fn collect(
         }
     }
     log.failed(500);
-    Err(ended_without_answer())
-}
-
-pub fn ended_without_answer() -> ApiError {
-    ApiError::new(
-        ErrorKind::Internal,
-        "The claude CLI run ended without an answer or an error (a bug in the proxy; please \
-         report it with the daemon's log).",
-    )
-}
-
-/// Reads the body, refusing more than `max` bytes (413) before and while collecting.
-async fn read_body(request: Request<Incoming>, max: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            ErrorKind::PayloadTooLarge,
-            format!(
-                "The request body is larger than {max} bytes (`max_body_bytes`). Send a \
-                 shorter conversation or raise the limit."
-            ),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(request.into_body(), max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::invalid(
-            "body",
-            format!("Could not read the request body: {e}"),
-        )),
-    }
+    Err(respond::ended_without_answer())
 }
 
 fn unix_now() -> i64 {

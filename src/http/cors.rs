@@ -1,24 +1,12 @@
-//! CORS, off by default: without `cors_origins` no Access-Control-* header is ever sent and
-//! preflights get 405. With it, listed origins (or `*`) get the headers a browser needs.
+//! CORS headers, off by default: without `cors_origins` no Access-Control-* header is ever
+//! sent (and [`super::access`] refuses foreign origins). Listed origins (or `*`) get the
+//! headers a browser needs.
 
-use hyper::header::{HeaderMap, HeaderValue};
+use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 
 use super::Body;
 use super::respond;
-
-/// The origin to echo for this request, if CORS allows it.
-pub fn allowed_origin(headers: &HeaderMap, origins: &[String]) -> Option<HeaderValue> {
-    if origins.is_empty() {
-        return None;
-    }
-    let origin = headers.get(hyper::header::ORIGIN)?;
-    let text = origin.to_str().ok()?;
-    if origins.iter().any(|o| o == "*") {
-        return Some(HeaderValue::from_static("*"));
-    }
-    origins.iter().any(|o| o == text).then(|| origin.clone())
-}
 
 /// Adds the CORS headers to a response.
 pub fn decorate(response: &mut Response<Body>, origin: HeaderValue) {

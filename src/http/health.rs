@@ -1,5 +1,7 @@
 //! `GET /health`: liveness and what the daemon knows, without starting any model request.
 
+use std::sync::atomic::Ordering;
+
 use hyper::Response;
 use serde_json::json;
 
@@ -48,9 +50,16 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
         "listeners": state
             .listener_addrs()
             .into_iter()
-            .map(crate::daemon::url_of)
+            .map(crate::net::url_of)
             .collect::<Vec<_>>(),
         "rejected_connections": state.filter.rejected(),
+        "connections": {
+            "open": state.connections.open.load(Ordering::SeqCst),
+            "max": state.connections.max.load(Ordering::SeqCst),
+            "refused": state.connections.refused.load(Ordering::Relaxed),
+            "timed_out": state.connections.timed_out.load(Ordering::Relaxed),
+        },
+        "body_bytes_reading": state.body_budget.used(),
     });
     respond::ok_json(&body)
 }

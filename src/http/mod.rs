@@ -1,14 +1,21 @@
 //! The HTTP side: one hyper service with a `match` router, bounded request bodies, and
 //! every failure answered as an OpenAI error object.
 //!
+//! Every request passes the [`access`] checks (Host, then Origin) before anything else is
+//! read, then the client API key, then its route.
+//!
 //! - [`state`]: the live configuration and observable daemon state.
-//! - [`auth`], [`cors`]: client API key and browser access.
+//! - [`access`]: DNS-rebinding (Host) and cross-site (Origin) protection.
+//! - [`auth`], [`cors`]: client API key and CORS headers for listed origins.
+//! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
 //! - [`health`], [`models`], [`chat`]: one handler per route.
 //! - [`sse`]: the streaming body for `stream: true`.
 //! - [`request_log`]: the one structured log line per chat request.
 
+pub mod access;
 mod auth;
+pub mod body;
 mod chat;
 mod cors;
 mod health;
@@ -34,7 +41,37 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let live = state.live();
-    let origin = cors::allowed_origin(request.headers(), &live.settings.cors_origins);
+    let authority = access::request_host(request.uri(), request.headers());
+    if live.settings.check_host
+        && let Err(error) = access::check_host(
+            authority.as_deref(),
+            &live.host_names,
+            state.filter.as_ref(),
+        )
+    {
+        tracing::info!(
+            target: "claude_max_proxy::request",
+            status = error.status(),
+            "request refused: its Host does not name this proxy"
+        );
+        return Ok(respond::error(&error));
+    }
+    let origin = match access::check_origin(
+        request.headers(),
+        authority.as_deref(),
+        &live.settings.cors_origins,
+    ) {
+        Ok(access::OriginVerdict::Cors(origin)) => Some(origin),
+        Ok(access::OriginVerdict::NotCrossSite) => None,
+        Err(error) => {
+            tracing::info!(
+                target: "claude_max_proxy::request",
+                status = error.status(),
+                "request refused: a web page's Origin that is not allowed"
+            );
+            return Ok(respond::error(&error));
+        }
+    };
     let preflight = request.method() == Method::OPTIONS;
     let mut response = match (&origin, preflight) {
         (Some(origin), true) => cors::preflight(origin.clone()),
@@ -78,7 +115,7 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
             models::retrieve(live, &p["/models/".len()..])
         }
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
-            chat::completions(live, request).await
+            chat::completions(state, live, request).await
         }
         (_, "/health") => method_not_allowed(&method, path, "GET, HEAD"),
         (_, "/v1/models" | "/models") => method_not_allowed(&method, path, "GET"),

@@ -1,37 +1,59 @@
-//! One structured log line per chat request: id, model, status, time to first token,
-//! duration and token counts. Never prompt text or secrets. Written when the request ends,
-//! also when the client leaves mid-stream (the record is dropped then).
+//! One structured log line per API request: id, model, status, outcome, time to first
+//! token, duration and token counts. Never prompt text or secrets. Written when the request
+//! ends — also when it was refused before a run started, and when the client leaves
+//! mid-stream (the record is dropped then).
 
 use std::time::Instant;
 
-use crate::openai::Usage;
+use crate::openai::{ApiError, Usage};
 
 #[derive(Debug)]
 pub struct RequestLog {
     pub id: String,
     pub model: String,
     pub stream: bool,
+    pub bytes_in: usize,
     started: Instant,
     first_token_ms: Option<u128>,
     status: u16,
     usage: Option<Usage>,
-    /// How it ended: `ok`, `error`, or `client_gone` if dropped before the end.
+    /// How it ended: `ok`, `error`, `rejected` (refused before a run), or `client_gone`
+    /// if dropped before the end.
     outcome: &'static str,
-    bytes_in: usize,
+    /// Whether this record writes the line (false once [`RequestLog::take`] moved it on).
+    armed: bool,
 }
 
 impl RequestLog {
-    pub fn new(id: String, model: String, stream: bool, bytes_in: usize) -> RequestLog {
+    pub fn new(id: String) -> RequestLog {
         RequestLog {
             id,
-            model,
-            stream,
+            model: String::new(),
+            stream: false,
+            bytes_in: 0,
             started: Instant::now(),
             first_token_ms: None,
             status: 200,
             usage: None,
             outcome: "client_gone",
-            bytes_in,
+            armed: true,
+        }
+    }
+
+    /// Moves the record on (to the response body that finishes it); this one goes quiet.
+    pub fn take(&mut self) -> RequestLog {
+        self.armed = false;
+        RequestLog {
+            id: self.id.clone(),
+            model: self.model.clone(),
+            stream: self.stream,
+            bytes_in: self.bytes_in,
+            started: self.started,
+            first_token_ms: self.first_token_ms,
+            status: self.status,
+            usage: self.usage,
+            outcome: self.outcome,
+            armed: true,
         }
     }
 
@@ -50,10 +72,19 @@ impl RequestLog {
         self.status = status;
         self.outcome = "error";
     }
+
+    /// Refused before a run started (bad input, queue full, …).
+    pub fn rejected(&mut self, error: &ApiError) {
+        self.status = error.status();
+        self.outcome = "rejected";
+    }
 }
 
 impl Drop for RequestLog {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         let usage = self.usage.unwrap_or_default();
         tracing::info!(
             target: "claude_max_proxy::request",

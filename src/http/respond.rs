@@ -48,3 +48,12 @@ pub fn error(err: &ApiError) -> Response<Body> {
     }
     response
 }
+
+/// A run whose channel closed without an outcome (a bug): a 500 that says so.
+pub fn ended_without_answer() -> ApiError {
+    ApiError::new(
+        crate::openai::ErrorKind::Internal,
+        "The claude CLI run ended without an answer or an error (a bug in the proxy; please \
+         report it with the daemon's log).",
+    )
+}

@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Body;
-use super::chat::ended_without_answer;
 use super::request_log::RequestLog;
+use super::respond::ended_without_answer;
 use crate::openai::{ApiError, Chunk, Delta};
 use crate::translate::outcome::{Finish, Output};
 

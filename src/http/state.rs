@@ -1,14 +1,17 @@
 //! What handlers see: the live configuration (swapped whole on reload; in-flight requests
-//! keep the one they started with) and the daemon's observable state for /health.
+//! keep the one they started with), the one runner of the daemon's lifetime, and the
+//! daemon's observable state for /health.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use crate::claude::process::ProcessGroups;
+use super::access::HostNames;
+use super::body::BodyBudget;
 use crate::config::Settings;
-use crate::daemon::filter::SourceFilter;
 use crate::models::Catalog;
+use crate::net::filter::SourceFilter;
 use crate::runner::Backend;
 
 /// One configuration generation.
@@ -16,20 +19,34 @@ use crate::runner::Backend;
 pub struct Live {
     pub settings: Arc<Settings>,
     pub catalog: Catalog,
+    /// The daemon's one runner (the same in every generation).
     pub backend: Arc<Backend>,
     /// The key clients must send on /v1/*, if any.
     pub api_key: Option<String>,
+    /// Host names (besides addresses) that name this daemon.
+    pub host_names: HostNames,
 }
 
 impl Live {
-    pub fn new(settings: Arc<Settings>, api_key: Option<String>, groups: ProcessGroups) -> Live {
+    pub fn new(settings: Arc<Settings>, api_key: Option<String>, backend: Arc<Backend>) -> Live {
         Live {
             catalog: Catalog::from_settings(&settings),
-            backend: Arc::new(Backend::new(settings.clone(), groups)),
+            host_names: HostNames::new(&settings.allowed_hosts),
+            backend,
             settings,
             api_key,
         }
     }
+}
+
+/// Open connections against `max_connections`, and how many were refused.
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    pub open: AtomicUsize,
+    /// The effective cap (the config's, lowered to fit the open-file limit).
+    pub max: AtomicUsize,
+    pub refused: AtomicU64,
+    pub timed_out: AtomicU64,
 }
 
 /// Shared by every connection.
@@ -39,15 +56,21 @@ pub struct AppState {
     pub started: Instant,
     listeners: RwLock<Vec<SocketAddr>>,
     pub filter: Arc<SourceFilter>,
+    pub connections: ConnectionCounts,
+    /// Request body bytes being read right now, against `body_budget_bytes`.
+    pub body_budget: BodyBudget,
 }
 
 impl AppState {
     pub fn new(live: Live, filter: Arc<SourceFilter>) -> AppState {
+        let budget = live.settings.body_budget_bytes;
         AppState {
             live: RwLock::new(Arc::new(live)),
             started: Instant::now(),
             listeners: RwLock::new(Vec::new()),
             filter,
+            connections: ConnectionCounts::default(),
+            body_budget: BodyBudget::new(budget),
         }
     }
 
@@ -61,6 +84,7 @@ impl AppState {
 
     /// Installs a new generation (reload).
     pub fn swap(&self, live: Live) {
+        self.body_budget.set_limit(live.settings.body_budget_bytes);
         if let Ok(mut current) = self.live.write() {
             *current = Arc::new(live);
         }
@@ -74,5 +98,25 @@ impl AppState {
 
     pub fn listener_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Counts a connection as open (false when at the cap: refuse it).
+    pub fn open_connection(&self) -> bool {
+        let max = self.connections.max.load(Ordering::SeqCst);
+        let admitted = self
+            .connections
+            .open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .is_ok();
+        if !admitted {
+            self.connections.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        admitted
+    }
+
+    pub fn close_connection(&self) {
+        self.connections.open.fetch_sub(1, Ordering::SeqCst);
     }
 }

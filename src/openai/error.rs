@@ -11,14 +11,22 @@ pub enum ErrorKind {
     InvalidRequest,
     /// 401: the upstream login or key is missing or rejected.
     Authentication,
+    /// 402: upstream refused for billing (no credit left, subscription lapsed).
+    Billing,
     /// 403: upstream refused the account.
     PermissionDenied,
+    /// 403: the Host header does not name this daemon (DNS-rebinding protection).
+    HostNotAllowed,
+    /// 403: a web page's Origin that is neither ours nor in `cors_origins`.
+    OriginNotAllowed,
     /// 404: unknown model.
     ModelNotFound,
     /// 404: unknown path.
     NotFound,
     /// 405: wrong method for a known path.
     MethodNotAllowed,
+    /// 408: the request body did not arrive in time.
+    RequestTimeout,
     /// 413: the body is over the limit.
     PayloadTooLarge,
     /// 415: the body is not JSON.
@@ -42,9 +50,13 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest => 400,
             ErrorKind::Authentication => 401,
-            ErrorKind::PermissionDenied => 403,
+            ErrorKind::Billing => 402,
+            ErrorKind::PermissionDenied
+            | ErrorKind::HostNotAllowed
+            | ErrorKind::OriginNotAllowed => 403,
             ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::RateLimited | ErrorKind::QueueFull => 429,
@@ -61,10 +73,14 @@ impl ErrorKind {
             | ErrorKind::ModelNotFound
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
+            | ErrorKind::RequestTimeout
             | ErrorKind::PayloadTooLarge
             | ErrorKind::UnsupportedMediaType => "invalid_request_error",
             ErrorKind::Authentication => "authentication_error",
-            ErrorKind::PermissionDenied => "permission_error",
+            ErrorKind::Billing => "insufficient_quota",
+            ErrorKind::PermissionDenied
+            | ErrorKind::HostNotAllowed
+            | ErrorKind::OriginNotAllowed => "permission_error",
             ErrorKind::RateLimited | ErrorKind::QueueFull => "rate_limit_error",
             ErrorKind::BadGateway | ErrorKind::Unavailable | ErrorKind::Internal => "server_error",
             ErrorKind::Timeout => "timeout_error",
@@ -77,6 +93,11 @@ impl ErrorKind {
             ErrorKind::NotFound => Some("unknown_url"),
             ErrorKind::MethodNotAllowed => Some("method_not_allowed"),
             ErrorKind::PayloadTooLarge => Some("request_too_large"),
+            ErrorKind::UnsupportedMediaType => Some("unsupported_media_type"),
+            ErrorKind::RequestTimeout => Some("request_timeout"),
+            ErrorKind::Billing => Some("insufficient_quota"),
+            ErrorKind::HostNotAllowed => Some("host_not_allowed"),
+            ErrorKind::OriginNotAllowed => Some("origin_not_allowed"),
             ErrorKind::Authentication => Some("invalid_api_key"),
             ErrorKind::RateLimited => Some("rate_limit_exceeded"),
             ErrorKind::QueueFull => Some("queue_full"),

@@ -1,47 +1,50 @@
-//! One chat request's CLI run, from queue ticket to reaped process group.
+//! One chat request's CLI run, from queue ticket to reaped process group, and the state all
+//! runs share for the daemon's lifetime.
 //!
-//! [`Backend::start`] takes a queue place (429 when full) and spawns a task that gets a CLI
-//! process — a warm one from the [`pool`] when one was started for the same model and system
-//! prompt, else a fresh one under a new permit — writes the session file and the prompt,
-//! translates the CLI's events and sends [`Output`]s over a channel. The task owns every
-//! resource of the run; when the receiver goes away (the client left) or a timeout fires it
-//! ends the CLI's process group, and when it returns the files and directories are gone.
+//! There is one [`Backend`] per daemon. [`Backend::start`] takes a queue place (429 when
+//! full) and spawns a task that gets a CLI process — a warm one from the [`pool`] when one
+//! was started for the same setup, else a fresh one under a new permit — writes the session
+//! file and the prompt, translates the CLI's events and sends [`Output`]s over a channel.
+//! The task owns every resource of the run; when the receiver goes away (the client left)
+//! or a timeout fires it ends the CLI's process group, and when it returns the files and
+//! directories are gone. A reload [`Backend::reconfigure`]s the same backend: the limiter
+//! is resized, the pool starts a new generation, runs in progress keep their settings.
 //!
-//! - [`workspace`]: the per-run directory.
+//! - [`limiter`]: the concurrency limit and the FIFO queue.
 //! - [`pool`]: pre-started CLI processes waiting for their prompt.
-//! - [`io`]: bounded reads of the CLI's pipes.
+//! - `prepare`: starting a CLI process with everything but its prompt.
+//! - `execute`: feeding it the prompt and following its output to the end.
+//! - [`work_root`]: the private directory runs live in; `workspace`: one run's directory.
+//! - [`sweep`]: what a killed daemon left behind, removed at start.
+//! - `io`: bounded reads of the CLI's pipes.
 
+mod execute;
 mod io;
+pub mod limiter;
 pub mod pool;
+mod prepare;
+pub mod sweep;
+pub mod work_root;
 mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::claude::command::{self, RunSpec};
-use crate::claude::events::{self, CliEvent};
 use crate::claude::locate::{self, Located};
-use crate::claude::process::{CliProcess, Pipes, ProcessGroups};
-use crate::claude::session::{self, Speaker};
+use crate::claude::process::ProcessGroups;
+use crate::claude::session;
 use crate::config::{HistoryMode, Settings};
-use crate::daemon::limiter::{Limiter, QueueTicket, RunPermit};
 use crate::openai::{ApiError, ErrorKind};
-use crate::translate::errors;
-use crate::translate::outcome::{Output, Translator};
+use crate::translate::outcome::Output;
 use crate::translate::plan::RunPlan;
-use io::{read_line, read_tail};
+use execute::Attempt;
+use limiter::{Limiter, QueueTicket};
 use pool::{WarmKey, WarmPool};
-use workspace::Workspace;
+pub use prepare::Prepared;
 
-/// How long the CLI may take to exit after its `result`.
-const EXIT_WAIT: Duration = Duration::from_secs(3);
-/// Session version stamped into synthesized session rows when the CLI's is unknown.
-const DEFAULT_SESSION_VERSION: &str = "2.1.332";
 /// Channel depth between the run task and the HTTP side.
 const OUTPUT_BUFFER: usize = 64;
 
@@ -52,10 +55,11 @@ pub struct CliState {
     pub version: Option<String>,
 }
 
-/// Shared state of every run.
+/// Shared state of every run, for the daemon's lifetime.
 #[derive(Debug)]
 pub struct Backend {
-    pub settings: Arc<Settings>,
+    /// The current settings; each run keeps the ones it started with.
+    settings: RwLock<Arc<Settings>>,
     pub limiter: Limiter,
     pub groups: ProcessGroups,
     /// Pre-started CLI processes.
@@ -65,36 +69,12 @@ pub struct Backend {
     claude_home: Option<PathBuf>,
     /// Names of the daemon's environment variables (to strip our own from the child).
     env_names: Vec<String>,
+    /// The private directory per-run directories are made in (fixed at start).
     work_root: PathBuf,
-}
-
-/// A CLI process started with everything but its prompt: its directory, its system prompt
-/// file and (for multi-turn) the id of the session it will resume.
-#[derive(Debug)]
-pub struct Prepared {
-    key: WarmKey,
-    /// Declared before `workspace` so the process ends before its directory is removed.
-    process: CliProcess,
-    pipes: Pipes,
-    resume_id: Option<String>,
-    workspace: Workspace,
-    permit: RunPermit,
-    born: Instant,
-}
-
-impl Prepared {
-    /// Whether the process is still waiting (not crashed while idle).
-    fn is_alive(&mut self) -> bool {
-        self.process.is_running()
-    }
-}
-
-/// How one attempt ended.
-enum Attempt {
-    /// The client has its outcome (or went away).
-    Over,
-    /// The CLI rejected the synthesized session before producing anything.
-    ResumeRejected,
+    /// Whether the user named it (`work_dir`).
+    work_root_named: bool,
+    /// This daemon instance, written into each run directory for the sweep.
+    owner: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -105,30 +85,85 @@ enum Mode {
 }
 
 impl Backend {
-    pub fn new(settings: Arc<Settings>, groups: ProcessGroups) -> Backend {
-        let located = locate::locate_from_env(settings.cli_path.as_deref());
+    /// The backend for `settings`: checks (or makes) the private work root and sweeps what
+    /// an earlier, killed instance left there. The error says how to fix the work root.
+    pub fn new(settings: Arc<Settings>, groups: ProcessGroups) -> Result<Backend, String> {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let config_dir = std::env::var_os("CLAUDE_CONFIG_DIR").map(PathBuf::from);
-        let uid = current_uid();
-        let work_root = settings
-            .work_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("claude-max-proxy-{uid}")));
-        Backend {
+        let uid = work_root::current_uid();
+        let work_root = work_root::choose(
+            settings.work_dir.as_deref(),
+            std::env::var_os("XDG_RUNTIME_DIR"),
+            uid,
+        );
+        work_root::prepare(&work_root, uid, settings.work_dir.is_some())?;
+        let claude_home = session::claude_home(config_dir.as_deref(), home.as_deref());
+        let swept = sweep::sweep(&work_root, claude_home.as_deref());
+        if swept != sweep::Swept::default() {
+            tracing::warn!(
+                directories = swept.directories,
+                processes = swept.processes,
+                "removed what an earlier claude-max-proxy that was killed left in {}",
+                work_root.display()
+            );
+        }
+        Ok(Backend {
             limiter: Limiter::new(settings.max_concurrent, settings.queue_limit),
             groups,
             pool: WarmPool::new(pool::target_size(&settings), settings.warm_idle()),
             cli: RwLock::new(CliState {
-                located,
+                located: locate::locate_from_env(settings.cli_path.as_deref()),
                 version: None,
             }),
-            claude_home: session::claude_home(config_dir.as_deref(), home.as_deref()),
+            claude_home,
             env_names: std::env::vars_os()
                 .filter_map(|(k, _)| k.into_string().ok())
                 .collect(),
             work_root,
-            settings,
+            work_root_named: settings.work_dir.is_some(),
+            owner: sweep::owner_stamp(),
+            settings: RwLock::new(settings),
+        })
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        match self.settings.read() {
+            Ok(settings) => settings.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Where run directories are made.
+    pub fn work_root(&self) -> &Path {
+        &self.work_root
+    }
+
+    /// Applies reloaded settings: resizes the limiter, starts a new pool generation (warm
+    /// processes of the old setup end; refills under way are refused) and looks for the
+    /// CLI again. Runs in progress keep the settings they started with.
+    pub async fn reconfigure(&self, settings: Arc<Settings>) {
+        let work_dir_changed = settings.work_dir != self.settings().work_dir;
+        self.limiter
+            .resize(settings.max_concurrent, settings.queue_limit);
+        self.pool
+            .reconfigure(pool::target_size(&settings), settings.warm_idle());
+        if let Ok(mut current) = self.settings.write() {
+            *current = settings;
+        }
+        if work_dir_changed {
+            tracing::warn!(
+                "`work_dir` changes take effect at the next start; runs stay under {}",
+                self.work_root.display()
+            );
+        }
+        self.refresh_cli().await;
+    }
+
+    /// Ends warm processes and refuses new runs (shutdown).
+    pub fn close(&self) {
+        self.limiter.close();
+        self.pool.close();
     }
 
     /// The CLI as last seen.
@@ -141,7 +176,7 @@ impl Backend {
 
     /// Looks for the CLI again and asks its version.
     pub async fn refresh_cli(&self) {
-        let located = locate::locate_from_env(self.settings.cli_path.as_deref());
+        let located = locate::locate_from_env(self.settings().cli_path.as_deref());
         let version = match &located {
             Located::Found(path) => locate::version(path).await,
             Located::Missing { .. } => None,
@@ -152,13 +187,13 @@ impl Backend {
     }
 
     /// The CLI's path, searching again if it was missing (it may have been installed since).
-    fn cli_path(&self) -> Result<PathBuf, ApiError> {
+    fn cli_path(&self, settings: &Settings) -> Result<PathBuf, ApiError> {
         if let Located::Found(path) = &self.cli_state().located
             && path.exists()
         {
             return Ok(path.clone());
         }
-        let located = locate::locate_from_env(self.settings.cli_path.as_deref());
+        let located = locate::locate_from_env(settings.cli_path.as_deref());
         if let Ok(mut state) = self.cli.write() {
             state.located = located.clone();
         }
@@ -171,12 +206,6 @@ impl Backend {
         }
     }
 
-    /// The token stored by `claude-max-proxy login`, handed to the CLI. Read per request,
-    /// so a new login or a logout takes effect without a restart.
-    fn oauth_token(&self) -> Option<String> {
-        crate::login::load_token(&self.settings).map(|t| t.token)
-    }
-
     /// Starts a run for `plan`. Errors that are known before anything runs (CLI missing,
     /// queue full) come back at once.
     pub fn start(
@@ -184,21 +213,30 @@ impl Backend {
         plan: RunPlan,
         streaming: bool,
     ) -> Result<mpsc::Receiver<Output>, ApiError> {
-        let cli = self.cli_path()?;
+        let settings = self.settings();
+        let cli = self.cli_path(&settings)?;
         let ticket = self.limiter.enqueue()?;
         let (tx, rx) = mpsc::channel(OUTPUT_BUFFER);
         let backend = self.clone();
         tokio::spawn(async move {
-            backend.run(cli, plan, streaming, ticket, tx).await;
+            let run = Run {
+                settings,
+                cli,
+                plan,
+                streaming,
+                // Read once per request: the key, the process and any refill use this token.
+                token: None,
+            };
+            backend.run(run, ticket, tx).await;
         });
         Ok(rx)
     }
 
-    fn mode_for(&self, plan: &RunPlan) -> Mode {
+    fn mode_for(&self, settings: &Settings, plan: &RunPlan) -> Mode {
         if !plan.is_multi_turn() {
             Mode::Single
         } else if plan.must_flatten
-            || self.settings.history == HistoryMode::Flatten
+            || settings.history == HistoryMode::Flatten
             || self.claude_home.is_none()
         {
             Mode::Flatten
@@ -207,102 +245,97 @@ impl Backend {
         }
     }
 
-    fn key_for(&self, cli: &Path, plan: &RunPlan, mode: Mode, token: Option<&str>) -> WarmKey {
+    fn key_for(&self, run: &Run, mode: Mode) -> WarmKey {
         WarmKey::new(
-            cli,
-            &plan.model_arg,
-            plan.system_prompt.as_deref(),
+            &run.cli,
+            &run.plan.model_arg,
+            run.plan.system_prompt.as_deref(),
             mode == Mode::Resume,
-            token,
+            run.token.as_deref(),
+            self.pool.generation(),
         )
     }
 
-    async fn run(
-        self: Arc<Self>,
-        cli: PathBuf,
-        plan: RunPlan,
-        streaming: bool,
-        ticket: QueueTicket,
-        tx: mpsc::Sender<Output>,
-    ) {
-        let mode = self.mode_for(&plan);
-        // Read once per request: the key, the process and any refill all use this token.
-        let token = self.oauth_token();
-        let key = self.key_for(&cli, &plan, mode, token.as_deref());
-        let warm = self.pool.take(&key);
-        let prepared = match warm {
-            Some(prepared) => {
-                drop(ticket);
-                tracing::debug!("using a warm claude CLI process");
-                prepared
-            }
-            None => {
-                // A warm process for another setup holds a slot this request may need.
-                if self.limiter.available() == 0 {
-                    self.pool.clear();
-                }
-                let permit = tokio::select! {
-                    permit = self.limiter.acquire(ticket, self.settings.queue_timeout()) => permit,
-                    _ = tx.closed() => return,
-                };
-                let permit = match permit {
-                    Ok(permit) => permit,
-                    Err(error) => {
-                        let _ = tx.send(Output::Failed(error)).await;
-                        return;
-                    }
-                };
-                match self.prepare(&cli, key.clone(), token.as_deref(), permit) {
-                    Ok(prepared) => prepared,
-                    Err(error) => {
-                        let _ = tx.send(Output::Failed(error)).await;
-                        return;
-                    }
-                }
-            }
+    async fn run(self: Arc<Self>, mut run: Run, ticket: QueueTicket, tx: mpsc::Sender<Output>) {
+        run.token = crate::login::load_token(&run.settings).map(|t| t.token);
+        let mode = self.mode_for(&run.settings, &run.plan);
+        let key = self.key_for(&run, mode);
+        let Some(prepared) = self.obtain(&run, key.clone(), ticket, &tx).await else {
+            return;
         };
-        self.clone().refill(cli.clone(), key, token.clone());
-        let deadline = Instant::now() + self.settings.total_timeout();
-        match self
-            .execute(prepared, &plan, mode, streaming, &tx, deadline)
-            .await
-        {
-            Ok((Attempt::Over, _)) => {}
-            Ok((Attempt::ResumeRejected, permit)) => {
-                tracing::warn!(
-                    "the claude CLI rejected the synthesized session; flattening the history for this request"
-                );
-                let key = self.key_for(&cli, &plan, Mode::Flatten, token.as_deref());
-                let result = match self.prepare(&cli, key, token.as_deref(), permit) {
-                    Ok(prepared) => self
-                        .execute(prepared, &plan, Mode::Flatten, streaming, &tx, deadline)
-                        .await
-                        .map(|_| ()),
-                    Err(error) => Err(error),
-                };
-                if let Err(error) = result {
-                    let _ = tx.send(Output::Failed(error)).await;
-                }
-            }
+        self.clone().refill(&run, key);
+        let deadline = Instant::now() + run.settings.total_timeout();
+        let permit = match self.execute(prepared, &run, mode, &tx, deadline).await {
+            Ok((Attempt::Over, _)) => return,
+            Ok((Attempt::ResumeRejected, permit)) => permit,
             Err(error) => {
                 let _ = tx.send(Output::Failed(error)).await;
+                return;
+            }
+        };
+        tracing::warn!(
+            "the claude CLI rejected the synthesized session; flattening the history for this request"
+        );
+        let key = self.key_for(&run, Mode::Flatten);
+        let result = match self.prepare(&run, key, permit) {
+            Ok(prepared) => self
+                .execute(prepared, &run, Mode::Flatten, &tx, deadline)
+                .await
+                .map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
+            let _ = tx.send(Output::Failed(error)).await;
+        }
+    }
+
+    /// A CLI process for `key`: a warm one, or a fresh one once a slot is free. `None` when
+    /// the client left or the failure was already sent.
+    async fn obtain(
+        &self,
+        run: &Run,
+        key: WarmKey,
+        ticket: QueueTicket,
+        tx: &mpsc::Sender<Output>,
+    ) -> Option<Prepared> {
+        if let Some(prepared) = self.pool.take(&key) {
+            drop(ticket);
+            tracing::debug!("using a warm claude CLI process");
+            return Some(prepared);
+        }
+        // A warm process for another setup holds a slot this request may need.
+        if self.limiter.available() == 0 {
+            self.pool.clear();
+        }
+        let permit = tokio::select! {
+            permit = self.limiter.acquire(ticket, run.settings.queue_timeout()) => permit,
+            _ = tx.closed() => return None,
+        };
+        let prepared = permit.and_then(|permit| self.prepare(run, key, permit));
+        match prepared {
+            Ok(prepared) => Some(prepared),
+            Err(error) => {
+                let _ = tx.send(Output::Failed(error)).await;
+                None
             }
         }
     }
 
     /// Keeps warm processes for `key` (the setup just used) in the background, within the
-    /// concurrency limit: a warm process holds a permit like a running one.
-    fn refill(self: Arc<Self>, cli: PathBuf, key: WarmKey, token: Option<String>) {
+    /// concurrency limit: a warm process holds a permit like a running one. A reload while
+    /// this runs makes the pool refuse what it starts (see [`WarmPool::put`]).
+    fn refill(self: Arc<Self>, run: &Run, key: WarmKey) {
         if self.pool.target() == 0 {
             return;
         }
         self.pool.retain_key(&key);
+        let run = run.clone();
         tokio::spawn(async move {
             while self.pool.count(&key) < self.pool.target() {
                 let Some(permit) = self.limiter.try_acquire() else {
                     break;
                 };
-                match self.prepare(&cli, key.clone(), token.as_deref(), permit) {
+                match self.prepare(&run, key.clone(), permit) {
                     Ok(prepared) => {
                         if !self.pool.put(prepared) {
                             break;
@@ -317,287 +350,20 @@ impl Backend {
             self.pool.schedule_expiry();
         });
     }
-
-    /// Starts a CLI process for `key`: a fresh directory, the system prompt file, and for
-    /// multi-turn a session id to resume (the file is written later, before the prompt).
-    fn prepare(
-        &self,
-        cli: &Path,
-        key: WarmKey,
-        token: Option<&str>,
-        permit: RunPermit,
-    ) -> Result<Prepared, ApiError> {
-        let workspace = Workspace::create(&self.work_root).map_err(|e| {
-            internal(format!(
-                "could not create a working directory under {}: {e}",
-                self.work_root.display()
-            ))
-        })?;
-        let system_file =
-            match key.system_prompt() {
-                Some(text) => Some(workspace.write_private("system-prompt.txt", text).map_err(
-                    |e| internal(format!("could not write the system prompt file: {e}")),
-                )?),
-                None => None,
-            };
-        let resume_id = key.resumes().then(|| uuid::Uuid::new_v4().to_string());
-        let spec = RunSpec {
-            cli,
-            model: key.model_arg(),
-            system_prompt_file: system_file.as_deref(),
-            resume: resume_id.as_deref(),
-            auth_mode: self.settings.auth_mode,
-            api_key: self.settings.anthropic_api_key.as_deref(),
-            oauth_token: token,
-            max_retries: self.settings.cli_max_retries,
-            cwd: &workspace.cwd,
-        };
-        let invocation = command::build(&spec, &self.env_names);
-        let (process, pipes) = CliProcess::spawn(&invocation, &self.groups).map_err(|e| {
-            ApiError::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "Could not start the claude CLI at {}: {e}. Check that the file is the \
-                     official CLI and executable, or set `cli_path`.",
-                    cli.display()
-                ),
-            )
-        })?;
-        tracing::debug!(pgid = process.pgid(), "claude CLI started");
-        Ok(Prepared {
-            key,
-            process,
-            pipes,
-            resume_id,
-            workspace,
-            permit,
-            born: Instant::now(),
-        })
-    }
-
-    /// Gives a prepared CLI its session file and prompt and follows it to the end. Returns
-    /// the permit, so that a flattened retry does not queue again.
-    async fn execute(
-        &self,
-        prepared: Prepared,
-        plan: &RunPlan,
-        mode: Mode,
-        streaming: bool,
-        tx: &mpsc::Sender<Output>,
-        deadline: Instant,
-    ) -> Result<(Attempt, RunPermit), ApiError> {
-        let Prepared {
-            key: _,
-            process,
-            pipes,
-            resume_id,
-            workspace,
-            permit,
-            born: _,
-        } = prepared;
-        let version = self
-            .cli_state()
-            .version
-            .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
-        let session = match (&resume_id, &self.claude_home) {
-            (Some(id), Some(home)) => {
-                let turns: Vec<(Speaker, &str)> =
-                    plan.history.iter().map(|(s, t)| (*s, t.as_str())).collect();
-                Some(
-                    session::write(home, &workspace.cwd, id, &turns, &plan.model_arg, &version)
-                        .map_err(|e| internal(format!("could not write the session file: {e}")))?,
-                )
-            }
-            _ => None,
-        };
-        let stdin_text = match mode {
-            Mode::Flatten => plan.flattened.as_str(),
-            Mode::Single | Mode::Resume => plan.prompt.as_str(),
-        };
-        let prompt = stdin_text.as_bytes().to_vec();
-        let Pipes {
-            mut stdin,
-            stdout,
-            stderr,
-        } = pipes;
-        tokio::spawn(async move {
-            let _ = stdin.write_all(&prompt).await;
-            let _ = stdin.shutdown().await;
-        });
-        let stderr_task = tokio::spawn(read_tail(stderr));
-
-        let outcome = self.pump(stdout, streaming, tx, deadline).await;
-        let result = match outcome {
-            Pumped::ClientGone => {
-                process.terminate().await;
-                Attempt::Over
-            }
-            Pumped::Finished => {
-                process.wait(EXIT_WAIT).await;
-                Attempt::Over
-            }
-            Pumped::TimedOut(error) => {
-                process.terminate().await;
-                let _ = tx.send(Output::Failed(error)).await;
-                Attempt::Over
-            }
-            Pumped::Eof {
-                sent_text,
-                saw_garbage,
-            } => {
-                let status = process.wait(EXIT_WAIT).await;
-                let tail = stderr_task.await.unwrap_or_default();
-                if mode == Mode::Resume && !sent_text && tail.contains("No conversation found") {
-                    Attempt::ResumeRejected
-                } else if self.limiter.is_closed() {
-                    // The daemon ended this CLI because it is stopping.
-                    let _ = tx.send(Output::Failed(shutting_down())).await;
-                    Attempt::Over
-                } else {
-                    let _ = tx
-                        .send(Output::Failed(errors::from_exit(
-                            status,
-                            &tail,
-                            saw_garbage,
-                        )))
-                        .await;
-                    Attempt::Over
-                }
-            }
-        };
-        drop(session);
-        drop(workspace);
-        Ok((result, permit))
-    }
-
-    /// Reads the CLI's stdout, translating and forwarding, until the answer is complete,
-    /// the output ends, a timeout fires or the client goes away.
-    async fn pump(
-        &self,
-        stdout: tokio::process::ChildStdout,
-        streaming: bool,
-        tx: &mpsc::Sender<Output>,
-        deadline: Instant,
-    ) -> Pumped {
-        let mut reader = BufReader::new(stdout);
-        let mut translator = if streaming {
-            Translator::new()
-        } else {
-            Translator::buffered()
-        };
-        let mut saw_garbage = false;
-        let mut line = Vec::new();
-        let first_token_deadline = Instant::now() + self.settings.first_token_timeout();
-        loop {
-            let (limit, which) = if translator.sent_text() {
-                (
-                    Instant::now() + self.settings.idle_timeout(),
-                    "idle_timeout_secs",
-                )
-            } else {
-                (first_token_deadline, "first_token_timeout_secs")
-            };
-            let (limit, which) = if deadline < limit {
-                (deadline, "total_timeout_secs")
-            } else {
-                (limit, which)
-            };
-            line.clear();
-            let read = tokio::select! {
-                _ = tx.closed() => return Pumped::ClientGone,
-                read = tokio::time::timeout_at(limit, read_line(&mut reader, &mut line)) => read,
-            };
-            match read {
-                Err(_) => return Pumped::TimedOut(self.timeout_error(which)),
-                Ok(Ok(0)) | Ok(Err(_)) => {
-                    return Pumped::Eof {
-                        sent_text: translator.sent_text(),
-                        saw_garbage,
-                    };
-                }
-                Ok(Ok(_)) => {}
-            }
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim();
-            if text.is_empty() {
-                continue;
-            }
-            let event = match events::parse_line(text) {
-                Ok(event) => event,
-                Err(events::NotJson) => {
-                    saw_garbage = true;
-                    tracing::debug!(
-                        bytes = text.len(),
-                        "claude CLI printed a line that is not JSON"
-                    );
-                    continue;
-                }
-            };
-            if let CliEvent::System(system) = &event
-                && system.subtype == "api_retry"
-            {
-                tracing::info!(status = ?system.error_status, "claude CLI retries an upstream error");
-            }
-            for output in translator.on_event(event) {
-                // A client that stops reading is treated as gone after `idle_timeout_secs`:
-                // it must not hold a CLI (and its slot) forever.
-                match tokio::time::timeout(self.settings.idle_timeout(), tx.send(output)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return Pumped::ClientGone,
-                    Err(_) => {
-                        tracing::info!("the client stopped reading its stream; ending the CLI");
-                        return Pumped::ClientGone;
-                    }
-                }
-            }
-            if translator.is_finished() {
-                return Pumped::Finished;
-            }
-        }
-    }
-
-    fn timeout_error(&self, which: &str) -> ApiError {
-        let secs = match which {
-            "idle_timeout_secs" => self.settings.idle_timeout_secs,
-            "total_timeout_secs" => self.settings.total_timeout_secs,
-            _ => self.settings.first_token_timeout_secs,
-        };
-        let what = match which {
-            "idle_timeout_secs" => "The claude CLI went silent mid-answer",
-            "total_timeout_secs" => "The request took too long",
-            _ => "The claude CLI produced no answer in time",
-        };
-        ApiError::new(
-            ErrorKind::Timeout,
-            format!(
-                "{what} (limit: {secs} s, config key `{which}`). The CLI was stopped; retry, or raise `{which}`."
-            ),
-        )
-    }
 }
 
-enum Pumped {
-    ClientGone,
-    Finished,
-    TimedOut(ApiError),
-    Eof { sent_text: bool, saw_garbage: bool },
-}
-
-fn shutting_down() -> ApiError {
-    ApiError::new(
-        ErrorKind::Unavailable,
-        "The proxy is shutting down and ended this request's claude CLI; retry against the \
-         restarted daemon.",
-    )
-    .with_retry_after(5)
+/// What one request's run needs besides the shared backend.
+#[derive(Clone, Debug)]
+struct Run {
+    /// The settings at the time the request arrived.
+    settings: Arc<Settings>,
+    cli: PathBuf,
+    plan: RunPlan,
+    streaming: bool,
+    /// The stored login token, read once per request.
+    token: Option<String>,
 }
 
 fn internal(message: String) -> ApiError {
     ApiError::new(ErrorKind::Internal, message)
-}
-
-/// The real user id, for the per-user work root.
-fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
 }

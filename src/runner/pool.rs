@@ -10,8 +10,13 @@
 //! ones, are bounded by `warm` and `warm_memory_mb`, expire after `warm_idle_secs`, and are
 //! dropped (their process groups ended) when another setup needs the slot, on reload and at
 //! shutdown.
+//!
+//! The pool lives as long as the daemon. Each reload starts a new generation: the pool is
+//! emptied and a process started for an earlier generation (a refill still under way) is
+//! refused by [`WarmPool::put`] and ended at once instead of idling unused.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +46,8 @@ pub struct WarmKey {
     resume: bool,
     /// A digest of the login token the process was started with (never the token).
     token_digest: Option<[u8; 32]>,
+    /// The configuration generation the process was started for.
+    generation: u64,
 }
 
 impl WarmKey {
@@ -50,6 +57,7 @@ impl WarmKey {
         system_prompt: Option<&str>,
         resume: bool,
         token: Option<&str>,
+        generation: u64,
     ) -> WarmKey {
         WarmKey {
             cli: cli.to_path_buf(),
@@ -57,6 +65,7 @@ impl WarmKey {
             system_prompt: system_prompt.map(str::to_string),
             resume,
             token_digest: token.map(|t| Sha256::digest(t.as_bytes()).into()),
+            generation,
         }
     }
 
@@ -75,28 +84,65 @@ impl WarmKey {
 
 #[derive(Debug, Clone)]
 pub struct WarmPool {
-    target: usize,
-    idle: Duration,
-    entries: Arc<Mutex<Vec<Prepared>>>,
+    inner: Arc<PoolInner>,
+}
+
+#[derive(Debug)]
+struct PoolInner {
+    target: AtomicUsize,
+    idle_ms: AtomicU64,
+    /// The configuration generation whose processes are welcome.
+    generation: AtomicU64,
+    entries: Mutex<Vec<Prepared>>,
 }
 
 impl WarmPool {
     pub fn new(target: usize, idle: Duration) -> WarmPool {
         WarmPool {
-            target,
-            idle,
-            entries: Arc::default(),
+            inner: Arc::new(PoolInner {
+                target: AtomicUsize::new(target),
+                idle_ms: AtomicU64::new(idle.as_millis() as u64),
+                generation: AtomicU64::new(0),
+                entries: Mutex::new(Vec::new()),
+            }),
         }
     }
 
     /// How many processes to keep warm.
     pub fn target(&self) -> usize {
-        self.target
+        self.inner.target.load(Ordering::SeqCst)
+    }
+
+    fn idle(&self) -> Duration {
+        Duration::from_millis(self.inner.idle_ms.load(Ordering::SeqCst))
+    }
+
+    /// The generation new keys must carry.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::SeqCst)
+    }
+
+    /// Starts a new generation with new limits (reload): every warm process is ended and
+    /// refills still under way for the old one are refused.
+    pub fn reconfigure(&self, target: usize, idle: Duration) {
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        self.inner.target.store(target, Ordering::SeqCst);
+        self.inner
+            .idle_ms
+            .store(idle.as_millis() as u64, Ordering::SeqCst);
+        self.clear();
+    }
+
+    /// Ends every warm process and refuses new ones for good (shutdown).
+    pub fn close(&self) {
+        self.inner.target.store(0, Ordering::SeqCst);
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        self.clear();
     }
 
     /// Warm processes right now.
     pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.inner.entries.lock().map(|e| e.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -104,7 +150,8 @@ impl WarmPool {
     }
 
     pub fn count(&self, key: &WarmKey) -> usize {
-        self.entries
+        self.inner
+            .entries
             .lock()
             .map(|e| e.iter().filter(|p| &p.key == key).count())
             .unwrap_or(0)
@@ -112,8 +159,8 @@ impl WarmPool {
 
     /// Takes a live, unexpired process for `key`.
     pub fn take(&self, key: &WarmKey) -> Option<Prepared> {
-        let mut entries = self.entries.lock().ok()?;
-        let idle = self.idle;
+        let idle = self.idle();
+        let mut entries = self.inner.entries.lock().ok()?;
         entries.retain_mut(|p| p.is_alive() && p.born.elapsed() < idle);
         let index = entries.iter().position(|p| &p.key == key)?;
         Some(entries.swap_remove(index))
@@ -121,10 +168,14 @@ impl WarmPool {
 
     /// Adds a process; false (and the process is dropped) when the pool is full or closed.
     pub fn put(&self, prepared: Prepared) -> bool {
-        let Ok(mut entries) = self.entries.lock() else {
+        if prepared.key.generation != self.generation() {
+            return false;
+        }
+        let target = self.target();
+        let Ok(mut entries) = self.inner.entries.lock() else {
             return false;
         };
-        if entries.len() >= self.target {
+        if entries.len() >= target {
             return false;
         }
         entries.push(prepared);
@@ -133,14 +184,14 @@ impl WarmPool {
 
     /// Drops processes for any other setup (only the last one used is kept warm).
     pub fn retain_key(&self, key: &WarmKey) {
-        if let Ok(mut entries) = self.entries.lock() {
+        if let Ok(mut entries) = self.inner.entries.lock() {
             entries.retain(|p| &p.key == key);
         }
     }
 
     /// Ends every warm process.
     pub fn clear(&self) {
-        let drained: Vec<Prepared> = match self.entries.lock() {
+        let drained: Vec<Prepared> = match self.inner.entries.lock() {
             Ok(mut entries) => entries.drain(..).collect(),
             Err(_) => return,
         };
@@ -151,10 +202,10 @@ impl WarmPool {
     pub fn schedule_expiry(&self) {
         let pool = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(pool.idle).await;
-            let expired: Vec<Prepared> = match pool.entries.lock() {
+            tokio::time::sleep(pool.idle()).await;
+            let idle = pool.idle();
+            let expired: Vec<Prepared> = match pool.inner.entries.lock() {
                 Ok(mut entries) => {
-                    let idle = pool.idle;
                     let (old, young): (Vec<_>, Vec<_>) =
                         entries.drain(..).partition(|p| p.born.elapsed() >= idle);
                     *entries = young;
@@ -175,26 +226,30 @@ mod tests {
 
     #[test]
     fn key_depends_on_everything_the_process_is_started_with() {
-        let base = WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("t"));
+        let base = WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("t"), 0);
         assert_eq!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("t"))
+            WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("t"), 0)
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "sonnet", Some("s"), false, Some("t"))
+            WarmKey::new(Path::new("/c"), "sonnet", Some("s"), false, Some("t"), 0)
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", None, false, Some("t"))
+            WarmKey::new(Path::new("/c"), "opus", None, false, Some("t"), 0)
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", Some("s"), true, Some("t"))
+            WarmKey::new(Path::new("/c"), "opus", Some("s"), true, Some("t"), 0)
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("u"))
+            WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("u"), 0)
+        );
+        assert_ne!(
+            base,
+            WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("t"), 1)
         );
         assert!(!format!("{base:?}").contains("\"t\""));
     }

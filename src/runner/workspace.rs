@@ -1,7 +1,8 @@
 //! The per-run directory: private files (system prompt) beside an empty working directory
-//! for the CLI. Removed on drop.
+//! for the CLI, and the owner mark that lets a later daemon sweep it if this one is killed
+//! (see [`super::sweep`]). Removed on drop.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A per-run directory: `<root>/run<random>/` holding the private files, and its `cwd/`
@@ -13,20 +14,24 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn create(root: &Path) -> std::io::Result<Workspace> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root)?;
+    /// Makes `<root>/run<random>/` with its owner mark `owner` (this daemon instance).
+    pub fn create(root: &Path, owner: &str) -> std::io::Result<Workspace> {
         let dir = tempfile::Builder::new()
-            .prefix("run")
+            .prefix(super::sweep::RUN_PREFIX)
             .rand_bytes(12)
             .tempdir_in(root)?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+        std::fs::write(dir.path().join(super::sweep::OWNER_FILE), owner)?;
         let cwd = dir.path().join("cwd");
         std::fs::DirBuilder::new().mode(0o700).create(&cwd)?;
         // The CLI names project directories after the canonical path.
         let cwd = std::fs::canonicalize(&cwd)?;
         Ok(Workspace { dir, cwd })
+    }
+
+    /// The run directory (the mark its processes carry).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Writes a 0600 file in the private part of the workspace.

@@ -1,12 +1,17 @@
 //! The source filter: which peers may talk to the daemon at all.
 //!
 //! Loopback always; the host's own addresses; the Docker bridge subnets as currently found on
-//! the interfaces; and the configured `allow_from` CIDRs. Anything else is closed right after `accept`, before any
-//! HTTP is read, logged at debug and counted (the count is in /health).
+//! the interfaces; and the configured `allow_from` CIDRs. Anything else is closed right after
+//! `accept`, before any HTTP is read, logged at debug and counted (the count is in /health).
+//!
+//! Before refusing, the interfaces are read again (a Docker network created a moment ago
+//! must not lose its first connection to the poll interval) — at most once a second and on
+//! the blocking pool, so a flood of refused connections cannot tie up the runtime.
 
 use std::net::IpAddr;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use super::docker::{self, Discovery};
 use crate::net::Cidr;
@@ -18,8 +23,15 @@ pub struct SourceFilter {
     allowed: RwLock<Vec<Cidr>>,
     /// The configured `allow_from`, kept to recompute `allowed` on demand.
     allow_from: RwLock<Vec<Cidr>>,
+    /// This host's own addresses, as last read.
+    local: RwLock<Vec<IpAddr>>,
+    /// When a refused peer last made us read the interfaces.
+    last_refresh: Mutex<Option<Instant>>,
     rejected: AtomicU64,
 }
+
+/// How often a refused connection may make the filter read the interfaces again.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 impl SourceFilter {
     pub fn new() -> SourceFilter {
@@ -42,6 +54,9 @@ impl SourceFilter {
     }
 
     fn recompute(&self, discovery: &Discovery) {
+        if let Ok(mut local) = self.local.write() {
+            local.clone_from(&discovery.local_addrs);
+        }
         let mut networks = discovery.bridge_subnets();
         networks.extend(
             discovery
@@ -55,14 +70,43 @@ impl SourceFilter {
         self.set_allowed(networks);
     }
 
-    /// Whether `peer` may connect, reading the interfaces again before refusing: a Docker
-    /// network created a moment ago must not lose its first connection to the poll interval.
-    pub fn admits(&self, peer: IpAddr) -> bool {
+    /// Whether `peer` may connect, reading the interfaces again (rate-limited, off the
+    /// runtime's workers) before refusing.
+    pub async fn admits(self: &Arc<Self>, peer: IpAddr) -> bool {
         if self.allows(peer) {
             return true;
         }
-        self.recompute(&docker::discover());
-        self.allows(peer)
+        let due = match self.last_refresh.lock() {
+            Ok(mut last) => {
+                let due = last.is_none_or(|t| t.elapsed() >= REFRESH_INTERVAL);
+                if due {
+                    *last = Some(Instant::now());
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if !due {
+            return false;
+        }
+        let filter = self.clone();
+        let refreshed = tokio::task::spawn_blocking(move || {
+            filter.recompute(&docker::discover());
+        })
+        .await;
+        refreshed.is_ok() && self.allows(peer)
+    }
+
+    /// Whether `ip` is one of this host's addresses (as last read).
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        let canonical = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.local
+            .read()
+            .map(|local| local.contains(&canonical))
+            .unwrap_or(false)
     }
 
     pub fn allowed(&self) -> Vec<Cidr> {
@@ -108,5 +152,16 @@ mod tests {
         filter.set_allowed(vec![Cidr::parse("172.17.0.0/16").unwrap()]);
         assert!(filter.allows("172.17.0.2".parse().unwrap()));
         assert!(!filter.allows("192.168.1.10".parse().unwrap()));
+    }
+
+    /// A refused peer reads the interfaces at most once a second.
+    #[tokio::test]
+    async fn refused_peers_refresh_at_most_once_a_second() {
+        let filter = Arc::new(SourceFilter::new());
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert!(!filter.admits(stranger).await);
+        let first = filter.last_refresh.lock().unwrap().unwrap();
+        assert!(!filter.admits(stranger).await);
+        assert_eq!(filter.last_refresh.lock().unwrap().unwrap(), first);
     }
 }

@@ -1,6 +1,20 @@
-//! Small network value types shared by the listener and the source filter: CIDR blocks.
+//! The network facts the daemon and `doctor` share: CIDR blocks and URLs of addresses
+//! (here), Docker's bridges and gateways ([`docker`]), which peers may connect
+//! ([`filter`]), and who holds a busy port ([`port_holder`]).
 
-use std::net::IpAddr;
+pub mod docker;
+pub mod filter;
+pub mod port_holder;
+
+use std::net::{IpAddr, SocketAddr};
+
+/// The URL a listener is reached at.
+pub fn url_of(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V6(ip) => format!("http://[{ip}]:{}", addr.port()),
+        IpAddr::V4(ip) => format!("http://{ip}:{}", addr.port()),
+    }
+}
 
 /// An IP network such as `172.17.0.0/16` or `fd00::/8`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,270 @@
+//! Running a prepared CLI: its session file and prompt go in, its stdout is translated and
+//! forwarded until the answer is complete, the output ends, a timeout fires or the client
+//! goes away; then the process group is ended and the run's files removed.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::io::{read_line, read_tail};
+use super::limiter::RunPermit;
+use super::{Backend, Mode, Prepared, Run, internal};
+use crate::claude::events::{self, CliEvent};
+use crate::claude::session::{self, Speaker};
+use crate::config::Settings;
+use crate::openai::{ApiError, ErrorKind};
+use crate::translate::errors;
+use crate::translate::outcome::{Output, Translator};
+
+/// How long the CLI may take to exit after its `result`.
+const EXIT_WAIT: Duration = Duration::from_secs(3);
+/// Session version stamped into synthesized session rows when the CLI's is unknown.
+const DEFAULT_SESSION_VERSION: &str = "2.1.332";
+
+/// How one attempt ended.
+pub(super) enum Attempt {
+    /// The client has its outcome (or went away).
+    Over,
+    /// The CLI rejected the synthesized session before producing anything.
+    ResumeRejected,
+}
+
+/// How reading the CLI's output ended.
+enum Pumped {
+    ClientGone,
+    Finished,
+    TimedOut(ApiError),
+    Eof { sent_text: bool, saw_garbage: bool },
+}
+
+impl Backend {
+    /// Gives a prepared CLI its session file and prompt and follows it to the end. Returns
+    /// the permit, so that a flattened retry does not queue again.
+    pub(super) async fn execute(
+        &self,
+        prepared: Prepared,
+        run: &Run,
+        mode: Mode,
+        tx: &mpsc::Sender<Output>,
+        deadline: Instant,
+    ) -> Result<(Attempt, RunPermit), ApiError> {
+        let Prepared {
+            process,
+            pipes,
+            resume_id,
+            workspace,
+            permit,
+            ..
+        } = prepared;
+        let session = match (&resume_id, &self.claude_home) {
+            (Some(id), Some(home)) => {
+                let version = self
+                    .cli_state()
+                    .version
+                    .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
+                let turns: Vec<(Speaker, &str)> = run
+                    .plan
+                    .history
+                    .iter()
+                    .map(|(s, t)| (*s, t.as_str()))
+                    .collect();
+                let model = &run.plan.model_arg;
+                Some(
+                    session::write(home, &workspace.cwd, id, &turns, model, &version)
+                        .map_err(|e| internal(format!("could not write the session file: {e}")))?,
+                )
+            }
+            _ => None,
+        };
+        let prompt = match mode {
+            Mode::Flatten => run.plan.flattened.as_bytes().to_vec(),
+            Mode::Single | Mode::Resume => run.plan.prompt.as_bytes().to_vec(),
+        };
+        let mut stdin = pipes.stdin;
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&prompt).await;
+            let _ = stdin.shutdown().await;
+        });
+        let stderr_task = tokio::spawn(read_tail(pipes.stderr));
+
+        let pumped = pump(&run.settings, pipes.stdout, run.streaming, tx, deadline).await;
+        let result = match pumped {
+            Pumped::ClientGone => {
+                process.terminate().await;
+                Attempt::Over
+            }
+            Pumped::Finished => {
+                process.wait(EXIT_WAIT).await;
+                Attempt::Over
+            }
+            Pumped::TimedOut(error) => {
+                process.terminate().await;
+                let _ = tx.send(Output::Failed(error)).await;
+                Attempt::Over
+            }
+            Pumped::Eof {
+                sent_text,
+                saw_garbage,
+            } => {
+                let status = process.wait(EXIT_WAIT).await;
+                let tail = stderr_task.await.unwrap_or_default();
+                if mode == Mode::Resume && !sent_text && tail.contains("No conversation found") {
+                    Attempt::ResumeRejected
+                } else {
+                    let error = if self.limiter.is_closed() {
+                        // The daemon ended this CLI because it is stopping.
+                        shutting_down()
+                    } else {
+                        errors::from_exit(status, &tail, saw_garbage)
+                    };
+                    let _ = tx.send(Output::Failed(error)).await;
+                    Attempt::Over
+                }
+            }
+        };
+        drop(session);
+        drop(workspace);
+        Ok((result, permit))
+    }
+}
+
+/// Reads the CLI's stdout, translating and forwarding, until the answer is complete, the
+/// output ends, a timeout fires or the client goes away.
+async fn pump(
+    settings: &Settings,
+    stdout: tokio::process::ChildStdout,
+    streaming: bool,
+    tx: &mpsc::Sender<Output>,
+    deadline: Instant,
+) -> Pumped {
+    let mut reader = BufReader::new(stdout);
+    let mut translator = if streaming {
+        Translator::new()
+    } else {
+        Translator::buffered()
+    };
+    let mut saw_garbage = false;
+    let mut line = Vec::new();
+    let first_token_deadline = Instant::now() + settings.first_token_timeout();
+    loop {
+        let (limit, which) = read_limit(settings, translator.sent_text(), first_token_deadline);
+        let (limit, which) = if deadline < limit {
+            (deadline, Limit::Total)
+        } else {
+            (limit, which)
+        };
+        line.clear();
+        let read = tokio::select! {
+            _ = tx.closed() => return Pumped::ClientGone,
+            read = tokio::time::timeout_at(limit, read_line(&mut reader, &mut line)) => read,
+        };
+        match read {
+            Err(_) => return Pumped::TimedOut(timeout_error(settings, which)),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Pumped::Eof {
+                    sent_text: translator.sent_text(),
+                    saw_garbage,
+                };
+            }
+            Ok(Ok(_)) => {}
+        }
+        let Some(event) = parse(&line, &mut saw_garbage) else {
+            continue;
+        };
+        for output in translator.on_event(event) {
+            // A client that stops reading is treated as gone after `idle_timeout_secs`: it
+            // must not hold a CLI (and its slot) forever.
+            match tokio::time::timeout(settings.idle_timeout(), tx.send(output)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Pumped::ClientGone,
+                Err(_) => {
+                    tracing::info!("the client stopped reading its stream; ending the CLI");
+                    return Pumped::ClientGone;
+                }
+            }
+        }
+        if translator.is_finished() {
+            return Pumped::Finished;
+        }
+    }
+}
+
+/// One stdout line as an event; blank lines and non-JSON (noted in `saw_garbage`) are none.
+fn parse(line: &[u8], saw_garbage: &mut bool) -> Option<CliEvent> {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    match events::parse_line(text) {
+        Ok(event) => {
+            if let CliEvent::System(system) = &event
+                && system.subtype == "api_retry"
+            {
+                tracing::info!(status = ?system.error_status, "claude CLI retries an upstream error");
+            }
+            Some(event)
+        }
+        Err(events::NotJson) => {
+            *saw_garbage = true;
+            tracing::debug!(
+                bytes = text.len(),
+                "claude CLI printed a line that is not JSON"
+            );
+            None
+        }
+    }
+}
+
+/// Which timeout bounds the next read.
+#[derive(Clone, Copy)]
+enum Limit {
+    FirstToken,
+    Idle,
+    Total,
+}
+
+fn read_limit(settings: &Settings, sent_text: bool, first_token: Instant) -> (Instant, Limit) {
+    if sent_text {
+        (Instant::now() + settings.idle_timeout(), Limit::Idle)
+    } else {
+        (first_token, Limit::FirstToken)
+    }
+}
+
+fn timeout_error(settings: &Settings, which: Limit) -> ApiError {
+    let (secs, key, what) = match which {
+        Limit::Idle => (
+            settings.idle_timeout_secs,
+            "idle_timeout_secs",
+            "The claude CLI went silent mid-answer",
+        ),
+        Limit::Total => (
+            settings.total_timeout_secs,
+            "total_timeout_secs",
+            "The request took too long",
+        ),
+        Limit::FirstToken => (
+            settings.first_token_timeout_secs,
+            "first_token_timeout_secs",
+            "The claude CLI produced no answer in time",
+        ),
+    };
+    ApiError::new(
+        ErrorKind::Timeout,
+        format!(
+            "{what} (limit: {secs} s, config key `{key}`). The CLI was stopped; retry, or raise `{key}`."
+        ),
+    )
+}
+
+fn shutting_down() -> ApiError {
+    ApiError::new(
+        ErrorKind::Unavailable,
+        "The proxy is shutting down and ended this request's claude CLI; retry against the \
+         restarted daemon.",
+    )
+    .with_retry_after(5)
+}

@@ -1,0 +1,110 @@
+//! Starting a CLI process with everything but its prompt: its run directory (owner-marked),
+//! its system prompt file and, for multi-turn, the id of the session it will resume.
+
+use tokio::time::Instant;
+
+use super::limiter::RunPermit;
+use super::pool::WarmKey;
+use super::workspace::Workspace;
+use super::{Backend, Run, internal, sweep, work_root};
+use crate::claude::command::{self, RunSpec};
+use crate::claude::process::{CliProcess, Pipes};
+use crate::openai::{ApiError, ErrorKind};
+
+/// A CLI process started with everything but its prompt.
+#[derive(Debug)]
+pub struct Prepared {
+    pub(super) key: WarmKey,
+    /// Declared before `workspace` so the process ends before its directory is removed.
+    pub(super) process: CliProcess,
+    pub(super) pipes: Pipes,
+    pub(super) resume_id: Option<String>,
+    pub(super) workspace: Workspace,
+    pub(super) permit: RunPermit,
+    pub(super) born: Instant,
+}
+
+impl Prepared {
+    /// Whether the process is still waiting (not crashed while idle).
+    pub(super) fn is_alive(&mut self) -> bool {
+        self.process.is_running()
+    }
+}
+
+impl Backend {
+    /// A fresh run directory; the work root is made again if something removed it.
+    fn workspace(&self) -> Result<Workspace, ApiError> {
+        let created = match Workspace::create(&self.work_root, &self.owner) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                work_root::prepare(
+                    &self.work_root,
+                    work_root::current_uid(),
+                    self.work_root_named,
+                )
+                .map_err(internal)?;
+                Workspace::create(&self.work_root, &self.owner)
+            }
+            other => other,
+        };
+        created.map_err(|e| {
+            internal(format!(
+                "could not create a working directory under {}: {e}",
+                self.work_root.display()
+            ))
+        })
+    }
+
+    /// Starts a CLI process for `key` under `permit`.
+    pub(super) fn prepare(
+        &self,
+        run: &Run,
+        key: WarmKey,
+        permit: RunPermit,
+    ) -> Result<Prepared, ApiError> {
+        let workspace = self.workspace()?;
+        let system_file =
+            match key.system_prompt() {
+                Some(text) => Some(workspace.write_private("system-prompt.txt", text).map_err(
+                    |e| internal(format!("could not write the system prompt file: {e}")),
+                )?),
+                None => None,
+            };
+        let resume_id = key.resumes().then(|| uuid::Uuid::new_v4().to_string());
+        let spec = RunSpec {
+            cli: &run.cli,
+            model: key.model_arg(),
+            system_prompt_file: system_file.as_deref(),
+            resume: resume_id.as_deref(),
+            auth_mode: run.settings.auth_mode,
+            api_key: run.settings.anthropic_api_key.as_deref(),
+            oauth_token: run.token.as_deref(),
+            max_retries: run.settings.cli_max_retries,
+            cwd: &workspace.cwd,
+        };
+        let mut invocation = command::build(&spec, &self.env_names);
+        invocation.env_set.push((
+            sweep::RUN_MARK_ENV.to_string(),
+            workspace.dir().to_string_lossy().into_owned(),
+        ));
+        let (process, pipes) = CliProcess::spawn(&invocation, &self.groups).map_err(|e| {
+            ApiError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "Could not start the claude CLI at {}: {e}. Check that the file is the \
+                     official CLI and executable, or set `cli_path`.",
+                    run.cli.display()
+                ),
+            )
+        })?;
+        tracing::debug!(pgid = process.pgid(), "claude CLI started");
+        Ok(Prepared {
+            key,
+            process,
+            pipes,
+            resume_id,
+            workspace,
+            permit,
+            born: Instant::now(),
+        })
+    }
+}
