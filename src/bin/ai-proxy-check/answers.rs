@@ -145,6 +145,15 @@ pub fn error_message(body: &[u8]) -> String {
     }
 }
 
+/// The `code` of an OpenAI error object (`host_not_allowed`, `invalid_api_key`…), if any.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    parsed
+        .pointer("/error/code")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 /// Whether an OpenAI error message is about the client key (as opposed to the CLI's login).
 pub fn is_client_key_error(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
@@ -242,6 +251,12 @@ mod tests {
             "Incorrect API key provided. Use it [invalid_api_key]"
         );
         assert!(is_client_key_error(&error_message(err)));
+        assert_eq!(error_code(err).as_deref(), Some("invalid_api_key"));
+        assert_eq!(
+            error_code(br#"{"error":{"message":"x","code":null}}"#),
+            None
+        );
+        assert_eq!(error_code(b"<html>"), None);
         assert!(!is_client_key_error("Not logged in. Run claude auth login"));
         assert_eq!(error_message(b""), "(empty body)");
         assert_eq!(snippet(&[b'a'; 200]).chars().count(), 161);

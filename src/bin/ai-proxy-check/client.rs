@@ -165,3 +165,59 @@ pub async fn next_chunk(body: &mut Incoming) -> Option<Result<Bytes, HttpError>>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The daemon refuses a POST without `Content-Type: application/json` (415) and any
+    /// request with an `Origin` (403); this is what the client sends.
+    #[tokio::test]
+    async fn posts_say_their_body_is_json() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Until the head and the two-byte body are in.
+            while !(seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.ends_with(b"{}")) {
+                let n = socket.read(&mut buffer).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buffer[..n]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&seen).to_ascii_lowercase()
+        });
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let mut client = Client::new(stream, addr, "proxy.lan:3456".into(), None)
+            .await
+            .unwrap();
+        let body = Some(Bytes::from_static(b"{}"));
+        let response = client
+            .send(Method::POST, "/v1/chat/completions", body)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("post /v1/chat/completions http/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("\r\ncontent-type: application/json\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("\r\nhost: proxy.lan:3456\r\n"),
+            "{request}"
+        );
+        assert!(!request.contains("\r\norigin:"), "{request}");
+    }
+}

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use crate::timing::secs;
+
 /// How a connection attempt failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnectFailure {
@@ -91,16 +93,6 @@ pub fn local_address_towards(peer: SocketAddr) -> Option<IpAddr> {
     socket.local_addr().ok().map(|a| a.ip())
 }
 
-/// `1.5 s` style seconds for messages.
-pub fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{s:.1} s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,10 +132,8 @@ mod tests {
     }
 
     #[test]
-    fn local_address_and_secs() {
+    fn local_address() {
         let local = local_address_towards("127.0.0.1:9".parse().unwrap());
         assert_eq!(local, Some("127.0.0.1".parse().unwrap()));
-        assert_eq!(secs(Duration::from_secs(5)), "5 s");
-        assert_eq!(secs(Duration::from_millis(1500)), "1.5 s");
     }
 }

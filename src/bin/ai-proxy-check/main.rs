@@ -7,14 +7,19 @@
 //! completion. The first failing stage ends the run with its exit code (see `args::USAGE`)
 //! and a likely cause and exact fix (`diagnose`).
 //!
-//! Layout:
-//! - [`args`]: flags and environment; the help text and exit-code table.
-//! - [`target`]: the URL. [`context`]: in a container or not, /etc/hosts.
-//! - [`resolve`], [`connect`], [`client`] (HTTP/1.1 on hyper), [`answers`] (the proxy's JSON),
-//!   [`sse`] (the completion stream): the network steps.
-//! - [`stage`]: stages, problems, exit codes. [`check`]: one run ([`chat`]: its `--chat`
-//!   stage). [`wait`]: `--wait`.
-//! - [`diagnose`]: cause and fix. [`report`]: text and JSON output.
+//! Layout, top down: each module imports only modules listed after it (`main` uses `args`,
+//! `context`, `wait` and `report`).
+//! - [`wait`]: `--wait`, repeating [`check`]: one run, one function per stage (its timing,
+//!   summary and facts).
+//! - The stages' work: [`chat`] (`--chat`), [`health`], [`models`], [`resolve`],
+//!   [`connect`], [`target`] (the URL).
+//! - [`step`]: one HTTP exchange and the daemon's refusals any endpoint may answer; under it
+//!   [`client`] (HTTP/1.1 on hyper), [`answers`] (the proxy's JSON), [`sse`] (the completion
+//!   stream).
+//! - [`report`]: text and JSON output, with [`diagnose`]: cause and fix.
+//! - At the bottom: [`stage`] (stages, problems, exit codes, the report's data),
+//!   [`context`] (in a container or not, /etc/hosts), [`timing`] (how times read),
+//!   [`args`] (flags and environment; the help text and exit-code table).
 //!
 //! Kept small and static: a current-thread tokio runtime, hyper's client connection, no clap.
 
@@ -26,11 +31,15 @@ mod client;
 mod connect;
 mod context;
 mod diagnose;
+mod health;
+mod models;
 mod report;
 mod resolve;
 mod sse;
 mod stage;
+mod step;
 mod target;
+mod timing;
 mod wait;
 
 use std::process::ExitCode;

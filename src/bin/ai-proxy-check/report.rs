@@ -6,20 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::check::Report;
 use crate::context::Context;
 use crate::diagnose::{Diagnosis, diagnose};
-use crate::stage;
-
-/// `0.4 ms`, `12.3 ms`, `1.25 s`.
-pub fn duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 1000.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
-    }
-}
+use crate::stage::{self, Report};
+use crate::timing::duration;
 
 /// The stage lines (stdout) and the failure block (stderr) of a text report.
 pub fn text(report: &Report, context: &Context, attempts: u32) -> (String, String) {
@@ -185,13 +175,6 @@ mod tests {
             problem: Problem::Refused,
             detail: "172.17.0.1:3456: connection refused".into(),
         }
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(duration(Duration::from_micros(400)), "0.4 ms");
-        assert_eq!(duration(Duration::from_millis(999)), "999.0 ms");
-        assert_eq!(duration(Duration::from_millis(1250)), "1.25 s");
     }
 
     #[test]

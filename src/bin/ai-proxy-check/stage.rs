@@ -1,9 +1,9 @@
-//! The vocabulary of a run: the stages in order, what a passed stage reports, and what went
-//! wrong when one fails. Pure data; `check` fills it in, `diagnose` explains it, `report`
-//! prints it.
+//! The vocabulary of a run: the stages in order, what a passed stage reports, what went
+//! wrong when one fails, and the [`Report`] of a whole run. Pure data; `check` fills it in,
+//! `diagnose` explains it, `report` prints it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -69,6 +69,15 @@ pub enum Problem {
     NotTheProxy,
     /// 401/403 for the client key; whether one was sent.
     Unauthorized { key_sent: bool },
+    /// 403 `host_not_allowed`: the daemon does not answer to the URL's host name
+    /// (DNS-rebinding protection).
+    HostNotAllowed,
+    /// 403 `origin_not_allowed`: the daemon saw a browser `Origin` header (this check sends
+    /// none, so something in between added it).
+    OriginNotAllowed,
+    /// 503 with `Retry-After`: the daemon (or upstream) is over capacity for now; the
+    /// header's seconds when it gave a number.
+    Busy { retry_after: Option<u64> },
     /// An HTTP error status with the daemon's message.
     Status(u16),
     /// `/health` answered but reports a status other than `ok`.
@@ -97,6 +106,9 @@ impl Problem {
             Problem::NotHttp => "not_http",
             Problem::NotTheProxy => "not_the_proxy",
             Problem::Unauthorized { .. } => "unauthorized",
+            Problem::HostNotAllowed => "host_not_allowed",
+            Problem::OriginNotAllowed => "origin_not_allowed",
+            Problem::Busy { .. } => "busy",
             Problem::Status(_) => "http_status",
             Problem::Degraded => "degraded",
             Problem::NoModels => "no_models",
@@ -116,8 +128,10 @@ pub struct Failure {
     pub detail: String,
 }
 
-/// Exit codes, one per failing stage (401/403 and connect timeouts get their own, since
-/// their fixes differ). Documented in `args::USAGE` and the README.
+/// Exit codes, one per failing stage (a missing or rejected client key and connect timeouts
+/// get their own, since their fixes differ; the daemon's Host and Origin refusals are not
+/// about the key, so they keep the stage's code). Documented in `args::USAGE` and the
+/// README.
 pub fn exit_code(failure: &Failure) -> u8 {
     match (&failure.stage, &failure.problem) {
         (_, Problem::Unauthorized { .. }) => 8,
@@ -145,6 +159,38 @@ pub struct Facts {
     pub peer: Option<SocketAddr>,
     /// This side's address towards the peer (the container's address in a container).
     pub local: Option<IpAddr>,
+}
+
+/// The result of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// The URL as understood (after the URL stage).
+    pub url: Option<String>,
+    pub passed: Vec<Passed>,
+    pub failure: Option<Failure>,
+    pub facts: Facts,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    /// 0, or the failing stage's code.
+    pub fn exit_code(&self) -> u8 {
+        self.failure.as_ref().map(exit_code).unwrap_or(0)
+    }
+
+    /// Records a passed stage that started at `since`.
+    pub fn pass(&mut self, stage: Stage, since: Instant, summary: String, data: Value) {
+        self.passed.push(Passed {
+            stage,
+            elapsed: since.elapsed(),
+            summary,
+            data,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +222,9 @@ mod tests {
         assert_eq!(exit_code(&failure(Stage::Health, unauthorized)), 8);
         assert_eq!(exit_code(&failure(Stage::Models, Problem::NoModels)), 9);
         assert_eq!(exit_code(&failure(Stage::Chat, Problem::NotLoggedIn)), 10);
+        assert_eq!(
+            exit_code(&failure(Stage::Health, Problem::HostNotAllowed)),
+            7
+        );
     }
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::args::Options;
-use crate::check::{self, Report};
+use crate::check;
 use crate::context::Context;
-use crate::stage::Problem;
+use crate::stage::{Problem, Report};
 
 /// Pause between attempts.
 const PAUSE: Duration = Duration::from_secs(1);
@@ -42,11 +42,16 @@ pub async fn run(
     }
 }
 
-/// Failures that another attempt cannot fix.
+/// Failures that another attempt cannot fix (the daemon's refusals of the key, the Host
+/// name or an Origin need a change of configuration, not time).
 pub fn is_permanent(problem: &Problem) -> bool {
     matches!(
         problem,
-        Problem::MissingUrl | Problem::BadUrl | Problem::Unauthorized { .. }
+        Problem::MissingUrl
+            | Problem::BadUrl
+            | Problem::Unauthorized { .. }
+            | Problem::HostNotAllowed
+            | Problem::OriginNotAllowed
     )
 }
 
@@ -61,6 +66,10 @@ mod tests {
         assert!(!is_permanent(&Problem::Refused));
         assert!(!is_permanent(&Problem::NoSuchName));
         assert!(!is_permanent(&Problem::Status(503)));
+        assert!(is_permanent(&Problem::HostNotAllowed));
+        assert!(!is_permanent(&Problem::Busy {
+            retry_after: Some(1)
+        }));
     }
 
     #[tokio::test(start_paused = true)]
