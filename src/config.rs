@@ -276,6 +276,13 @@ impl Settings {
 
     /// Checks values the types cannot; each error names its key and a valid range.
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_access()?;
+        self.validate_limits()?;
+        self.validate_models()
+    }
+
+    /// Listeners, client networks, keys, browsers and hosts.
+    fn validate_access(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}`: {why}")));
         if self.listen.is_empty() {
             return bad("listen", "needs at least one address, e.g. [\"127.0.0.1\"]");
@@ -340,6 +347,12 @@ impl Settings {
                 "must be at least `max_body_bytes`, or no body of the largest size could be read",
             );
         }
+        Ok(())
+    }
+
+    /// Concurrency, timeouts, sizes and the warm pool.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}`: {why}")));
         if !(1..=256).contains(&self.max_concurrent) {
             return bad("max_concurrent", "must be between 1 and 256");
         }
@@ -368,6 +381,12 @@ impl Settings {
         if self.max_body_bytes < 1024 {
             return bad("max_body_bytes", "must be at least 1024");
         }
+        Ok(())
+    }
+
+    /// Model ids, aliases, the CLI path and logging.
+    fn validate_models(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}`: {why}")));
         if self.models.is_empty() && self.aliases.is_empty() {
             return bad(
                 "models",
@@ -484,8 +503,54 @@ pub fn default_config_path(env: &[(String, String)]) -> Option<PathBuf> {
 /// Builds the settings from all layers and validates them.
 pub fn load(inputs: &Inputs) -> Result<Loaded, ConfigError> {
     let known = known_keys();
+    let (file, file_table) = choose_file(inputs, &known)?;
+    let env = env_layer(inputs, &known);
+    let mut sources = env.sources;
 
-    // Which file: --config, then CLAUDE_MAX_PROXY_CONFIG, then the XDG default (optional).
+    let mut builder = config::Config::builder().add_source(
+        config::Config::try_from(&Settings::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+    );
+    if let Some(path) = &file {
+        builder =
+            builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+        for key in file_table.keys() {
+            sources
+                .entry(key.clone())
+                .or_insert(Source::File(path.clone()));
+        }
+    }
+    let mut env_source = config::Environment::default()
+        .source(Some(env.values))
+        .try_parsing(true)
+        .list_separator(",");
+    for key in LIST_KEYS {
+        env_source = env_source.with_list_parse_key(key);
+    }
+    builder = add_flags(builder.add_source(env_source), inputs, &mut sources)?;
+    let settings: Settings = builder
+        .build()
+        .and_then(|merged| merged.try_deserialize())
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    settings.validate()?;
+
+    for key in known {
+        sources.entry(key.to_string()).or_insert(Source::Default);
+    }
+    Ok(Loaded {
+        settings,
+        file,
+        sources,
+        unknown_env: env.unknown,
+    })
+}
+
+/// Which file: --config, then CLAUDE_MAX_PROXY_CONFIG (both must exist), then the XDG
+/// default (optional); and its top-level table, refusing unknown keys.
+fn choose_file(
+    inputs: &Inputs,
+    known: &[&str],
+) -> Result<(Option<PathBuf>, BTreeMap<String, config::Value>), ConfigError> {
     let env_config = inputs
         .env
         .iter()
@@ -511,11 +576,23 @@ pub fn load(inputs: &Inputs) -> Result<Loaded, ConfigError> {
             known.join(", ")
         )));
     }
+    Ok((file, file_table))
+}
 
-    // Environment: only known keys; the rest are reported, not fatal.
-    let mut env_values = config::Map::new();
-    let mut sources = BTreeMap::new();
-    let mut unknown_env = Vec::new();
+/// The `CLAUDE_MAX_PROXY_*` layer: values of known keys, where each came from, and the
+/// names that match no key (reported, not fatal).
+struct EnvLayer {
+    values: config::Map<String, String>,
+    sources: BTreeMap<String, Source>,
+    unknown: Vec<String>,
+}
+
+fn env_layer(inputs: &Inputs, known: &[&str]) -> EnvLayer {
+    let mut layer = EnvLayer {
+        values: config::Map::new(),
+        sources: BTreeMap::new(),
+        unknown: Vec::new(),
+    };
     for (name, value) in &inputs.env {
         let Some(rest) = name.strip_prefix(&format!("{ENV_PREFIX}_")) else {
             continue;
@@ -525,34 +602,21 @@ pub fn load(inputs: &Inputs) -> Result<Loaded, ConfigError> {
             continue;
         }
         if !known.contains(&key.as_str()) || key == "aliases" {
-            unknown_env.push(name.clone());
+            layer.unknown.push(name.clone());
             continue;
         }
-        env_values.insert(key.clone(), value.clone());
-        sources.insert(key, Source::Env(name.clone()));
+        layer.values.insert(key.clone(), value.clone());
+        layer.sources.insert(key, Source::Env(name.clone()));
     }
+    layer
+}
 
-    let mut builder = config::Config::builder().add_source(
-        config::Config::try_from(&Settings::default())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-    );
-    if let Some(path) = &file {
-        builder =
-            builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
-        for key in file_table.keys() {
-            sources
-                .entry(key.clone())
-                .or_insert(Source::File(path.clone()));
-        }
-    }
-    let mut env_source = config::Environment::default()
-        .source(Some(env_values))
-        .try_parsing(true)
-        .list_separator(",");
-    for key in LIST_KEYS {
-        env_source = env_source.with_list_parse_key(key);
-    }
-    builder = builder.add_source(env_source);
+/// The command-line layer, last and strongest; list keys take comma-separated values.
+fn add_flags(
+    mut builder: config::ConfigBuilder<config::builder::DefaultState>,
+    inputs: &Inputs,
+    sources: &mut BTreeMap<String, Source>,
+) -> Result<config::ConfigBuilder<config::builder::DefaultState>, ConfigError> {
     for (key, value, flag) in &inputs.flags {
         builder = if LIST_KEYS.contains(&key.as_str()) {
             let items: Vec<String> = value
@@ -568,23 +632,7 @@ pub fn load(inputs: &Inputs) -> Result<Loaded, ConfigError> {
         .map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))?;
         sources.insert(key.clone(), Source::Flag(flag.clone()));
     }
-    let merged = builder
-        .build()
-        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    let settings: Settings = merged
-        .try_deserialize()
-        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-    settings.validate()?;
-
-    for key in known {
-        sources.entry(key.to_string()).or_insert(Source::Default);
-    }
-    Ok(Loaded {
-        settings,
-        file,
-        sources,
-        unknown_env,
-    })
+    Ok(builder)
 }
 
 /// Reads the file's top-level table (to know which keys it sets).

@@ -4,7 +4,7 @@
 //! - [`config`]: the effective settings (defaults < file < env < flags) and where each came from.
 //! - [`clock`]: Unix time and UTC dates without a date crate.
 //! - [`models`]: the model catalog: which ids we expose and what the CLI is asked for.
-//! - [`net`]: CIDR blocks for listeners and the source filter.
+//! - [`net`]: network facts: CIDR blocks, Docker bridges, the source filter, port holders.
 //! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation.
 //! - [`claude`]: the CLI: locating it, building its argv/env, spawning it in its own process
 //!   group, its stream-json events and the session files that carry earlier turns.
@@ -12,11 +12,14 @@
 //! - [`http`]: the hyper service: routing, body limits, JSON and SSE responses.
 //! - [`login`]: `login` / `logout` / `status`: the Chrome-driven OAuth login, the token
 //!   store (handed to the CLI as `CLAUDE_CODE_OAUTH_TOKEN`) and the auth source in use.
-//! - [`daemon`]: listeners, the concurrency limiter and queue, shutdown.
+//! - [`runner`]: one CLI run from queue ticket to reaped process group; the limiter, the
+//!   warm pool and the work root, for the daemon's lifetime.
+//! - [`daemon`]: listeners, connections, sd-notify, signals, reload, shutdown.
 //! - [`service`]: `service install|uninstall|status`: the systemd user unit / launchd agent,
 //!   rendered from the templates in `systemd/` and `launchd/`.
 //! - [`doctor`]: `doctor`: CLI, login, config, listeners, Docker networking, firewall and
 //!   service checks, each with its fix.
+//! - [`exit`]: every command's exit codes and the failure `main` prints.
 //!
 //! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`openai::ApiError`].
 
@@ -25,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod doctor;
+pub mod exit;
 pub mod http;
 pub mod login;
 pub mod models;

@@ -1,7 +1,5 @@
-//! `claude-max-proxy`: argument parsing and dispatch only.
-//!
-//! Exit codes: 0 success, 1 runtime failure, 2 invalid configuration, 3 address in use,
-//! 4 permission denied on the address, 5 address not available.
+//! `claude-max-proxy`: argument parsing and dispatch only. One runtime for every command;
+//! a failure is printed once, here; exit codes are [`claude_max_proxy::exit::Exit`]'s.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use claude_max_proxy::config::{self, Inputs};
 use claude_max_proxy::daemon;
+use claude_max_proxy::exit::{Exit, Failure, Outcome};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -86,42 +85,65 @@ enum ConfigAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return fail(Failure::new(
+                Exit::Failure,
+                format!("cannot start the async runtime: {e}"),
+            ));
+        }
+    };
+    let outcome = runtime.block_on(dispatch(cli));
+    // A stdin reader (login's pasted code) may still be blocked: wait for nothing.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(exit) => exit.into(),
+        Err(failure) => fail(failure),
+    }
+}
+
+/// The one place a command's failure is printed.
+fn fail(failure: Failure) -> ExitCode {
+    eprintln!("claude-max-proxy: {failure}");
+    failure.exit.into()
+}
+
+async fn dispatch(cli: Cli) -> Outcome {
     let inputs = inputs_from(&cli);
     // `doctor` reports a broken config as one of its checks, and `service uninstall|status`
     // must work with one: both run before the config is loaded.
     match &cli.command {
-        Some(Command::Doctor) => return claude_max_proxy::doctor::main(&inputs),
+        Some(Command::Doctor) => return Ok(claude_max_proxy::doctor::main(&inputs).await),
         Some(Command::Service { action }) => {
             return claude_max_proxy::service::main(action, &inputs);
         }
         _ => {}
     }
-    let loaded = match config::load(&inputs) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("claude-max-proxy: {e}");
-            eprintln!(
-                "claude-max-proxy: `claude-max-proxy config show` prints the configuration once it is valid."
-            );
-            return ExitCode::from(2);
-        }
-    };
+    let loaded = config::load(&inputs).map_err(|e| {
+        Failure::new(
+            Exit::Config,
+            format!(
+                "{e}\n`claude-max-proxy config show` prints the configuration once it is valid."
+            ),
+        )
+    })?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Config {
             action: ConfigAction::Show,
         } => {
             print!("{}", config::render_show(&loaded));
-            ExitCode::SUCCESS
+            Ok(Exit::Success)
         }
-        Command::Serve => daemon::entry::serve(inputs, loaded),
+        Command::Serve => daemon::entry::serve(inputs, loaded).await,
         Command::Login { force, no_browser } => {
-            claude_max_proxy::login::cli::login(&loaded.settings, force, no_browser)
+            claude_max_proxy::login::cli::login(&loaded.settings, force, no_browser).await
         }
         Command::Logout { all } => claude_max_proxy::login::cli::logout(&loaded.settings, all),
-        Command::Status => claude_max_proxy::login::cli::status(&loaded.settings),
+        Command::Status => claude_max_proxy::login::cli::status(&loaded.settings).await,
         // Dispatched above, before the config is loaded.
         Command::Service { action } => claude_max_proxy::service::main(&action, &inputs),
-        Command::Doctor => claude_max_proxy::doctor::main(&inputs),
+        Command::Doctor => Ok(claude_max_proxy::doctor::main(&inputs).await),
     }
 }
 

@@ -403,7 +403,8 @@ async fn api_key_protects_v1_only() {
     assert_eq!(ok.status(), 200);
 }
 
-/// CORS is off unless configured; configured origins get preflights and headers.
+/// CORS is off unless configured (pages of other origins are refused, with no CORS
+/// header); configured origins get preflights and headers.
 #[tokio::test]
 async fn cors_is_opt_in() {
     let client = reqwest::Client::new();
@@ -414,6 +415,7 @@ async fn cors_is_opt_in() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 403);
     assert!(
         response
             .headers()
@@ -427,7 +429,7 @@ async fn cors_is_opt_in() {
         .send()
         .await
         .unwrap();
-    assert_eq!(preflight.status(), 405);
+    assert_eq!(preflight.status(), 403);
 
     let daemon = Daemon::start(
         DaemonOptions::fake().env("CLAUDE_MAX_PROXY_CORS_ORIGINS", "http://app.example"),
@@ -467,6 +469,7 @@ async fn cors_is_opt_in() {
         .send()
         .await
         .unwrap();
+    assert_eq!(other.status(), 403);
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 }
 

@@ -1,10 +1,8 @@
 //! The `serve` command as a process: logging (journald under systemd, else stderr text or
-//! JSON), the tokio runtime, POSIX signals turned into [`Control`]s, and exit codes.
+//! JSON), POSIX signals turned into [`Control`]s, and its exit codes.
 //!
 //! Signals (signal-hook): the first SIGTERM or SIGINT stops gracefully; a second SIGINT stops
 //! at once; SIGHUP reloads.
-
-use std::process::ExitCode;
 
 use futures_util::StreamExt;
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
@@ -12,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{Control, exit};
 use crate::config::{self, Inputs, LogFormat, Settings};
+use crate::exit::{Exit, Failure, Outcome};
 
 /// Whether stderr goes to the journal (systemd sets JOURNAL_STREAM for the unit's stdio).
 fn under_journald() -> bool {
@@ -49,8 +48,8 @@ fn init_logging(settings: &Settings) {
     };
 }
 
-/// Runs the daemon in this process and returns its exit code.
-pub fn serve(inputs: Inputs, loaded: config::Loaded) -> ExitCode {
+/// Runs the daemon in this process (on `main`'s runtime) until a signal stops it.
+pub async fn serve(inputs: Inputs, loaded: config::Loaded) -> Outcome {
     let settings = loaded.settings;
     init_logging(&settings);
     for name in &loaded.unknown_env {
@@ -62,40 +61,41 @@ pub fn serve(inputs: Inputs, loaded: config::Loaded) -> ExitCode {
         && settings.anthropic_api_key.is_none()
         && std::env::var_os("ANTHROPIC_API_KEY").is_none()
     {
-        eprintln!(
-            "claude-max-proxy: auth_mode = \"api-key\" needs a key: set ANTHROPIC_API_KEY for the \
-             daemon or `anthropic_api_key` in the config file (or use auth_mode = \"subscription\")."
-        );
-        return ExitCode::from(exit::CONFIG);
+        return Err(Failure::new(
+            Exit::Config,
+            "auth_mode = \"api-key\" needs a key: set ANTHROPIC_API_KEY for the daemon or \
+             `anthropic_api_key` in the config file (or use auth_mode = \"subscription\").",
+        ));
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("claude-max-proxy: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::RUNTIME);
+    let (tx, rx) = mpsc::channel(8);
+    spawn_signal_handler(tx).map_err(|e| {
+        Failure::new(
+            Exit::Failure,
+            format!("cannot install signal handlers: {e}"),
+        )
+    })?;
+    let on_ready = |addrs: &[std::net::SocketAddr]| {
+        use std::io::Write;
+        for addr in addrs {
+            println!("Server running on {}", crate::net::url_of(*addr));
         }
+        let _ = std::io::stdout().flush();
     };
-    runtime.block_on(async move {
-        let (tx, rx) = mpsc::channel(8);
-        if let Err(e) = spawn_signal_handler(tx) {
-            eprintln!("claude-max-proxy: cannot install signal handlers: {e}");
-            return ExitCode::from(exit::RUNTIME);
-        }
-        let on_ready = |addrs: &[std::net::SocketAddr]| {
-            use std::io::Write;
-            for addr in addrs {
-                println!("Server running on {}", crate::net::url_of(*addr));
-            }
-            let _ = std::io::stdout().flush();
-        };
-        match super::run(inputs, settings, rx, on_ready).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("claude-max-proxy: {e}");
-                ExitCode::from(e.exit_code)
-            }
-        }
-    })
+    super::run(inputs, settings, rx, on_ready)
+        .await
+        .map(|()| Exit::Success)
+        .map_err(|e| Failure::new(start_exit(e.exit_code), e.message))
+}
+
+/// The [`Exit`] for a [`super::StartError`]'s code.
+fn start_exit(code: u8) -> Exit {
+    match code {
+        exit::CONFIG => Exit::Config,
+        exit::ADDR_IN_USE => Exit::AddrInUse,
+        exit::PERMISSION => Exit::Permission,
+        exit::ADDR_NOT_AVAILABLE => Exit::AddrNotAvailable,
+        _ => Exit::Failure,
+    }
 }
 
 /// Forwards signals as controls: TERM/INT → Stop (a second INT → StopNow), HUP → Reload.

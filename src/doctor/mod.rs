@@ -14,9 +14,8 @@ pub mod firewall;
 pub mod listeners;
 pub mod service;
 
-use std::process::ExitCode;
-
 use crate::config::{self, Inputs};
+use crate::exit::Exit;
 
 /// How a check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -181,21 +180,15 @@ fn fallback_settings(inputs: &Inputs) -> config::Settings {
         .unwrap_or_default()
 }
 
-/// `claude-max-proxy doctor`: prints the report, returns 1 when something failed.
-pub fn main(inputs: &Inputs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("claude-max-proxy: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let report = runtime.block_on(run(inputs));
+/// `claude-max-proxy doctor`: prints the report; a failed check is exit 1.
+pub async fn main(inputs: &Inputs) -> Exit {
+    let report = run(inputs).await;
     print!("{}", report.render());
-    ExitCode::from(report.exit_code())
+    if report.exit_code() == 0 {
+        Exit::Success
+    } else {
+        Exit::Failure
+    }
 }
 
 #[cfg(test)]

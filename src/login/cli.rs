@@ -5,9 +5,8 @@
 //! credentials, a file could not be removed); 3 this machine cannot run the browser login
 //! (no Chrome found, no display): `--no-browser` works instead.
 
-use std::process::ExitCode;
-
 use crate::config::Settings;
+use crate::exit::{Exit, Failure, Outcome};
 use crate::login::clock;
 use crate::login::flow::{self, Via};
 use crate::login::probe::{self, CliLogin};
@@ -15,10 +14,10 @@ use crate::login::source::{AuthSource, EXPIRY_WARNING_DAYS, auth_source};
 use crate::login::store::{self, StoredToken};
 
 /// `claude-max-proxy login [--force] [--no-browser]`.
-pub fn login(settings: &Settings, force: bool, no_browser: bool) -> ExitCode {
-    block_on(async {
+pub async fn login(settings: &Settings, force: bool, no_browser: bool) -> Outcome {
+    {
         if !force && already_logged_in(settings).await {
-            return ExitCode::SUCCESS;
+            return Ok(Exit::Success);
         }
         let via = if no_browser { Via::Paste } else { Via::Browser };
         // The pasted-code flow talks to the user on stdout (the URL is what they need);
@@ -44,14 +43,18 @@ pub fn login(settings: &Settings, force: bool, no_browser: bool) -> ExitCode {
                          token, until auth_mode is \"subscription\"."
                     );
                 }
-                ExitCode::SUCCESS
+                Ok(Exit::Success)
             }
             Err(e) => {
-                eprintln!("claude-max-proxy: login failed: {e}");
-                ExitCode::from(e.exit_code())
+                let exit = if e.exit_code() == Exit::NoBrowser.code() {
+                    Exit::NoBrowser
+                } else {
+                    Exit::Failure
+                };
+                Err(Failure::new(exit, format!("login failed: {e}")))
             }
         }
-    })
+    }
 }
 
 /// Whether there is nothing to do: a stored token that is not near its end, or a CLI that
@@ -91,7 +94,7 @@ async fn already_logged_in(settings: &Settings) -> bool {
 }
 
 /// `claude-max-proxy logout [--all]`.
-pub fn logout(settings: &Settings, all: bool) -> ExitCode {
+pub fn logout(settings: &Settings, all: bool) -> Outcome {
     let mut failed = false;
     let shown = |p: Option<std::path::PathBuf>| {
         p.map(|p| p.display().to_string())
@@ -125,15 +128,12 @@ pub fn logout(settings: &Settings, all: bool) -> ExitCode {
         }
     }
     println!("The claude CLI's own login, if any, is untouched (`claude auth logout` ends it).");
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    // Each failure was printed where it happened; the others were still tried.
+    Ok(if failed { Exit::Failure } else { Exit::Success })
 }
 
 /// `claude-max-proxy status`: the credentials the proxy's CLI runs use.
-pub fn status(settings: &Settings) -> ExitCode {
+pub async fn status(settings: &Settings) -> Outcome {
     let now = clock::now();
     let source = auth_source(settings);
     let token_file = store::token_path(settings)
@@ -159,7 +159,7 @@ pub fn status(settings: &Settings) -> ExitCode {
             );
         }
         AuthSource::CliLogin => {
-            let answer = block_on(probe::cli_login(settings));
+            let answer = probe::cli_login(settings).await;
             match answer {
                 CliLogin::LoggedIn { method } => {
                     println!("auth source: the claude CLI's own login (method: {method})");
@@ -186,11 +186,7 @@ pub fn status(settings: &Settings) -> ExitCode {
     if let Some(warning) = source.expiry_warning(now) {
         println!("warning: {warning}");
     }
-    if usable {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    Ok(if usable { Exit::Success } else { Exit::Failure })
 }
 
 /// "expires 2027-11-26 09:30 UTC, 365 days left", "expired on …", or "no expiry given".
@@ -201,24 +197,5 @@ fn expiry_phrase(token: &StoredToken, now: i64) -> String {
         }
         (Some(at), _) => format!("expired on {}", clock::date_time(at)),
         _ => "no expiry given".to_string(),
-    }
-}
-
-/// Runs a future on a small runtime of its own (these commands are one-shot).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => {
-            let output = runtime.block_on(future);
-            // A stdin reader thread may still be blocked; do not wait for anything.
-            runtime.shutdown_background();
-            output
-        }
-        Err(e) => {
-            eprintln!("claude-max-proxy: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
     }
 }

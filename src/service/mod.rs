@@ -20,10 +20,10 @@ mod macos;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use crate::Error;
 use crate::config::{self, Inputs};
+use crate::exit::{Exit, Failure, Outcome};
 
 /// The `service` subcommands.
 #[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -202,21 +202,16 @@ pub fn status(ctx: &Context) -> Result<Status, Error> {
     platform::status(ctx)
 }
 
-/// Runs `claude-max-proxy service <action>`, printing to stdout; returns the exit code.
-pub fn main(action: &Action, inputs: &Inputs) -> ExitCode {
+/// Runs `claude-max-proxy service <action>`, printing to stdout.
+pub fn main(action: &Action, inputs: &Inputs) -> Outcome {
     let mut out = std::io::stdout().lock();
-    match run(action, inputs, &mut out) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            let _ = out.flush();
-            eprintln!("claude-max-proxy: {e}");
-            ExitCode::from(1)
-        }
-    }
+    let result = run(action, inputs, &mut out);
+    let _ = out.flush();
+    result.map_err(|e| Failure::new(Exit::Failure, e.to_string()))
 }
 
 /// `main` without the process: the exit code, or the error to print.
-pub fn run(action: &Action, inputs: &Inputs, out: &mut dyn Write) -> Result<u8, Error> {
+pub fn run(action: &Action, inputs: &Inputs, out: &mut dyn Write) -> Result<Exit, Error> {
     let ctx = Context::from_env(inputs)?;
     match action {
         Action::Install { dry_run } => {
@@ -227,7 +222,7 @@ pub fn run(action: &Action, inputs: &Inputs, out: &mut dyn Write) -> Result<u8, 
                      configuration: fix it first (`claude-max-proxy config show` prints it \
                      once it is valid), then run `claude-max-proxy service install` again."
                 )?;
-                return Ok(2);
+                return Ok(Exit::Config);
             }
             // In a dry run the output is a shell script: notes are comments there.
             let note = if *dry_run { "# note:" } else { "note:" };
@@ -243,16 +238,20 @@ pub fn run(action: &Action, inputs: &Inputs, out: &mut dyn Write) -> Result<u8, 
                 )?;
             }
             plan::execute(&platform::install_plan(&ctx)?, *dry_run, out)?;
-            Ok(0)
+            Ok(Exit::Success)
         }
         Action::Uninstall { dry_run } => {
             plan::execute(&platform::uninstall_plan(&ctx)?, *dry_run, out)?;
-            Ok(0)
+            Ok(Exit::Success)
         }
         Action::Status => {
             let status = platform::status(&ctx)?;
             write!(out, "{}", status.render())?;
-            Ok(if status.running { 0 } else { 3 })
+            Ok(if status.running {
+                Exit::Success
+            } else {
+                Exit::NotRunning
+            })
         }
     }
 }

@@ -49,10 +49,36 @@ fn looks_like_auth(text: &str) -> bool {
         "oauth token",
         "authentication_error",
         "authentication failed",
-        "credit balance",
     ]
     .iter()
     .any(|needle| lower.contains(needle))
+}
+
+/// Billing refusals: the account has no credit or the plan does not cover the request.
+/// They are not login problems, and logging in again would not help.
+fn looks_like_billing(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    [
+        "credit balance",
+        "billing_error",
+        "insufficient credit",
+        "purchase credits",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+fn billing_error(detail: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::Billing,
+        format!(
+            "Anthropic refused the request for billing reasons ({detail}). This is not a login \
+             problem: with `auth_mode = \"subscription\"` check that the logged-in account has \
+             an active Claude plan (claude.ai → Settings → Billing); with `auth_mode = \
+             \"api-key\"` add credits to the API key's organisation (console.anthropic.com → \
+             Billing). Nothing was retried."
+        ),
+    )
 }
 
 /// Maps an `is_error` result (and the synthetic assistant message before it, if any).
@@ -69,6 +95,9 @@ pub fn from_result(result: &ResultEvent, synthetic: Option<&AssistantEvent>) -> 
     let tag = synthetic.and_then(|s| s.error.as_deref()).unwrap_or("");
     let detail = upstream_detail(&text, status);
 
+    if status == Some(402) || tag == "billing_error" || looks_like_billing(&text) {
+        return billing_error(&detail);
+    }
     if status == Some(401) || tag == "authentication_failed" || looks_like_auth(&text) {
         return ApiError::new(
             ErrorKind::Authentication,
@@ -156,6 +185,9 @@ pub fn from_exit(
         .find(|l| !l.is_empty())
         .map(|l| truncate(l, 300))
         .unwrap_or_default();
+    if looks_like_billing(stderr_tail) {
+        return billing_error(&last_line);
+    }
     if looks_like_auth(stderr_tail) {
         return ApiError::new(
             ErrorKind::Authentication,
@@ -212,11 +244,25 @@ mod tests {
             (Some(500), "API Error: 500 boom", 502),
             (None, "Not logged in · Please run /login", 401),
             (None, "something odd", 502),
+            (Some(400), "Credit balance is too low", 402),
+            (None, "Credit balance is too low", 402),
+            (Some(402), "API Error: 402 billing", 402),
         ];
         for (status, text, want) in cases {
             let err = from_result(&result(status, text), None);
             assert_eq!(err.status(), want, "{status:?} {text}");
         }
+    }
+
+    /// A billing refusal says what to do about billing, and never to log in again.
+    #[test]
+    fn billing_is_not_reported_as_a_login_problem() {
+        let err = from_result(&result(Some(400), "Credit balance is too low"), None);
+        assert_eq!(err.status(), 402);
+        assert!(err.message.contains("Billing"), "{}", err.message);
+        assert!(!err.message.contains("login"), "{}", err.message);
+        let exit = from_exit(None, "Error: Credit balance is too low\n", false);
+        assert_eq!(exit.status(), 402);
     }
 
     #[test]

@@ -97,6 +97,8 @@ pub struct DaemonOptions {
     pub no_default_listen: bool,
     /// Run the daemon inside this network namespace (`ip netns exec`).
     pub netns: Option<String>,
+    /// Start the daemon with this soft open-file limit (the hard limit unchanged).
+    pub nofile_soft: Option<u64>,
 }
 
 impl DaemonOptions {
@@ -165,6 +167,22 @@ impl Daemon {
             .kill_on_drop(true);
         if let Some(cli) = &options.cli {
             command.env("CLAUDE_MAX_PROXY_CLI_PATH", cli);
+        }
+        if let Some(soft) = options.nofile_soft {
+            // SAFETY: runs in the forked child before exec; getrlimit/setrlimit are
+            // async-signal-safe.
+            unsafe {
+                command.pre_exec(move || {
+                    let mut limit = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+                    limit.rlim_cur = soft.min(limit.rlim_max);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                    Ok(())
+                });
+            }
         }
         if let Some(toml) = &options.config_toml {
             let path = home.path().join("test-config.toml");
