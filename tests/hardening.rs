@@ -53,12 +53,7 @@ fn error_code(body: &str) -> String {
 }
 
 async fn health(daemon: &Daemon) -> Value {
-    reqwest::get(daemon.url("/health"))
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("health json")
+    daemon.health().await
 }
 
 /// A web page's "simple" cross-site POST (text/plain, foreign Origin) and a body that is not
@@ -482,14 +477,17 @@ async fn a_shared_work_root_is_refused() {
     std::fs::create_dir(&root).expect("root");
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).expect("chmod");
     let home = tempfile::tempdir().expect("home");
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-max-proxy"))
+    let daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-max-proxy"))
         .args(["--port", "0", "--listen", "127.0.0.1"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home.path())
         .env("XDG_RUNTIME_DIR", runtime.path())
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(20), daemon)
         .await
+        .expect("the daemon started in a shared work root instead of refusing it")
         .expect("run daemon");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -519,26 +517,31 @@ async fn a_non_utf8_environment_is_fine() {
     );
 }
 
-/// A refused request is logged once (one line, as for every request).
+/// A failed request is logged once (one line, as for every request): refused before a
+/// run, and failed by the CLI.
 #[tokio::test]
 async fn a_failed_request_is_logged_once() {
     let daemon = Daemon::start(DaemonOptions::fake()).await;
-    let response = reqwest::Client::new()
+    let client = reqwest::Client::new();
+    let bad_json = client
         .post(daemon.url("/v1/chat/completions"))
         .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(response.status(), 400);
-    let id = response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("request id")
-        .to_string();
-    assert!(eventually(Duration::from_secs(5), || daemon.stderr().contains(&id)).await);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let lines = daemon.stderr().lines().filter(|l| l.contains(&id)).count();
-    assert_eq!(lines, 1, "{}", daemon.stderr());
+        .body("{not json");
+    let cli_error = client
+        .post(daemon.url("/v1/chat/completions"))
+        .json(&chat("@fake:api_error:500", false));
+    for (request, status) in [(bad_json, 400), (cli_error, 502)] {
+        let response = request.send().await.expect("send");
+        assert_eq!(response.status(), status);
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("request id")
+            .to_string();
+        assert!(eventually(Duration::from_secs(5), || daemon.stderr().contains(&id)).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let lines = daemon.stderr().lines().filter(|l| l.contains(&id)).count();
+        assert_eq!(lines, 1, "{}", daemon.stderr());
+    }
 }

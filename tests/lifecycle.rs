@@ -21,12 +21,7 @@ fn client() -> reqwest::Client {
 }
 
 async fn health(daemon: &Daemon) -> Value {
-    reqwest::get(daemon.url("/health"))
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("health json")
+    daemon.health().await
 }
 
 /// Waits until the fake CLI has recorded `n` runs, and returns them.

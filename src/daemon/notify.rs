@@ -65,9 +65,12 @@ pub async fn watchdog(interval: Duration, target: impl Fn() -> Option<SocketAddr
 /// One `GET /health` through the serving path.
 async fn self_check(addr: SocketAddr) -> std::io::Result<()> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: watchdog\r\nConnection: close\r\n\r\n")
-        .await?;
+    // The Host is the address itself: it passes the daemon's Host check like any client's.
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        crate::net::url_of(addr).trim_start_matches("http://")
+    );
+    stream.write_all(request.as_bytes()).await?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).await?;
     if head.starts_with(b"HTTP/1.1 200") {

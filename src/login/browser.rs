@@ -33,6 +33,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// With no tab open for this long (macOS keeps Chrome running without windows), the user
 /// has closed the browser.
 const NO_TABS_GRACE: Duration = Duration::from_secs(3);
+/// How long a failed DevTools call waits to see whether the browser is exiting.
+const CLOSE_SETTLE: Duration = Duration::from_secs(2);
 /// The text of the page: visible text plus the values of inputs (where a copy box may
 /// hold the code).
 const PAGE_TEXT_JS: &str = "(() => { const parts = [document.body ? document.body.innerText : '']; \
@@ -124,6 +126,21 @@ impl Running {
         self.handler.is_finished() || !matches!(self.browser.try_wait(), Ok(None))
     }
 
+    /// Whether the browser goes away within `limit`: a DevTools call fails the moment the
+    /// user closes the browser, a little before the process has exited.
+    async fn gone_within(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.gone() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The open tabs (page targets).
     async fn tabs(&self) -> Option<Vec<TargetInfo>> {
         let response = self
@@ -203,8 +220,10 @@ async fn watch(
     match running.browser.new_page(authorize_url.as_str()).await {
         // A slow first load is no failure: the tab exists and the user may still log in.
         Ok(_) | Err(CdpError::Timeout) => {}
-        Err(_) if running.gone() => return Err(LoginError::BrowserClosed),
         Err(e) => {
+            if running.gone_within(CLOSE_SETTLE).await {
+                return Err(LoginError::BrowserClosed);
+            }
             return Err(LoginError::BrowserLaunch {
                 executable: running.executable.clone(),
                 reason: format!("cannot open the login page: {e}"),

@@ -58,26 +58,7 @@ impl Backend {
             permit,
             ..
         } = prepared;
-        let session = match (&resume_id, &self.claude_home) {
-            (Some(id), Some(home)) => {
-                let version = self
-                    .cli_state()
-                    .version
-                    .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
-                let turns: Vec<(Speaker, &str)> = run
-                    .plan
-                    .history
-                    .iter()
-                    .map(|(s, t)| (*s, t.as_str()))
-                    .collect();
-                let model = &run.plan.model_arg;
-                Some(
-                    session::write(home, &workspace.cwd, id, &turns, model, &version)
-                        .map_err(|e| internal(format!("could not write the session file: {e}")))?,
-                )
-            }
-            _ => None,
-        };
+        let session = self.write_session(run, &workspace.cwd, resume_id.as_deref())?;
         let prompt = match mode {
             Mode::Flatten => run.plan.flattened.as_bytes().to_vec(),
             Mode::Single | Mode::Resume => run.plan.prompt.as_bytes().to_vec(),
@@ -127,6 +108,33 @@ impl Backend {
         drop(session);
         drop(workspace);
         Ok((result, permit))
+    }
+}
+
+impl Backend {
+    /// The earlier turns as the session file a `--resume` process reads (multi-turn only).
+    fn write_session(
+        &self,
+        run: &Run,
+        cwd: &std::path::Path,
+        resume_id: Option<&str>,
+    ) -> Result<Option<session::SessionFile>, ApiError> {
+        let (Some(id), Some(home)) = (resume_id, &self.claude_home) else {
+            return Ok(None);
+        };
+        let version = self
+            .cli_state()
+            .version
+            .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
+        let turns: Vec<(Speaker, &str)> = run
+            .plan
+            .history
+            .iter()
+            .map(|(s, t)| (*s, t.as_str()))
+            .collect();
+        session::write(home, cwd, id, &turns, &run.plan.model_arg, &version)
+            .map(Some)
+            .map_err(|e| internal(format!("could not write the session file: {e}")))
     }
 }
 

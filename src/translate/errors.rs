@@ -260,7 +260,12 @@ mod tests {
         let err = from_result(&result(Some(400), "Credit balance is too low"), None);
         assert_eq!(err.status(), 402);
         assert!(err.message.contains("Billing"), "{}", err.message);
-        assert!(!err.message.contains("login"), "{}", err.message);
+        assert!(!err.message.contains(LOGIN_HINT), "{}", err.message);
+        assert!(
+            !err.message.contains("claude-max-proxy login"),
+            "{}",
+            err.message
+        );
         let exit = from_exit(None, "Error: Credit balance is too low\n", false);
         assert_eq!(exit.status(), 402);
     }

@@ -250,6 +250,16 @@ impl Daemon {
         format!("{}{path}", self.base_url)
     }
 
+    /// GET /health as JSON.
+    pub async fn health(&self) -> serde_json::Value {
+        reqwest::get(self.url("/health"))
+            .await
+            .expect("GET /health")
+            .json()
+            .await
+            .expect("/health is JSON")
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
