@@ -1,0 +1,657 @@
+//! `GET /`: the status page — one self-contained HTML document (no external assets, no
+//! script needed, works offline) that refreshes itself. It shows what `/health` knows in a
+//! form people read: how containers reach the daemon, the CLI and auth source, one bar per
+//! quota window with its reset time, the CLI processes, and the last requests (id, model,
+//! status, time to first token, tokens — never prompt text).
+
+/// Everything the page shows, gathered by the handler.
+#[derive(Clone, Debug, Default)]
+pub struct StatusView {
+    pub version: String,
+    /// `ok` or `degraded`.
+    pub status: String,
+    pub uptime_secs: u64,
+    /// Listener URLs, e.g. `http://127.0.0.1:3456`.
+    pub listeners: Vec<String>,
+    /// The URL containers use, e.g. `http://host.docker.internal:3456` (None: no port yet).
+    pub container_url: Option<String>,
+    pub cli_path: Option<String>,
+    pub cli_version: Option<String>,
+    /// `stored token`, `CLI login`, `API key`, …
+    pub auth_source: String,
+    pub auth_warning: Option<String>,
+    pub in_flight: usize,
+    pub queued: usize,
+    pub max_concurrent: usize,
+    pub warm: usize,
+    /// One per quota window seen, most constrained first.
+    pub quota: Vec<QuotaRow>,
+    /// Whether requests are billed as extra usage right now.
+    pub using_overage: bool,
+    /// Newest first.
+    pub recent: Vec<RecentRow>,
+    /// Seconds between refreshes.
+    pub refresh_secs: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct QuotaRow {
+    /// `five_hour`, `seven_day`, `seven_day_opus`, …
+    pub window: String,
+    /// 0.0 ..= 1.0 (may exceed 1.0 slightly; clamp when drawing).
+    pub utilization: Option<f64>,
+    /// `allowed`, `allowed_warning`, `rejected`.
+    pub status: String,
+    /// Reset time already formatted in the host's local time, e.g. `2026-12-03 18:50 (in 1 h 12 min)`.
+    pub resets: Option<String>,
+    /// How long ago this was reported, e.g. `12 s ago`.
+    pub seen: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RecentRow {
+    pub id: String,
+    /// `chat`, `messages`, `responses`.
+    pub endpoint: String,
+    pub model: String,
+    pub status: u16,
+    /// `ok`, `error`, `rejected`, `client_gone`.
+    pub outcome: String,
+    /// `cold`, `warm` or empty.
+    pub served: String,
+    pub ttft_ms: Option<u64>,
+    pub duration_ms: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// When it ended, e.g. `17:05:12`.
+    pub at: String,
+}
+
+/// The page for `view`: one complete HTML5 document (inline CSS, no script, no external
+/// assets) that refreshes itself every `view.refresh_secs` seconds.
+#[must_use]
+pub fn render(view: &StatusView) -> String {
+    let body = [
+        header_section(view),
+        reach_section(view),
+        cli_section(view),
+        quota_section(view),
+        processes_section(view),
+        recent_section(view),
+    ]
+    .concat();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n{head}<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
+        head = head(view),
+    )
+}
+
+/// The `<head>`: charset, viewport, the self-refresh and the inline stylesheet.
+fn head(view: &StatusView) -> String {
+    format!(
+        "<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"color-scheme\" content=\"light dark\">\n\
+         <meta http-equiv=\"refresh\" content=\"{refresh}\">\n\
+         <title>claude-max-proxy</title>\n<style>{STYLE}</style>\n</head>\n",
+        refresh = view.refresh_secs,
+    )
+}
+
+/// The inline stylesheet: system fonts only, one palette for light and one for dark
+/// backgrounds (`prefers-color-scheme`).
+const STYLE: &str = r"
+:root{color-scheme:light dark;--bg:#ffffff;--fg:#1d1f23;--muted:#5f6670;--card:#f5f6f8;
+--border:#d8dbe0;--track:#e3e6ea;--ok:#1f8a3b;--warn:#b26a00;--bad:#c53030;--unknown:#6b7280}
+@media (prefers-color-scheme:dark){:root{--bg:#15171a;--fg:#e6e8eb;--muted:#9aa3ad;
+--card:#1e2125;--border:#33383e;--track:#2d3238;--ok:#3fb950;--warn:#d29922;--bad:#f85149;
+--unknown:#8b949e}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);
+font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
+main{max-width:960px;margin:0 auto;padding:16px}
+h1{font-size:1.5em;margin:0 0 4px}
+h2{font-size:1.1em;margin:0 0 8px}
+section{background:var(--card);border:1px solid var(--border);border-radius:8px;
+padding:12px 16px;margin:12px 0}
+header{margin:8px 0 16px}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em;
+overflow-wrap:anywhere}
+.muted{color:var(--muted)}
+.badge{display:inline-block;padding:0 8px;border:1px solid currentColor;border-radius:10px;
+font-weight:600;font-size:.85em;vertical-align:middle}
+.ok{color:var(--ok)}.warn{color:var(--warn)}.bad{color:var(--bad)}.unknown{color:var(--unknown)}
+.notice{border-left:4px solid var(--warn);padding:6px 10px;margin:8px 0;
+background:color-mix(in srgb,var(--warn) 12%,transparent)}
+.quota{margin:10px 0}
+.quota-head{display:flex;justify-content:space-between;gap:8px;flex-wrap:wrap}
+.quota-bar{height:12px;background:var(--track);border-radius:6px;overflow:hidden;margin:4px 0}
+.quota-fill{height:100%;border-radius:6px}
+.fill-ok{background:var(--ok)}.fill-warn{background:var(--warn)}
+.fill-bad{background:var(--bad)}.fill-unknown{background:var(--unknown)}
+ul{margin:4px 0;padding-left:20px}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--border);white-space:nowrap}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+";
+
+/// The header: name, version, the ok/degraded badge and the uptime.
+fn header_section(view: &StatusView) -> String {
+    let class = if view.status == "ok" { "ok" } else { "warn" };
+    format!(
+        "<header>\n<h1>claude-max-proxy <span class=\"muted\">{version}</span> \
+         <span class=\"badge {class}\">{status}</span></h1>\n\
+         <div class=\"muted\">up {uptime}</div>\n</header>\n",
+        version = escape(&view.version),
+        status = escape(&view.status),
+        uptime = human_uptime(view.uptime_secs),
+    )
+}
+
+/// "Reach it": the listener URLs and the URL containers use, with the lines to paste.
+fn reach_section(view: &StatusView) -> String {
+    let listeners = if view.listeners.is_empty() {
+        "<p class=\"muted\">Not listening yet.</p>\n".to_string()
+    } else {
+        let items: String = view
+            .listeners
+            .iter()
+            .map(|url| format!("<li><code>{}</code></li>\n", escape(url)))
+            .collect();
+        format!("<p>Listening on:</p>\n<ul>\n{items}</ul>\n")
+    };
+    format!(
+        "<section id=\"reach\">\n<h2>Reach it</h2>\n{listeners}{container}</section>\n",
+        container = container_hint(view.container_url.as_deref()),
+    )
+}
+
+/// The container URL with the `AI_PROXY_URL=` line and the Linux `extra_hosts` hint.
+fn container_hint(container_url: Option<&str>) -> String {
+    match container_url {
+        None => "<p class=\"muted\">No container URL yet: no port is bound.</p>\n".to_string(),
+        Some(url) => {
+            let url = escape(url);
+            format!(
+                "<p>From a container: <code>{url}</code></p>\n\
+                 <p>Set <code>AI_PROXY_URL={url}</code>; on Linux also add \
+                 <code>{extra}</code> to the service.</p>\n",
+                extra = escape(r#"extra_hosts: ["host.docker.internal:host-gateway"]"#),
+            )
+        }
+    }
+}
+
+/// "CLI and login": the CLI path and version (or "not found"), the auth source and any
+/// auth warning.
+fn cli_section(view: &StatusView) -> String {
+    let cli = match &view.cli_path {
+        None => "<span class=\"bad\">not found</span>".to_string(),
+        Some(path) => format!(
+            "<code>{}</code> <span class=\"muted\">({})</span>",
+            escape(path),
+            escape(view.cli_version.as_deref().unwrap_or("version unknown")),
+        ),
+    };
+    let warning = view
+        .auth_warning
+        .as_deref()
+        .map(|w| format!("<p class=\"notice\">{}</p>\n", escape(w)))
+        .unwrap_or_default();
+    format!(
+        "<section id=\"cli\">\n<h2>CLI and login</h2>\n<p>CLI: {cli}</p>\n\
+         <p>Auth: {auth}</p>\n{warning}</section>\n",
+        auth = escape(&view.auth_source),
+    )
+}
+
+/// "Subscription quota": the extra-usage notice, then one bar per quota window (or the
+/// empty state).
+fn quota_section(view: &StatusView) -> String {
+    let overage = if view.using_overage {
+        "<p class=\"notice\" id=\"overage\">Requests are billed as extra usage right now: \
+         the subscription quota is used up.</p>\n"
+    } else {
+        ""
+    };
+    let rows = if view.quota.is_empty() {
+        "<p class=\"muted\">No quota information yet: it arrives with the first answer from \
+         Anthropic.</p>\n"
+            .to_string()
+    } else {
+        view.quota.iter().map(quota_row).collect()
+    };
+    format!("<section id=\"quota\">\n<h2>Subscription quota</h2>\n{overage}{rows}</section>\n")
+}
+
+/// One quota window: its name, percentage and status above a bar filled to the
+/// utilization (clamped to 0..100%), its reset time and when it was reported below.
+fn quota_row(row: &QuotaRow) -> String {
+    let (text_class, fill_class) = status_classes(&row.status);
+    let utilization = row.utilization.filter(|u| u.is_finite());
+    let percent = utilization.map_or_else(|| "—".to_string(), |u| format!("{:.0}%", u * 100.0));
+    let resets = row.resets.as_deref().map_or_else(
+        || "reset time unknown".to_string(),
+        |r| format!("resets {}", escape(r)),
+    );
+    format!(
+        "<div class=\"quota\">\n<div class=\"quota-head\"><strong>{window}</strong>\
+         <span>{percent} <span class=\"{text_class}\">{status}</span></span></div>\n\
+         <div class=\"quota-bar\"><div class=\"quota-fill {fill_class}\" \
+         style=\"width:{width}%\"></div></div>\n\
+         <div class=\"muted\">{resets} · reported {seen}</div>\n</div>\n",
+        window = escape(&window_label(&row.window)),
+        status = escape(&row.status),
+        width = fill_width(utilization),
+        seen = escape(&row.seen),
+    )
+}
+
+/// The (text, fill) CSS classes for a quota status: `allowed` green, `allowed_warning`
+/// amber, `rejected` red, anything else grey.
+fn status_classes(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "allowed" => ("ok", "fill-ok"),
+        "allowed_warning" => ("warn", "fill-warn"),
+        "rejected" => ("bad", "fill-bad"),
+        _ => ("unknown", "fill-unknown"),
+    }
+}
+
+/// The bar's width in percent: the utilization clamped to 0..=100, to one decimal
+/// (unknown: 0).
+fn fill_width(utilization: Option<f64>) -> f64 {
+    let percent = utilization.map_or(0.0, |u| (u * 100.0).clamp(0.0, 100.0));
+    (percent * 10.0).round() / 10.0
+}
+
+/// A quota window's name as people say it (`five_hour` → "5-hour window"); unknown
+/// names as they are.
+fn window_label(window: &str) -> String {
+    match window {
+        "five_hour" => "5-hour window",
+        "seven_day" => "7-day window",
+        "seven_day_opus" => "7-day Opus",
+        "seven_day_sonnet" => "7-day Sonnet",
+        "overage" => "Extra usage",
+        other => other,
+    }
+    .to_string()
+}
+
+/// "CLI processes": running out of the limit, queued and warm.
+fn processes_section(view: &StatusView) -> String {
+    format!(
+        "<section id=\"processes\">\n<h2>CLI processes</h2>\n\
+         <p>{in_flight} / {max} running · {queued} queued · {warm} warm</p>\n</section>\n",
+        in_flight = view.in_flight,
+        max = view.max_concurrent,
+        queued = view.queued,
+        warm = view.warm,
+    )
+}
+
+/// The columns of the recent-requests table, and whether each holds a number.
+const RECENT_COLUMNS: [(&str, bool); 10] = [
+    ("id", false),
+    ("endpoint", false),
+    ("model", false),
+    ("status", true),
+    ("outcome", false),
+    ("served", false),
+    ("first token", true),
+    ("duration", true),
+    ("tokens in/out", true),
+    ("at", false),
+];
+
+/// "Recent requests": `<table id="recent">` with one row per request, newest first, or a
+/// single row saying there are none yet.
+fn recent_section(view: &StatusView) -> String {
+    let head: String = RECENT_COLUMNS
+        .iter()
+        .map(|(name, num)| {
+            format!(
+                "<th{}>{name}</th>",
+                if *num { " class=\"num\"" } else { "" }
+            )
+        })
+        .collect();
+    let rows = if view.recent.is_empty() {
+        format!(
+            "<tr><td colspan=\"{}\" class=\"muted\">No requests yet.</td></tr>\n",
+            RECENT_COLUMNS.len()
+        )
+    } else {
+        view.recent.iter().map(recent_row).collect()
+    };
+    format!(
+        "<section id=\"requests\">\n<h2>Recent requests</h2>\n<div class=\"scroll\">\n\
+         <table id=\"recent\">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}</tbody>\n\
+         </table>\n</div>\n</section>\n"
+    )
+}
+
+/// One request's row: every text escaped, missing values as "—".
+fn recent_row(row: &RecentRow) -> String {
+    let ttft = row
+        .ttft_ms
+        .map_or_else(|| "—".to_string(), |ms| format!("{ms} ms"));
+    let served = if row.served.is_empty() {
+        "—".to_string()
+    } else {
+        escape(&row.served)
+    };
+    format!(
+        "<tr><td><code>{id}</code></td><td>{endpoint}</td><td>{model}</td>\
+         <td class=\"num\">{status}</td><td>{outcome}</td><td>{served}</td>\
+         <td class=\"num\">{ttft}</td><td class=\"num\">{duration} ms</td>\
+         <td class=\"num\">{tin} / {tout}</td><td>{at}</td></tr>\n",
+        id = escape(&row.id),
+        endpoint = escape(&row.endpoint),
+        model = escape(&row.model),
+        status = row.status,
+        outcome = escape(&row.outcome),
+        duration = row.duration_ms,
+        tin = row.prompt_tokens,
+        tout = row.completion_tokens,
+        at = escape(&row.at),
+    )
+}
+
+/// An uptime as people read it: `42 s`, `5 min 3 s`, `2 h 5 min`, `3 d 4 h`.
+fn human_uptime(secs: u64) -> String {
+    let (days, hours, minutes, seconds) = (
+        secs / 86_400,
+        secs % 86_400 / 3_600,
+        secs % 3_600 / 60,
+        secs % 60,
+    );
+    if days > 0 {
+        format!("{days} d {hours} h")
+    } else if hours > 0 {
+        format!("{hours} h {minutes} min")
+    } else if minutes > 0 {
+        format!("{minutes} min {seconds} s")
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+/// `text` made safe for HTML text and quoted attribute values: `& < > " '` become
+/// entities.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVIL: &str = "<script>alert(1)</script>";
+
+    fn quota(window: &str, utilization: Option<f64>, status: &str) -> QuotaRow {
+        QuotaRow {
+            window: window.into(),
+            utilization,
+            status: status.into(),
+            resets: Some("2026-12-03 18:50 (in 1 h 12 min)".into()),
+            seen: "12 s ago".into(),
+        }
+    }
+
+    fn recent(model: &str, ttft_ms: Option<u64>) -> RecentRow {
+        RecentRow {
+            id: "req_1".into(),
+            endpoint: "chat".into(),
+            model: model.into(),
+            status: 200,
+            outcome: "ok".into(),
+            served: "warm".into(),
+            ttft_ms,
+            duration_ms: 1234,
+            prompt_tokens: 10,
+            completion_tokens: 20,
+            at: "17:05:12".into(),
+        }
+    }
+
+    fn full_view() -> StatusView {
+        StatusView {
+            version: "1.2.3".into(),
+            status: "ok".into(),
+            uptime_secs: 3_725,
+            listeners: vec![
+                "http://127.0.0.1:3456".into(),
+                "http://172.17.0.1:3456".into(),
+            ],
+            container_url: Some("http://host.docker.internal:3456".into()),
+            cli_path: Some("/usr/local/bin/claude".into()),
+            cli_version: Some("2.0.1 (Claude Code)".into()),
+            auth_source: "stored token".into(),
+            auth_warning: None,
+            in_flight: 2,
+            queued: 1,
+            max_concurrent: 4,
+            warm: 3,
+            quota: vec![
+                quota("five_hour", Some(1.3), "rejected"),
+                quota("seven_day", Some(0.42), "allowed_warning"),
+                quota("seven_day_opus", None, "allowed"),
+            ],
+            using_overage: false,
+            recent: vec![recent("claude-sonnet-4", Some(850)), recent("opus", None)],
+            refresh_secs: 10,
+        }
+    }
+
+    fn tbody(html: &str) -> &str {
+        let start = html.find("<tbody>").expect("tbody");
+        let end = html.find("</tbody>").expect("/tbody");
+        &html[start..end]
+    }
+
+    #[test]
+    fn escape_handles_the_five_characters() {
+        assert_eq!(
+            escape(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(escape("plain — ünïcode"), "plain — ünïcode");
+    }
+
+    #[test]
+    fn dynamic_strings_never_appear_unescaped() {
+        let mut view = full_view();
+        view.version = EVIL.into();
+        view.status = EVIL.into();
+        view.listeners = vec![EVIL.into()];
+        view.container_url = Some(EVIL.into());
+        view.cli_path = Some(EVIL.into());
+        view.cli_version = Some(EVIL.into());
+        view.auth_source = EVIL.into();
+        view.auth_warning = Some(EVIL.into());
+        view.quota = vec![QuotaRow {
+            window: EVIL.into(),
+            utilization: Some(0.5),
+            status: EVIL.into(),
+            resets: Some(EVIL.into()),
+            seen: EVIL.into(),
+        }];
+        let mut row = recent(EVIL, Some(1));
+        row.id = EVIL.into();
+        row.endpoint = EVIL.into();
+        row.outcome = EVIL.into();
+        row.served = EVIL.into();
+        row.at = EVIL.into();
+        view.recent = vec![row];
+        let html = render(&view);
+        assert!(!html.to_lowercase().contains("<script"));
+        assert!(!html.contains("alert(1)</"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn one_quota_bar_per_row_with_clamped_width() {
+        let mut view = full_view();
+        view.quota.push(quota("overage", Some(-0.2), "allowed"));
+        let html = render(&view);
+        assert_eq!(
+            html.matches("class=\"quota-bar\"").count(),
+            view.quota.len()
+        );
+        assert_eq!(
+            html.matches("quota-bar").count(),
+            view.quota.len() + 1,
+            "rows + the CSS rule"
+        );
+        assert!(
+            html.contains("style=\"width:100%\""),
+            "1.3 is drawn as 100%"
+        );
+        assert!(html.contains("style=\"width:42%\""));
+        assert_eq!(
+            html.matches("style=\"width:0%\"").count(),
+            2,
+            "unknown and negative"
+        );
+        assert!(!html.contains("width:130"));
+        assert!(html.contains("130%"), "the text shows the reported value");
+    }
+
+    #[test]
+    fn quota_rows_show_name_status_colour_reset_and_age() {
+        let html = render(&full_view());
+        for label in ["5-hour window", "7-day window", "7-day Opus"] {
+            assert!(html.contains(label), "{label}");
+        }
+        assert!(html.contains("quota-fill fill-bad"));
+        assert!(html.contains("quota-fill fill-warn"));
+        assert!(html.contains("quota-fill fill-ok"));
+        assert!(html.contains("resets 2026-12-03 18:50 (in 1 h 12 min)"));
+        assert!(html.contains("reported 12 s ago"));
+        assert_eq!(window_label("seven_day_sonnet"), "7-day Sonnet");
+        assert_eq!(window_label("overage"), "Extra usage");
+        assert_eq!(window_label("seven_day_cowork"), "seven_day_cowork");
+    }
+
+    #[test]
+    fn overage_notice_only_when_billed_as_extra_usage() {
+        let mut view = full_view();
+        assert!(!render(&view).contains("billed as extra usage"));
+        view.using_overage = true;
+        assert!(render(&view).contains("billed as extra usage"));
+    }
+
+    #[test]
+    fn document_shape_and_refresh_meta() {
+        let mut view = full_view();
+        view.refresh_secs = 15;
+        let html = render(&view);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("<meta charset=\"utf-8\">"));
+        assert!(html.contains("<meta http-equiv=\"refresh\" content=\"15\">"));
+        assert!(html.contains("<title>claude-max-proxy</title>"));
+        assert!(html.contains("prefers-color-scheme:dark"));
+        assert!(html.trim_end().ends_with("</html>"));
+    }
+
+    #[test]
+    fn no_script_and_no_urls_but_the_views() {
+        let view = full_view();
+        let mut html = render(&view);
+        assert!(!html.to_lowercase().contains("<script"));
+        assert!(!html.to_lowercase().contains("javascript:"));
+        for needle in ["<link", "src=", "href=", "@import", "url(", "@font-face"] {
+            assert!(!html.contains(needle), "{needle}");
+        }
+        let mut ours = view.listeners.clone();
+        ours.extend(view.container_url.clone());
+        for url in &ours {
+            assert!(html.contains(url.as_str()));
+            html = html.replace(url.as_str(), "");
+        }
+        assert!(!html.contains("http://"));
+        assert!(!html.contains("https://"));
+    }
+
+    #[test]
+    fn reach_cli_and_processes() {
+        let html = render(&full_view());
+        assert!(html.contains("AI_PROXY_URL=http://host.docker.internal:3456"));
+        assert!(html.contains("extra_hosts: [&quot;host.docker.internal:host-gateway&quot;]"));
+        assert!(html.contains("on Linux"));
+        assert!(html.contains("/usr/local/bin/claude"));
+        assert!(html.contains("2.0.1 (Claude Code)"));
+        assert!(html.contains("stored token"));
+        assert!(html.contains("2 / 4 running"));
+        assert!(html.contains("1 queued"));
+        assert!(html.contains("3 warm"));
+        assert!(html.contains("up 1 h 2 min"));
+        assert!(html.contains("badge ok"));
+    }
+
+    #[test]
+    fn one_table_row_per_recent_request() {
+        let html = render(&full_view());
+        assert!(html.contains("<table id=\"recent\">"));
+        let body = tbody(&html);
+        assert_eq!(body.matches("<tr>").count(), 2);
+        assert!(body.contains("850 ms"));
+        assert!(body.contains("1234 ms"));
+        assert!(body.contains("10 / 20"));
+        assert!(body.contains("—"), "no first token");
+        for column in [
+            "id",
+            "endpoint",
+            "model",
+            "status",
+            "outcome",
+            "served",
+            "first token",
+        ] {
+            assert!(html.contains(&format!(">{column}</th>")), "{column}");
+        }
+    }
+
+    #[test]
+    fn empty_states() {
+        let view = StatusView {
+            status: "degraded".into(),
+            ..StatusView::default()
+        };
+        let html = render(&view);
+        assert!(html.contains(
+            "No quota information yet: it arrives with the first answer from Anthropic."
+        ));
+        assert_eq!(html.matches("class=\"quota-bar\"").count(), 0);
+        let body = tbody(&html);
+        assert_eq!(body.matches("<tr>").count(), 1);
+        assert!(body.contains("No requests yet."));
+        assert!(body.contains("colspan=\"10\""));
+        assert!(html.contains("not found"));
+        assert!(html.contains("No container URL yet"));
+        assert!(html.contains("badge warn"));
+        assert!(!html.contains("http://"));
+    }
+
+    #[test]
+    fn uptime_is_human() {
+        assert_eq!(human_uptime(42), "42 s");
+        assert_eq!(human_uptime(303), "5 min 3 s");
+        assert_eq!(human_uptime(7_500), "2 h 5 min");
+        assert_eq!(human_uptime(3 * 86_400 + 4 * 3_600 + 59), "3 d 4 h");
+    }
+}
