@@ -31,6 +31,48 @@ pub fn date_time(unix: i64) -> String {
     )
 }
 
+/// The offset of local time from UTC at `unix`, in seconds (the C library's time zone
+/// rules: `TZ`, /etc/localtime); 0 when unknown.
+pub fn local_offset(unix: i64) -> i64 {
+    // time_t is 64 bits on every platform the daemon supports.
+    let t = unix as libc::time_t;
+    // SAFETY: localtime_r reads `t` and writes only into the `tm` we own.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return 0;
+        }
+        tm.tm_gmtoff as i64
+    }
+}
+
+/// `YYYY-MM-DD HH:MM` in this host's local time, with the UTC offset (`+01:00`).
+pub fn local_date_time(unix: i64) -> String {
+    let offset = local_offset(unix);
+    let local = unix + offset;
+    let secs = local.rem_euclid(DAY);
+    let sign = if offset < 0 { '-' } else { '+' };
+    format!(
+        "{} {:02}:{:02} {sign}{:02}:{:02}",
+        date(local),
+        secs / 3600,
+        (secs % 3600) / 60,
+        offset.abs() / 3600,
+        (offset.abs() % 3600) / 60
+    )
+}
+
+/// A duration in words: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
+pub fn span(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < DAY => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        s => format!("{} d {} h", s / DAY, (s % DAY) / 3600),
+    }
+}
+
 /// Now as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), the form the CLI stamps on session rows.
 pub fn timestamp_now() -> String {
     let since = SystemTime::now()

@@ -99,6 +99,12 @@ pub struct Settings {
     pub body_read_timeout_secs: u64,
     /// Request body bytes being read at once, over all connections (503 beyond).
     pub body_budget_bytes: usize,
+    /// Serve Prometheus metrics at `GET /metrics`.
+    pub metrics: bool,
+    /// `/metrics` needs the client API key too (it is open like /health otherwise).
+    pub metrics_requires_key: bool,
+    /// Refuse requests that would be billed as extra usage (402) instead of serving them.
+    pub refuse_overage: bool,
     /// How long in-flight requests may finish after SIGTERM before their CLIs are ended.
     pub shutdown_grace_secs: u64,
     /// How many CLI processes may run at once (each costs 200–300 MB).
@@ -183,6 +189,9 @@ impl Default for Settings {
             connection_idle_secs: 60,
             body_read_timeout_secs: 30,
             body_budget_bytes: 64 * 1024 * 1024,
+            metrics: true,
+            metrics_requires_key: false,
+            refuse_overage: false,
             shutdown_grace_secs: 30,
             cli_path: None,
             auth_mode: AuthMode::Subscription,
@@ -664,6 +673,9 @@ pub fn known_keys() -> Vec<&'static str> {
         "connection_idle_secs",
         "body_read_timeout_secs",
         "body_budget_bytes",
+        "metrics",
+        "metrics_requires_key",
+        "refuse_overage",
         "shutdown_grace_secs",
         "cli_path",
         "auth_mode",

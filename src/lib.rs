@@ -8,6 +8,7 @@
 //! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation.
 //! - [`claude`]: the CLI: locating it, building its argv/env, spawning it in its own process
 //!   group, its stream-json events and the session files that carry earlier turns.
+//! - [`quota`]: the subscription's windows as the CLI last reported them.
 //! - [`translate`]: OpenAI request → CLI run plan; CLI events → OpenAI content and errors.
 //! - [`http`]: the hyper service: routing, body limits, JSON and SSE responses.
 //! - [`login`]: `login` / `logout` / `status`: the Chrome-driven OAuth login, the token
@@ -15,6 +16,7 @@
 //! - [`runner`]: one CLI run from queue ticket to reaped process group; the limiter, the
 //!   warm pool and the work root, for the daemon's lifetime.
 //! - [`daemon`]: listeners, connections, sd-notify, signals, reload, shutdown.
+//! - [`telemetry`]: the Prometheus metrics behind `GET /metrics`.
 //! - [`service`]: `service install|uninstall|status`: the systemd user unit / launchd agent,
 //!   rendered from the templates in `systemd/` and `launchd/`.
 //! - [`doctor`]: `doctor`: CLI, login, config, listeners, Docker networking, firewall and
@@ -34,8 +36,10 @@ pub mod login;
 pub mod models;
 pub mod net;
 pub mod openai;
+pub mod quota;
 pub mod runner;
 pub mod service;
+pub mod telemetry;
 pub mod translate;
 
 /// Boxed error for plumbing (startup, I/O) where callers only report, never branch.

@@ -447,7 +447,10 @@ async fn a_killed_daemon_leaves_nothing_after_a_restart() {
     );
     assert_eq!(entries(&projects), 0, "a stale session directory stayed");
     assert!(
-        second.stderr().contains("earlier claude-max-proxy"),
+        eventually(Duration::from_secs(5), || second
+            .stderr()
+            .contains("earlier claude-max-proxy"))
+        .await,
         "{}",
         second.stderr()
     );

@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use super::rate_limit::RateLimitInfo;
+
 /// One line of CLI output.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CliEvent {
@@ -16,7 +18,9 @@ pub enum CliEvent {
     Assistant(AssistantEvent),
     /// The final event of a run.
     Result(ResultEvent),
-    /// Anything else (user echoes, rate-limit notices, new event types).
+    /// What the subscription's rate-limit headers said (subscription mode only).
+    RateLimit(RateLimitInfo),
+    /// Anything else (user echoes, new event types).
     Other,
 }
 
@@ -83,6 +87,41 @@ pub struct ResultEvent {
     /// Models that did the work (keys of `modelUsage`), in the CLI's order.
     pub models: Vec<String>,
     pub subtype: Option<String>,
+    /// What the run would have cost at API prices (`total_cost_usd`).
+    pub cost_usd: Option<f64>,
+    /// Tokens per model (`modelUsage`), for the metrics.
+    pub model_usage: Vec<ModelUsage>,
+}
+
+/// One entry of `modelUsage` (camelCase in the CLI's output).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ModelUsage {
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cost_usd: f64,
+}
+
+fn model_usage(value: &Value) -> Vec<ModelUsage> {
+    let Some(models) = value.get("modelUsage").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    models
+        .iter()
+        .map(|(model, u)| {
+            let n = |key: &str| u.get(key).and_then(Value::as_u64).unwrap_or(0);
+            ModelUsage {
+                model: model.clone(),
+                input_tokens: n("inputTokens"),
+                output_tokens: n("outputTokens"),
+                cache_read_input_tokens: n("cacheReadInputTokens"),
+                cache_creation_input_tokens: n("cacheCreationInputTokens"),
+                cost_usd: u.get("costUSD").and_then(Value::as_f64).unwrap_or(0.0),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -157,7 +196,14 @@ fn from_value(value: &Value) -> CliEvent {
                 .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default(),
             subtype: str_field(value, "subtype"),
+            cost_usd: value.get("total_cost_usd").and_then(Value::as_f64),
+            model_usage: model_usage(value),
         }),
+        Some("rate_limit_event") => value
+            .get("rate_limit_info")
+            .and_then(RateLimitInfo::from_value)
+            .map(CliEvent::RateLimit)
+            .unwrap_or(CliEvent::Other),
         _ => CliEvent::Other,
     }
 }

@@ -1,7 +1,8 @@
 //! The official `claude` CLI as a backend: finding it ([`locate`]), the argv and
 //! environment of one run ([`command`]), the session file that carries earlier turns
 //! ([`session`]), spawning it in its own process group and ending that group
-//! ([`process`]), and its stream-json output as typed events ([`events`]).
+//! ([`process`]), and its stream-json output as typed events ([`events`], with the
+//! subscription's rate-limit reports in [`rate_limit`]).
 //!
 //! Nothing here knows about OpenAI; `translate` maps between the two.
 
@@ -9,4 +10,5 @@ pub mod command;
 pub mod events;
 pub mod locate;
 pub mod process;
+pub mod rate_limit;
 pub mod session;

@@ -217,7 +217,9 @@ async fn start(settings: Settings) -> Result<Daemon, StartError> {
     let live =
         build_live(settings.clone(), &backend).map_err(|m| StartError::new(m, exit::CONFIG))?;
     let filter = Arc::new(SourceFilter::new());
-    let state = Arc::new(AppState::new(live, filter));
+    // Installed even with `metrics = false`, so that a reload can turn the endpoint on.
+    let metrics = crate::telemetry::install();
+    let state = Arc::new(AppState::new(live, filter, metrics));
     let server = Arc::new(Server::new(state.clone()));
     let mut daemon = Daemon {
         state,

@@ -10,11 +10,15 @@ use hyper::{Request, Response};
 use tokio::sync::mpsc;
 
 use super::body::{self, BodyLimits};
+use super::overage;
 use super::request_log::RequestLog;
 use super::{AppState, Body, Live, respond, sse};
 use crate::openai::{ApiError, ChatCompletion, parse_chat_request};
 use crate::translate::outcome::Output;
 use crate::translate::plan;
+
+/// The endpoint label in logs and metrics.
+const ENDPOINT: &str = "chat_completions";
 
 pub async fn completions(
     state: &AppState,
@@ -22,7 +26,7 @@ pub async fn completions(
     request: Request<Incoming>,
 ) -> Response<Body> {
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
-    let mut log = RequestLog::new(id.clone());
+    let mut log = RequestLog::new(id.clone(), ENDPOINT, state.recent.clone());
     let mut response = match answer(state, live, request, &id, &mut log).await {
         Ok(response) => response,
         Err(error) => {
@@ -59,11 +63,15 @@ async fn answer(
         .catalog
         .resolve(&chat.model)
         .ok_or_else(|| ApiError::model_not_found(&chat.model))?;
+    let overage = overage::check(live)?;
     let run_plan = plan::plan(&chat, model_arg);
     let rx = live.backend.start(run_plan, chat.stream)?;
+    if overage {
+        log.overage();
+    }
     let log = log.take();
     let created = unix_now();
-    if chat.stream {
+    let response = if chat.stream {
         sse::respond(
             rx,
             sse::StreamInfo {
@@ -79,7 +87,13 @@ async fn answer(
         .await
     } else {
         collect(rx, id, created, chat.model, log).await
-    }
+    };
+    response.map(|mut response| {
+        if overage {
+            respond::mark_overage(&mut response);
+        }
+        response
+    })
 }
 
 /// Waits for the whole answer.
@@ -92,9 +106,14 @@ async fn collect(
 ) -> Result<Response<Body>, ApiError> {
     let mut model = requested_model;
     let mut content = String::new();
+    let mut overage = false;
     while let Some(output) = rx.recv().await {
         match output {
             Output::Model(m) => model = m,
+            Output::Overage => {
+                overage = true;
+                log.overage();
+            }
             Output::Text(text) => {
                 log.first_token();
                 content.push_str(&text);
@@ -115,7 +134,11 @@ async fn collect(
                     finish.reason,
                     finish.usage,
                 );
-                return Ok(respond::ok_json(&completion));
+                let mut response = respond::ok_json(&completion);
+                if overage {
+                    respond::mark_overage(&mut response);
+                }
+                return Ok(response);
             }
             Output::Failed(error) => {
                 log.failed(error.status());

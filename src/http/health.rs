@@ -60,6 +60,33 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
             "timed_out": state.connections.timed_out.load(Ordering::Relaxed),
         },
         "body_bytes_reading": state.body_budget.used(),
+        "quota": quota_json(&live.backend.quota.snapshot(), crate::clock::now()),
     });
     respond::ok_json(&body)
+}
+
+/// The quota as /health shows it: each window with its reset also as "in N seconds".
+pub fn quota_json(snapshot: &crate::quota::QuotaSnapshot, now: i64) -> serde_json::Value {
+    let windows: Vec<serde_json::Value> = snapshot
+        .windows
+        .iter()
+        .map(|w| {
+            json!({
+                "window": w.window,
+                "utilization": w.utilization,
+                "status": w.status,
+                "resets_at": w.resets_at,
+                "resets_in_secs": w.resets_at.map(|r| (r - now).max(0)),
+                "seen_at": w.seen_at,
+            })
+        })
+        .collect();
+    json!({
+        "windows": windows,
+        "status": snapshot.last.as_ref().map(|l| l.status.clone()),
+        "representative": snapshot.last.as_ref().and_then(|l| l.representative.clone()),
+        "using_overage": snapshot.last.as_ref().is_some_and(|l| l.using_overage),
+        "overage_status": snapshot.last.as_ref().and_then(|l| l.overage_status.clone()),
+        "seen_at": snapshot.last.as_ref().map(|l| l.seen_at),
+    })
 }

@@ -9,7 +9,9 @@
 //! - [`auth`], [`cors`]: client API key and CORS headers for listed origins.
 //! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
-//! - [`health`], [`models`], [`chat`]: one handler per route.
+//! - [`health`], [`models`], [`chat`], [`metrics`], [`status`] (the page at `/`): one
+//!   handler per route; [`status_page`] renders that page, [`recent`] keeps what it lists.
+//! - [`overage`]: extra usage, predicted from the last quota report.
 //! - [`sse`]: the streaming body for `stream: true`.
 //! - [`request_log`]: the one structured log line per chat request.
 
@@ -19,11 +21,16 @@ pub mod body;
 mod chat;
 mod cors;
 mod health;
+mod metrics;
 mod models;
+mod overage;
+mod recent;
 mod request_log;
 mod respond;
 mod sse;
 mod state;
+mod status;
+mod status_page;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -87,9 +94,14 @@ pub async fn handle(
     Ok(response)
 }
 
-/// Paths that need the client API key when one is configured (everything but /health).
-fn is_protected(path: &str) -> bool {
-    path != "/health"
+/// Paths that need the client API key when one is configured: everything but /health,
+/// the status page and (unless `metrics_requires_key`) /metrics.
+fn is_protected(path: &str, live: &Live) -> bool {
+    match path {
+        "/health" | "/" => false,
+        "/metrics" => live.settings.metrics_requires_key,
+        _ => true,
+    }
 }
 
 async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Response<Body> {
@@ -99,7 +111,7 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         .filter(|p| !p.is_empty())
         .unwrap_or(&path);
     let method = request.method().clone();
-    if is_protected(path)
+    if is_protected(path, live)
         && let Some(key) = &live.api_key
         && let Err(error) = auth::check(request.headers(), key)
     {
@@ -107,6 +119,8 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
     }
     match (&method, path) {
         (&Method::GET | &Method::HEAD, "/health") => health::health(state, live),
+        (&Method::GET | &Method::HEAD, "/") => status::page(state, live),
+        (&Method::GET, "/metrics") => metrics::metrics(state, live),
         (&Method::GET, "/v1/models" | "/models") => models::list(live),
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
             models::retrieve(live, &p["/v1/models/".len()..])
@@ -117,7 +131,8 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
             chat::completions(state, live, request).await
         }
-        (_, "/health") => method_not_allowed(&method, path, "GET, HEAD"),
+        (_, "/health" | "/") => method_not_allowed(&method, path, "GET, HEAD"),
+        (_, "/metrics") => method_not_allowed(&method, path, "GET"),
         (_, "/v1/models" | "/models") => method_not_allowed(&method, path, "GET"),
         (_, p) if p.starts_with("/v1/models/") || p.starts_with("/models/") => {
             method_not_allowed(&method, path, "GET")
@@ -129,7 +144,8 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
             ErrorKind::NotFound,
             format!(
                 "Unknown request URL: {method} {path}. This proxy serves GET /v1/models, \
-                 POST /v1/chat/completions and GET /health (base URL: http://<host>:<port>/v1)."
+                 POST /v1/chat/completions, GET /health, GET /metrics and the status page at / \
+                 (base URL: http://<host>:<port>/v1)."
             ),
         )),
     }

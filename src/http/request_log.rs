@@ -3,13 +3,21 @@
 //! ends — also when it was refused before a run started, and when the client leaves
 //! mid-stream (the record is dropped then).
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::recent::{RecentRequests, RequestRecord};
 use crate::openai::{ApiError, Usage};
 
 #[derive(Debug)]
 pub struct RequestLog {
     pub id: String,
+    /// `chat_completions`, … (the metrics' `endpoint` label).
+    endpoint: &'static str,
+    /// Where the status page finds it.
+    recent: Arc<RecentRequests>,
+    /// Billed as extra usage (predicted or reported).
+    overage: bool,
     pub model: String,
     pub stream: bool,
     pub bytes_in: usize,
@@ -25,9 +33,12 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    pub fn new(id: String) -> RequestLog {
+    pub fn new(id: String, endpoint: &'static str, recent: Arc<RecentRequests>) -> RequestLog {
         RequestLog {
             id,
+            endpoint,
+            recent,
+            overage: false,
             model: String::new(),
             stream: false,
             bytes_in: 0,
@@ -45,6 +56,9 @@ impl RequestLog {
         self.armed = false;
         RequestLog {
             id: self.id.clone(),
+            endpoint: self.endpoint,
+            recent: self.recent.clone(),
+            overage: self.overage,
             model: self.model.clone(),
             stream: self.stream,
             bytes_in: self.bytes_in,
@@ -73,6 +87,11 @@ impl RequestLog {
         self.outcome = "error";
     }
 
+    /// Billed as extra usage.
+    pub fn overage(&mut self) {
+        self.overage = true;
+    }
+
     /// Refused before a run started (bad input, queue full, …).
     pub fn rejected(&mut self, error: &ApiError) {
         self.status = error.status();
@@ -86,15 +105,40 @@ impl Drop for RequestLog {
             return;
         }
         let usage = self.usage.unwrap_or_default();
+        let duration = self.started.elapsed();
+        crate::telemetry::request(
+            self.endpoint,
+            &self.model,
+            self.status,
+            self.outcome,
+            self.first_token_ms
+                .map(|ms| std::time::Duration::from_millis(ms as u64)),
+            duration,
+        );
+        self.recent.push(RequestRecord {
+            id: self.id.clone(),
+            endpoint: self.endpoint,
+            model: self.model.clone(),
+            status: self.status,
+            outcome: self.outcome,
+            overage: self.overage,
+            ttft_ms: self.first_token_ms.map(|v| v as u64),
+            duration_ms: duration.as_millis() as u64,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            ended_at: crate::clock::now(),
+        });
         tracing::info!(
             target: "claude_max_proxy::request",
             id = %self.id,
+            endpoint = self.endpoint,
             model = %self.model,
             stream = self.stream,
             status = self.status,
             outcome = self.outcome,
             ttft_ms = self.first_token_ms.map(|v| v as u64),
-            duration_ms = self.started.elapsed().as_millis() as u64,
+            duration_ms = duration.as_millis() as u64,
+            overage = self.overage,
             prompt_tokens = usage.prompt_tokens,
             completion_tokens = usage.completion_tokens,
             bytes_in = self.bytes_in,

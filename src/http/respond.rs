@@ -57,3 +57,10 @@ pub fn ended_without_answer() -> ApiError {
          report it with the daemon's log).",
     )
 }
+
+/// Marks a response as billed as extra usage (`x-claude-overage: true`).
+pub fn mark_overage(response: &mut Response<Body>) {
+    response
+        .headers_mut()
+        .insert("x-claude-overage", HeaderValue::from_static("true"));
+}

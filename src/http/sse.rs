@@ -120,6 +120,8 @@ impl SseState {
     fn on_output(&mut self, output: Option<Output>) {
         match output {
             Some(Output::Model(m)) => self.info.model = m,
+            // Too late for a header: the log line and /metrics say it.
+            Some(Output::Overage) => self.log.overage(),
             // Streaming translators never retract (they repeat-check instead).
             Some(Output::Retract(_)) => {}
             Some(Output::Text(text)) => {

@@ -8,7 +8,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use super::access::HostNames;
+use metrics_exporter_prometheus::PrometheusHandle;
+
 use super::body::BodyBudget;
+use super::recent::RecentRequests;
 use crate::config::Settings;
 use crate::models::Catalog;
 use crate::net::filter::SourceFilter;
@@ -59,10 +62,18 @@ pub struct AppState {
     pub connections: ConnectionCounts,
     /// Request body bytes being read right now, against `body_budget_bytes`.
     pub body_budget: BodyBudget,
+    /// The last requests, for the status page.
+    pub recent: Arc<RecentRequests>,
+    /// Renders `/metrics` (None: no recorder could be installed).
+    pub metrics: Option<PrometheusHandle>,
 }
 
 impl AppState {
-    pub fn new(live: Live, filter: Arc<SourceFilter>) -> AppState {
+    pub fn new(
+        live: Live,
+        filter: Arc<SourceFilter>,
+        metrics: Option<PrometheusHandle>,
+    ) -> AppState {
         let budget = live.settings.body_budget_bytes;
         AppState {
             live: RwLock::new(Arc::new(live)),
@@ -71,6 +82,8 @@ impl AppState {
             filter,
             connections: ConnectionCounts::default(),
             body_budget: BodyBudget::new(budget),
+            recent: Arc::default(),
+            metrics,
         }
     }
 

@@ -109,7 +109,7 @@ const STYLE: &str = r"
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);
 font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
-main{max-width:960px;margin:0 auto;padding:16px}
+main{max-width:1280px;margin:0 auto;padding:16px}
 h1{font-size:1.5em;margin:0 0 4px}
 h2{font-size:1.1em;margin:0 0 8px}
 section{background:var(--card);border:1px solid var(--border);border-radius:8px;
@@ -131,7 +131,7 @@ background:color-mix(in srgb,var(--warn) 12%,transparent)}
 .fill-bad{background:var(--bad)}.fill-unknown{background:var(--unknown)}
 ul{margin:4px 0;padding-left:20px}
 .scroll{overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:.9em}
+table{border-collapse:collapse;width:100%;font-size:.85em}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--border);white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 ";

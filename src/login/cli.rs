@@ -186,6 +186,9 @@ pub async fn status(settings: &Settings) -> Outcome {
     if let Some(warning) = source.expiry_warning(now) {
         println!("warning: {warning}");
     }
+    for line in super::daemon_quota::lines(settings).await {
+        println!("{line}");
+    }
     Ok(if usable { Exit::Success } else { Exit::Failure })
 }
 

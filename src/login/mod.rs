@@ -52,6 +52,7 @@
 pub mod browser;
 pub mod chrome;
 pub mod cli;
+mod daemon_quota;
 pub use crate::clock;
 pub mod error;
 pub mod exchange;

@@ -15,6 +15,7 @@ use crate::claude::events::{self, CliEvent};
 use crate::claude::session::{self, Speaker};
 use crate::config::Settings;
 use crate::openai::{ApiError, ErrorKind};
+use crate::quota::QuotaBook;
 use crate::translate::errors;
 use crate::translate::outcome::{Output, Translator};
 
@@ -36,7 +37,12 @@ enum Pumped {
     ClientGone,
     Finished,
     TimedOut(ApiError),
-    Eof { sent_text: bool, saw_garbage: bool },
+    /// Anthropic refused the request for the subscription's limit: no retry, no waiting.
+    Refused(ApiError),
+    Eof {
+        sent_text: bool,
+        saw_garbage: bool,
+    },
 }
 
 impl Backend {
@@ -70,7 +76,15 @@ impl Backend {
         });
         let stderr_task = tokio::spawn(read_tail(pipes.stderr));
 
-        let pumped = pump(&run.settings, pipes.stdout, run.streaming, tx, deadline).await;
+        let pumped = pump(
+            &run.settings,
+            &self.quota,
+            pipes.stdout,
+            run.streaming,
+            tx,
+            deadline,
+        )
+        .await;
         let result = match pumped {
             Pumped::ClientGone => {
                 process.terminate().await;
@@ -80,7 +94,7 @@ impl Backend {
                 process.wait(EXIT_WAIT).await;
                 Attempt::Over
             }
-            Pumped::TimedOut(error) => {
+            Pumped::TimedOut(error) | Pumped::Refused(error) => {
                 process.terminate().await;
                 let _ = tx.send(Output::Failed(error)).await;
                 Attempt::Over
@@ -142,6 +156,7 @@ impl Backend {
 /// output ends, a timeout fires or the client goes away.
 async fn pump(
     settings: &Settings,
+    quota: &QuotaBook,
     stdout: tokio::process::ChildStdout,
     streaming: bool,
     tx: &mpsc::Sender<Output>,
@@ -181,7 +196,24 @@ async fn pump(
         let Some(event) = parse(&line, &mut saw_garbage) else {
             continue;
         };
-        for output in translator.on_event(event) {
+        let mut outputs = Vec::new();
+        match &event {
+            CliEvent::RateLimit(info) => {
+                let now = crate::clock::now();
+                quota.record(info, now);
+                if info.refused() {
+                    return Pumped::Refused(crate::quota::limit_error(info, now));
+                }
+                if info.is_using_overage {
+                    tracing::info!("Anthropic bills this request as extra usage (overage)");
+                    outputs.push(Output::Overage);
+                }
+            }
+            CliEvent::Result(result) => crate::telemetry::usage(result),
+            _ => {}
+        }
+        outputs.extend(translator.on_event(event));
+        for output in outputs {
             // A client that stops reading is treated as gone after `idle_timeout_secs`: it
             // must not hold a CLI (and its slot) forever.
             match tokio::time::timeout(settings.idle_timeout(), tx.send(output)).await {

@@ -38,6 +38,7 @@ use crate::claude::process::ProcessGroups;
 use crate::claude::session;
 use crate::config::{HistoryMode, Settings};
 use crate::openai::{ApiError, ErrorKind};
+use crate::quota::QuotaBook;
 use crate::translate::outcome::Output;
 use crate::translate::plan::RunPlan;
 use execute::Attempt;
@@ -75,6 +76,8 @@ pub struct Backend {
     work_root_named: bool,
     /// This daemon instance, written into each run directory for the sweep.
     owner: String,
+    /// The subscription's windows as the CLI last reported them.
+    pub quota: QuotaBook,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -122,6 +125,7 @@ impl Backend {
             work_root,
             work_root_named: settings.work_dir.is_some(),
             owner: sweep::owner_stamp(),
+            quota: QuotaBook::new(),
             settings: RwLock::new(settings),
         })
     }
@@ -298,10 +302,15 @@ impl Backend {
         ticket: QueueTicket,
         tx: &mpsc::Sender<Output>,
     ) -> Option<Prepared> {
+        let pool_on = self.pool.target() > 0;
         if let Some(prepared) = self.pool.take(&key) {
             drop(ticket);
             tracing::debug!("using a warm claude CLI process");
+            crate::telemetry::warm_pool(true);
             return Some(prepared);
+        }
+        if pool_on {
+            crate::telemetry::warm_pool(false);
         }
         // A warm process for another setup holds a slot this request may need.
         if self.limiter.available() == 0 {

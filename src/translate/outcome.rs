@@ -39,6 +39,8 @@ pub enum Output {
     Retract(usize),
     Finished(Finish),
     Failed(ApiError),
+    /// Anthropic bills this request as extra usage (overage), per its rate-limit report.
+    Overage,
 }
 
 /// Maps a CLI stop reason to OpenAI's finish reason.
@@ -116,7 +118,7 @@ impl Translator {
             CliEvent::Stream(stream) => self.on_stream(stream),
             CliEvent::Assistant(assistant) => self.on_assistant(assistant),
             CliEvent::Result(result) => self.on_result(result),
-            CliEvent::Other => Vec::new(),
+            CliEvent::RateLimit(_) | CliEvent::Other => Vec::new(),
         }
     }
 

@@ -16,6 +16,10 @@
 //!   event; the non-streaming retry the CLI then makes gets the normal answer;
 //! - `slow`: 300 ms between deltas (for client-disconnect tests);
 //! - `maxtok`: `stop_reason` `max_tokens` instead of `end_turn`;
+//! - `quota-warn`, `quota-overage`, `quota-rejected`: the subscription's rate-limit headers
+//!   (`anthropic-ratelimit-unified-*`, see tests/fixtures/claude-cli/k_rate_limit): the
+//!   5-hour window at 87 % (allowed_warning), used up but served as extra usage, or used up
+//!   and refused with a 429 `rate_limit_error`; the weekly window at 41 % in each;
 //! - anything else: `Hello from the mock. You said: <last user text, trimmed>`.
 //!
 //! It leaves everything about the CLI (spawning, parsing its stdout) to the tests.
@@ -300,14 +304,118 @@ fn messages(body: &Value) -> Response<Body> {
     };
     let delay = model.contains("slow").then_some(MOCK_SLOW_DELAY);
 
-    match behaviour(&model) {
+    let mut response = match quota_headers(&model) {
+        Some((_, true)) => api_error(429),
+        _ => answer(&model, &reply, stop_reason, stream, delay),
+    };
+    if let Some((headers, _)) = quota_headers(&model) {
+        for (name, value) in headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
+    response
+}
+
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// When the mock's 5-hour window resets: the next full hour + 1 h from now.
+pub fn mock_five_hour_reset() -> i64 {
+    unix_now() / 3600 * 3600 + 2 * 3600
+}
+
+/// When the mock's weekly window resets.
+pub fn mock_weekly_reset() -> i64 {
+    unix_now() / 3600 * 3600 + 3 * 86_400
+}
+
+/// The rate-limit headers for `quota-*` models, and whether the request is refused.
+fn quota_headers(model: &str) -> Option<(Vec<(&'static str, String)>, bool)> {
+    let (overall, five_status, five_used, overage, refused) = if model.contains("quota-warn") {
+        ("allowed_warning", "allowed_warning", "0.87", false, false)
+    } else if model.contains("quota-overage") {
+        ("rejected", "rejected", "1.0", true, false)
+    } else if model.contains("quota-rejected") {
+        ("rejected", "rejected", "1.0", false, true)
+    } else {
+        return None;
+    };
+    let five = mock_five_hour_reset().to_string();
+    let mut headers = vec![
+        ("anthropic-ratelimit-unified-status", overall.to_string()),
+        ("anthropic-ratelimit-unified-reset", five.clone()),
+        (
+            "anthropic-ratelimit-unified-representative-claim",
+            "five_hour".to_string(),
+        ),
+        (
+            "anthropic-ratelimit-unified-5h-status",
+            five_status.to_string(),
+        ),
+        (
+            "anthropic-ratelimit-unified-5h-utilization",
+            five_used.to_string(),
+        ),
+        ("anthropic-ratelimit-unified-5h-reset", five),
+        (
+            "anthropic-ratelimit-unified-7d-status",
+            "allowed".to_string(),
+        ),
+        (
+            "anthropic-ratelimit-unified-7d-utilization",
+            "0.41".to_string(),
+        ),
+        (
+            "anthropic-ratelimit-unified-7d-reset",
+            mock_weekly_reset().to_string(),
+        ),
+    ];
+    if overage {
+        headers.extend([
+            (
+                "anthropic-ratelimit-unified-overage-status",
+                "allowed".to_string(),
+            ),
+            (
+                "anthropic-ratelimit-unified-overage-reset",
+                (mock_five_hour_reset() + 3600).to_string(),
+            ),
+            (
+                "anthropic-ratelimit-unified-overage-utilization",
+                "0.1".to_string(),
+            ),
+            (
+                "anthropic-ratelimit-unified-overage-in-use",
+                "true".to_string(),
+            ),
+        ]);
+    }
+    Some((headers, refused))
+}
+
+/// The answer for a model that is not a `quota-*` refusal.
+fn answer(
+    model: &str,
+    reply: &str,
+    stop_reason: &str,
+    stream: bool,
+    delay: Option<Duration>,
+) -> Response<Body> {
+    match behaviour(model) {
         Behaviour::Fail(status) => api_error(status),
-        Behaviour::MidstreamError if stream => sse_response(midstream_error_events(&model), None),
+        Behaviour::MidstreamError if stream => sse_response(midstream_error_events(model), None),
         Behaviour::Normal | Behaviour::MidstreamError => {
             if stream {
-                sse_response(stream_events(&model, &reply, stop_reason), delay)
+                sse_response(stream_events(model, reply, stop_reason), delay)
             } else {
-                json_response(StatusCode::OK, &full_message(&model, &reply, stop_reason))
+                json_response(StatusCode::OK, &full_message(model, reply, stop_reason))
             }
         }
     }

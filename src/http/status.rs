@@ -1,0 +1,116 @@
+//! `GET /`: gathers what the status page shows (the same facts as /health, the quota and
+//! the last requests) and renders it with [`super::status_page`]. Same access rules as
+//! /health.
+
+use hyper::Response;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+
+use super::recent::RequestRecord;
+use super::status_page::{self, QuotaRow, RecentRow, StatusView};
+use super::{AppState, Body, Live, respond};
+use crate::claude::locate::Located;
+use crate::clock;
+use crate::quota::QuotaSnapshot;
+
+/// How often the page reloads itself.
+const REFRESH_SECS: u64 = 5;
+
+pub fn page(state: &AppState, live: &Live) -> Response<Body> {
+    let view = view(state, live, clock::now());
+    let mut response = Response::new(respond::full(status_page::render(&view)));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn view(state: &AppState, live: &Live, now: i64) -> StatusView {
+    let cli = live.backend.cli_state();
+    let (cli_path, status) = match &cli.located {
+        Located::Found(path) => (Some(path.display().to_string()), "ok"),
+        Located::Missing { .. } => (None, "degraded"),
+    };
+    let listeners = state.listener_addrs();
+    let source = crate::login::auth_source(&live.settings);
+    let quota = live.backend.quota.snapshot();
+    StatusView {
+        version: crate::VERSION.to_string(),
+        status: status.to_string(),
+        uptime_secs: state.started.elapsed().as_secs(),
+        container_url: listeners
+            .first()
+            .map(|a| format!("http://host.docker.internal:{}", a.port())),
+        listeners: listeners.into_iter().map(crate::net::url_of).collect(),
+        cli_path,
+        cli_version: cli.version,
+        auth_source: source.kind().replace('-', " "),
+        auth_warning: source.expiry_warning(now),
+        in_flight: live.backend.limiter.running(),
+        queued: live.backend.limiter.queued(),
+        max_concurrent: live.backend.limiter.max_concurrent(),
+        warm: live.backend.pool.len(),
+        using_overage: quota.last.as_ref().is_some_and(|l| l.using_overage),
+        quota: quota_rows(&quota, now),
+        recent: state
+            .recent
+            .newest_first()
+            .iter()
+            .map(|r| recent_row(r, now))
+            .collect(),
+        refresh_secs: REFRESH_SECS,
+    }
+}
+
+fn quota_rows(quota: &QuotaSnapshot, now: i64) -> Vec<QuotaRow> {
+    quota
+        .windows
+        .iter()
+        .map(|w| QuotaRow {
+            window: w.window.clone(),
+            utilization: w.utilization,
+            status: w.status.clone(),
+            resets: w.resets_at.map(|reset| {
+                if reset > now {
+                    format!(
+                        "{} (in {})",
+                        clock::local_date_time(reset),
+                        clock::span(reset - now)
+                    )
+                } else {
+                    format!("{} (passed)", clock::local_date_time(reset))
+                }
+            }),
+            seen: format!("{} ago", clock::span(now - w.seen_at)),
+        })
+        .collect()
+}
+
+fn recent_row(record: &RequestRecord, now: i64) -> RecentRow {
+    let local = record.ended_at + clock::local_offset(record.ended_at);
+    let secs = local.rem_euclid(clock::DAY);
+    RecentRow {
+        id: record.id.clone(),
+        endpoint: record.endpoint.to_string(),
+        model: record.model.clone(),
+        status: record.status,
+        outcome: record.outcome.to_string(),
+        served: if record.overage { "extra usage" } else { "" }.to_string(),
+        ttft_ms: record.ttft_ms,
+        duration_ms: record.duration_ms,
+        prompt_tokens: record.prompt_tokens,
+        completion_tokens: record.completion_tokens,
+        at: if now - record.ended_at < clock::DAY {
+            format!(
+                "{:02}:{:02}:{:02}",
+                secs / 3600,
+                (secs % 3600) / 60,
+                secs % 60
+            )
+        } else {
+            clock::local_date_time(record.ended_at)
+        },
+    }
+}
