@@ -523,6 +523,8 @@ impl DirectCli {
             oauth_token: None,
             max_retries: self.max_retries,
             cwd: dir.path(),
+            max_output_tokens: None,
+            effort: None,
         };
         let invocation = command::build(&spec, &[]);
         let started = Instant::now();

@@ -16,11 +16,14 @@ use serde_json::{Map, Value, json};
 #[path = "../../src/openai/mod.rs"]
 pub mod openai;
 
-/// `src/claude/events.rs` only (the rest of `claude` spawns processes).
+/// `src/claude/events.rs` and the `rate_limit` events it parses (the rest of `claude`
+/// spawns processes).
 #[path = "../../src/claude"]
 pub mod claude {
     #[path = "events.rs"]
     pub mod events;
+    #[path = "rate_limit.rs"]
+    pub mod rate_limit;
 }
 
 /// `src/translate/outcome.rs` and the `errors` module it uses.
@@ -118,6 +121,8 @@ impl OutputChecker {
                     assert!(!model.contains('[') && !model.is_empty(), "{model:?}")
                 }
                 Output::Finished(_) => self.ended = true,
+                // The translator never makes it (the runner does, from rate-limit reports).
+                Output::Overage => panic!("the translator reported extra usage"),
                 Output::Failed(error) => {
                     assert!(error.status() >= 400, "{error:?}");
                     self.ended = true;

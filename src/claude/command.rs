@@ -29,6 +29,10 @@ pub struct RunSpec<'a> {
     pub oauth_token: Option<&'a str>,
     pub max_retries: u32,
     pub cwd: &'a Path,
+    /// `CLAUDE_CODE_MAX_OUTPUT_TOKENS` (upstream `max_tokens`), when the client set one.
+    pub max_output_tokens: Option<u32>,
+    /// `--effort low|medium|high|xhigh` (upstream `output_config.effort`).
+    pub effort: Option<&'a str>,
 }
 
 /// A ready-to-spawn command line.
@@ -74,6 +78,10 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
         args.push(id.into());
         args.push("--fork-session".into());
     }
+    if let Some(effort) = spec.effort {
+        args.push("--effort".into());
+        args.push(effort.into());
+    }
 
     let mut env_remove: Vec<String> = daemon_env_names
         .iter()
@@ -97,6 +105,12 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
             "1".to_string(),
         ),
     ];
+    if let Some(tokens) = spec.max_output_tokens {
+        env_set.push((
+            "CLAUDE_CODE_MAX_OUTPUT_TOKENS".to_string(),
+            tokens.to_string(),
+        ));
+    }
     match spec.auth_mode {
         AuthMode::Subscription => {
             env_remove.extend(SUBSCRIPTION_REMOVED_ENV.iter().map(|s| s.to_string()));
@@ -134,7 +148,33 @@ mod tests {
             oauth_token: None,
             max_retries: 2,
             cwd: Path::new("/tmp/x"),
+            max_output_tokens: None,
+            effort: None,
         }
+    }
+
+    /// `max_tokens` travels as CLAUDE_CODE_MAX_OUTPUT_TOKENS, `reasoning_effort` as --effort.
+    #[test]
+    fn generation_controls_reach_env_and_argv() {
+        let plain = build(&spec(AuthMode::Subscription, None), &[]);
+        assert!(!args(&plain).contains(&"--effort".to_string()));
+        assert!(
+            !plain
+                .env_set
+                .iter()
+                .any(|(k, _)| k == "CLAUDE_CODE_MAX_OUTPUT_TOKENS")
+        );
+        let mut with = spec(AuthMode::Subscription, None);
+        with.max_output_tokens = Some(77);
+        with.effort = Some("high");
+        let inv = build(&with, &[]);
+        let argv = args(&inv);
+        let at = argv.iter().position(|a| a == "--effort").expect("--effort");
+        assert_eq!(argv[at + 1], "high");
+        assert!(inv.env_set.contains(&(
+            "CLAUDE_CODE_MAX_OUTPUT_TOKENS".to_string(),
+            "77".to_string()
+        )));
     }
 
     fn args(inv: &Invocation) -> Vec<String> {

@@ -88,9 +88,16 @@ async fn answer(
     } else {
         collect(rx, id, created, chat.model, log).await
     };
+    let ignored = chat.controls.ignored.join(", ");
     response.map(|mut response| {
         if overage {
             respond::mark_overage(&mut response);
+        }
+        // Parameters that had no effect, so a client can tell (e.g. temperature).
+        if !ignored.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&ignored)
+        {
+            response.headers_mut().insert("x-ignored-params", value);
         }
         response
     })

@@ -15,7 +15,7 @@ pub fn decorate(response: &mut Response<Body>, origin: HeaderValue) {
     headers.insert(hyper::header::VARY, HeaderValue::from_static("Origin"));
     headers.insert(
         hyper::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("x-request-id, retry-after"),
+        HeaderValue::from_static("x-request-id, retry-after, x-ignored-params, x-claude-overage"),
     );
 }
 

@@ -2,10 +2,12 @@
 //! [`ChatRequest`]), the response and chunk shapes we send, the model list, and the
 //! error object every failure is reported as. Pure data: no I/O here.
 
+pub mod controls;
 mod error;
 mod request;
 mod response;
 
+pub use controls::{Controls, Effort};
 pub use error::{ApiError, ErrorKind};
 pub use request::{ChatRequest, Message, Role, parse_chat_request};
 pub use response::{

@@ -1,13 +1,16 @@
 //! Parsing and validating `POST /v1/chat/completions` bodies.
 //!
 //! We walk the JSON ourselves instead of deriving, so that every rejection names the exact
-//! `param` (`messages[2].content[0].type`) the way OpenAI does. Parameters the CLI cannot
-//! honour (temperature, max_tokens, stop, …) are type-checked and then ignored; features we
-//! do not support yet (n > 1, images, tools, json_schema) are rejected with a clear 400.
+//! `param` (`messages[2].content[0].type`) the way OpenAI does. The generation controls the
+//! CLI honours (`max_tokens`, `stop`, `reasoning_effort`) are read by [`super::controls`];
+//! parameters it cannot honour (temperature, top_p, …) are type-checked, then ignored and
+//! named back to the client; features we do not support yet (n > 1, images, tools,
+//! json_schema) are rejected with a clear 400.
 
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use super::controls::Controls;
 
 /// Who said a message, after folding `developer` into `system`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub struct ChatRequest {
     pub stream: bool,
     /// `stream_options.include_usage`: send a final usage chunk.
     pub include_usage: bool,
+    /// `max_tokens`, `stop`, `reasoning_effort`, and the ignored parameters' names.
+    pub controls: Controls,
 }
 
 impl ChatRequest {
@@ -101,6 +106,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
 
     check_unsupported(&obj)?;
     check_ignored_types(&obj)?;
+    let controls = super::controls::parse(&obj)?;
     let messages = parse_messages(obj.get("messages"))?;
 
     Ok(ChatRequest {
@@ -108,6 +114,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         messages,
         stream,
         include_usage,
+        controls,
     })
 }
 
@@ -221,12 +228,7 @@ fn check_ignored_types(obj: &Map<String, Value>) -> Result<(), ApiError> {
     number("top_p", 0.0, 1.0)?;
     number("presence_penalty", -2.0, 2.0)?;
     number("frequency_penalty", -2.0, 2.0)?;
-    for key in [
-        "max_tokens",
-        "max_completion_tokens",
-        "seed",
-        "top_logprobs",
-    ] {
+    for key in ["seed", "top_logprobs"] {
         match obj.get(key) {
             None | Some(Value::Null) => {}
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
@@ -236,16 +238,6 @@ fn check_ignored_types(obj: &Map<String, Value>) -> Result<(), ApiError> {
                     format!("`{key}` must be an integer."),
                 ));
             }
-        }
-    }
-    match obj.get("stop") {
-        None | Some(Value::Null) | Some(Value::String(_)) => {}
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "stop",
-                "`stop` must be a string or an array of strings.",
-            ));
         }
     }
     // Type-checked, then ignored: the CLI reports no log probabilities (`logprobs` stays null).

@@ -14,10 +14,12 @@ use super::{Backend, Mode, Prepared, Run, internal};
 use crate::claude::events::{self, CliEvent};
 use crate::claude::session::{self, Speaker};
 use crate::config::Settings;
+use crate::openai::FinishReason;
 use crate::openai::{ApiError, ErrorKind};
 use crate::quota::QuotaBook;
 use crate::translate::errors;
-use crate::translate::outcome::{Output, Translator};
+use crate::translate::outcome::{Finish, Output, Translator};
+use crate::translate::stop::StopMatcher;
 
 /// How long the CLI may take to exit after its `result`.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
@@ -39,6 +41,8 @@ enum Pumped {
     TimedOut(ApiError),
     /// Anthropic refused the request for the subscription's limit: no retry, no waiting.
     Refused(ApiError),
+    /// A stop sequence ended the answer; the CLI is still producing the rest.
+    Stopped,
     Eof {
         sent_text: bool,
         saw_garbage: bool,
@@ -78,6 +82,7 @@ impl Backend {
 
         let pumped = pump(
             &run.settings,
+            &run.plan.stop,
             &self.quota,
             pipes.stdout,
             run.streaming,
@@ -92,6 +97,10 @@ impl Backend {
             }
             Pumped::Finished => {
                 process.wait(EXIT_WAIT).await;
+                Attempt::Over
+            }
+            Pumped::Stopped => {
+                process.terminate().await;
                 Attempt::Over
             }
             Pumped::TimedOut(error) | Pumped::Refused(error) => {
@@ -156,6 +165,7 @@ impl Backend {
 /// output ends, a timeout fires or the client goes away.
 async fn pump(
     settings: &Settings,
+    stops: &[String],
     quota: &QuotaBook,
     stdout: tokio::process::ChildStdout,
     streaming: bool,
@@ -169,6 +179,7 @@ async fn pump(
         Translator::buffered()
     };
     let mut saw_garbage = false;
+    let mut stop = StopMatcher::new(stops);
     let mut line = Vec::new();
     let first_token_deadline = Instant::now() + settings.first_token_timeout();
     loop {
@@ -213,6 +224,10 @@ async fn pump(
             _ => {}
         }
         outputs.extend(translator.on_event(event));
+        let (outputs, stopped) = match stop.as_mut() {
+            Some(matcher) => apply_stop(matcher, outputs, &translator),
+            None => (outputs, false),
+        };
         for output in outputs {
             // A client that stops reading is treated as gone after `idle_timeout_secs`: it
             // must not hold a CLI (and its slot) forever.
@@ -225,10 +240,49 @@ async fn pump(
                 }
             }
         }
+        if stopped {
+            return Pumped::Stopped;
+        }
         if translator.is_finished() {
             return Pumped::Finished;
         }
     }
+}
+
+/// Passes outputs through the stop sequences: text is cut and held back as needed; a match
+/// ends the answer with `stop` (true: end the CLI, the rest would spend quota for nothing).
+fn apply_stop(
+    matcher: &mut StopMatcher,
+    outputs: Vec<Output>,
+    translator: &Translator,
+) -> (Vec<Output>, bool) {
+    let mut passed = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        match output {
+            Output::Text(text) => {
+                let fed = matcher.feed(&text);
+                if !fed.text.is_empty() {
+                    passed.push(Output::Text(fed.text));
+                }
+                if fed.stopped {
+                    passed.push(Output::Finished(Finish {
+                        reason: FinishReason::Stop,
+                        usage: translator.usage_so_far(),
+                    }));
+                    return (passed, true);
+                }
+            }
+            Output::Retract(_) | Output::Finished(_) | Output::Failed(_) => {
+                let held = matcher.flush();
+                if !held.is_empty() {
+                    passed.push(Output::Text(held));
+                }
+                passed.push(output);
+            }
+            other => passed.push(other),
+        }
+    }
+    (passed, false)
 }
 
 /// One stdout line as an event; blank lines and non-JSON (noted in `saw_garbage`) are none.

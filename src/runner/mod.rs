@@ -43,7 +43,7 @@ use crate::translate::outcome::Output;
 use crate::translate::plan::RunPlan;
 use execute::Attempt;
 use limiter::{Limiter, QueueTicket};
-use pool::{WarmKey, WarmPool};
+use pool::{StartControls, WarmKey, WarmPool};
 pub use prepare::Prepared;
 
 /// Channel depth between the run task and the HTTP side.
@@ -257,6 +257,10 @@ impl Backend {
             mode == Mode::Resume,
             run.token.as_deref(),
             self.pool.generation(),
+            StartControls {
+                max_output_tokens: run.plan.max_output_tokens,
+                effort: run.plan.effort,
+            },
         )
     }
 

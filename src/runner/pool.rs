@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::Prepared;
 use crate::config::Settings;
+use crate::openai::Effort;
 
 /// Memory one CLI process needs (measured peak RSS 200–300 MB).
 const CLI_PROCESS_MB: u64 = 300;
@@ -48,6 +49,15 @@ pub struct WarmKey {
     token_digest: Option<[u8; 32]>,
     /// The configuration generation the process was started for.
     generation: u64,
+    /// `CLAUDE_CODE_MAX_OUTPUT_TOKENS` and `--effort`: read by the CLI at start.
+    controls: StartControls,
+}
+
+/// The generation controls a CLI process is started with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StartControls {
+    pub max_output_tokens: Option<u32>,
+    pub effort: Option<Effort>,
 }
 
 impl WarmKey {
@@ -58,6 +68,7 @@ impl WarmKey {
         resume: bool,
         token: Option<&str>,
         generation: u64,
+        controls: StartControls,
     ) -> WarmKey {
         WarmKey {
             cli: cli.to_path_buf(),
@@ -66,7 +77,12 @@ impl WarmKey {
             resume,
             token_digest: token.map(|t| Sha256::digest(t.as_bytes()).into()),
             generation,
+            controls,
         }
+    }
+
+    pub fn controls(&self) -> StartControls {
+        self.controls
     }
 
     pub fn model_arg(&self) -> &str {
@@ -226,30 +242,102 @@ mod tests {
 
     #[test]
     fn key_depends_on_everything_the_process_is_started_with() {
-        let base = WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("t"), 0);
+        let base = WarmKey::new(
+            Path::new("/c"),
+            "opus",
+            Some("s"),
+            false,
+            Some("t"),
+            0,
+            StartControls::default(),
+        );
         assert_eq!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("t"), 0)
+            WarmKey::new(
+                Path::new("/c"),
+                "opus",
+                Some("s"),
+                false,
+                Some("t"),
+                0,
+                StartControls::default()
+            )
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "sonnet", Some("s"), false, Some("t"), 0)
+            WarmKey::new(
+                Path::new("/c"),
+                "sonnet",
+                Some("s"),
+                false,
+                Some("t"),
+                0,
+                StartControls::default()
+            )
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", None, false, Some("t"), 0)
+            WarmKey::new(
+                Path::new("/c"),
+                "opus",
+                None,
+                false,
+                Some("t"),
+                0,
+                StartControls::default()
+            )
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", Some("s"), true, Some("t"), 0)
+            WarmKey::new(
+                Path::new("/c"),
+                "opus",
+                Some("s"),
+                true,
+                Some("t"),
+                0,
+                StartControls::default()
+            )
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("u"), 0)
+            WarmKey::new(
+                Path::new("/c"),
+                "opus",
+                Some("s"),
+                false,
+                Some("u"),
+                0,
+                StartControls::default()
+            )
         );
         assert_ne!(
             base,
-            WarmKey::new(Path::new("/c"), "opus", Some("s"), false, Some("t"), 1)
+            WarmKey::new(
+                Path::new("/c"),
+                "opus",
+                Some("s"),
+                false,
+                Some("t"),
+                1,
+                StartControls::default()
+            )
+        );
+        let capped = StartControls {
+            max_output_tokens: Some(77),
+            effort: None,
+        };
+        assert_ne!(
+            base,
+            WarmKey::new(
+                Path::new("/c"),
+                "opus",
+                Some("s"),
+                false,
+                Some("t"),
+                0,
+                capped
+            )
         );
         assert!(!format!("{base:?}").contains("\"t\""));
     }

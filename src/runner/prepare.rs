@@ -80,6 +80,8 @@ impl Backend {
             oauth_token: run.token.as_deref(),
             max_retries: run.settings.cli_max_retries,
             cwd: &workspace.cwd,
+            max_output_tokens: key.controls().max_output_tokens,
+            effort: key.controls().effort.map(|e| e.as_arg()),
         };
         let mut invocation = command::build(&spec, &self.env_names);
         invocation.env_set.push((

@@ -6,7 +6,9 @@
 //! - [`outcome`]: CLI events → what the client gets: text pieces, the model, the finish
 //!   (reason, usage) or an error; including the abandoned-block rules.
 //! - [`errors`]: CLI error results and exits → OpenAI errors with statuses and fixes.
+//! - [`stop`]: stop sequences applied to the answer as it streams.
 
 pub mod errors;
 pub mod outcome;
 pub mod plan;
+pub mod stop;

@@ -108,6 +108,17 @@ impl Translator {
         self.sent_any
     }
 
+    /// The usage known so far (the streamed message's), for an answer the proxy ends early.
+    pub fn usage_so_far(&self) -> Usage {
+        let u = self.stream_usage;
+        Usage::new(
+            u.input_tokens,
+            u.cache_creation_input_tokens,
+            u.cache_read_input_tokens,
+            u.output_tokens,
+        )
+    }
+
     /// Translates one event.
     pub fn on_event(&mut self, event: CliEvent) -> Vec<Output> {
         if self.finished {

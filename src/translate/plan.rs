@@ -6,7 +6,7 @@
 //! turn cannot be resumed, so that request is planned as flattened.
 
 use crate::claude::session::Speaker;
-use crate::openai::{ChatRequest, Role};
+use crate::openai::{ChatRequest, Effort, Role};
 
 /// What one CLI run needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +23,12 @@ pub struct RunPlan {
     pub flattened: String,
     /// The history cannot be resumed; flatten instead.
     pub must_flatten: bool,
+    /// `CLAUDE_CODE_MAX_OUTPUT_TOKENS`: the upstream `max_tokens`.
+    pub max_output_tokens: Option<u32>,
+    /// `--effort`: the upstream `output_config.effort`.
+    pub effort: Option<Effort>,
+    /// Stop sequences, applied by the proxy to the answer as it streams.
+    pub stop: Vec<String>,
 }
 
 impl RunPlan {
@@ -73,6 +79,9 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
         prompt,
         flattened,
         must_flatten,
+        max_output_tokens: request.controls.max_tokens,
+        effort: request.controls.effort,
+        stop: request.controls.stop.clone(),
     }
 }
 

@@ -1,0 +1,188 @@
+//! The generation controls of a chat request that the CLI can honour — `max_tokens` /
+//! `max_completion_tokens`, `stop`, `reasoning_effort` — and the names of the parameters it
+//! cannot (reported to the client in `x-ignored-params`).
+
+use serde_json::{Map, Value};
+
+use super::ApiError;
+
+/// At most this many stop sequences (OpenAI's limit).
+const MAX_STOP_SEQUENCES: usize = 4;
+
+/// Parameters accepted (type-checked elsewhere) but without effect on the answer.
+const IGNORED: &[&str] = &[
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "service_tier",
+    "prediction",
+    "verbosity",
+];
+
+/// How hard the model thinks: the CLI's `--effort` (upstream `output_config.effort`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Effort {
+    Low,
+    Medium,
+    High,
+    XHigh,
+}
+
+impl Effort {
+    /// The `--effort` argument.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            Effort::Low => "low",
+            Effort::Medium => "medium",
+            Effort::High => "high",
+            Effort::XHigh => "xhigh",
+        }
+    }
+}
+
+/// What the request asks of the generation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Controls {
+    /// `max_completion_tokens`, else `max_tokens`: the upstream `max_tokens`.
+    pub max_tokens: Option<u32>,
+    /// Sequences that end the answer (not included in it).
+    pub stop: Vec<String>,
+    pub effort: Option<Effort>,
+    /// Parameters present in the request that have no effect, in request order.
+    pub ignored: Vec<String>,
+}
+
+/// Reads the controls of a request object.
+pub fn parse(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
+    let max_tokens = match max_tokens(obj, "max_completion_tokens")? {
+        Some(n) => Some(n),
+        None => max_tokens(obj, "max_tokens")?,
+    };
+    Ok(Controls {
+        max_tokens,
+        stop: stop(obj.get("stop"))?,
+        effort: effort(obj.get("reasoning_effort"))?,
+        ignored: obj
+            .iter()
+            .filter(|(key, value)| IGNORED.contains(&key.as_str()) && !value.is_null())
+            .map(|(key, _)| key.clone())
+            .collect(),
+    })
+}
+
+fn max_tokens(obj: &Map<String, Value>, key: &str) -> Result<Option<u32>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(ApiError::invalid(
+                key,
+                format!("`{key}` must be a positive integer."),
+            )),
+        },
+        Some(_) => Err(ApiError::invalid(
+            key,
+            format!("`{key}` must be a positive integer."),
+        )),
+    }
+}
+
+fn stop(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    let bad = || {
+        ApiError::invalid(
+            "stop",
+            format!(
+                "`stop` must be a non-empty string or an array of up to {MAX_STOP_SEQUENCES} \
+                 non-empty strings."
+            ),
+        )
+    };
+    let sequences: Vec<String> = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(bad()),
+    };
+    if sequences.len() > MAX_STOP_SEQUENCES || sequences.iter().any(String::is_empty) {
+        return Err(bad());
+    }
+    Ok(sequences)
+}
+
+fn effort(value: Option<&Value>) -> Result<Option<Effort>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            // Thinking is off in this proxy's runs, so "none" changes nothing.
+            "none" => Ok(None),
+            "minimal" | "low" => Ok(Some(Effort::Low)),
+            "medium" => Ok(Some(Effort::Medium)),
+            "high" => Ok(Some(Effort::High)),
+            "xhigh" => Ok(Some(Effort::XHigh)),
+            other => Err(ApiError::invalid(
+                "reasoning_effort",
+                format!(
+                    "`reasoning_effort` `{}` is not one of none, minimal, low, medium, high, xhigh.",
+                    other.chars().take(40).collect::<String>()
+                ),
+            )),
+        },
+        Some(_) => Err(ApiError::invalid(
+            "reasoning_effort",
+            "`reasoning_effort` must be a string such as \"low\" or \"high\".",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn controls(value: Value) -> Result<Controls, ApiError> {
+        parse(value.as_object().unwrap())
+    }
+
+    #[test]
+    fn reads_tokens_stop_effort_and_ignored_names() {
+        let c = controls(json!({"max_tokens": 10, "max_completion_tokens": 77,
+            "stop": "END", "reasoning_effort": "minimal", "temperature": 0.3, "seed": 1,
+            "top_p": null}))
+        .unwrap();
+        assert_eq!(c.max_tokens, Some(77), "max_completion_tokens wins");
+        assert_eq!(c.stop, ["END"]);
+        assert_eq!(c.effort, Some(Effort::Low));
+        assert_eq!(c.ignored, ["seed", "temperature"]);
+        assert_eq!(
+            controls(json!({"max_tokens": 5})).unwrap().max_tokens,
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_param() {
+        for (body, param) in [
+            (json!({"max_tokens": 0}), "max_tokens"),
+            (
+                json!({"max_completion_tokens": "ten"}),
+                "max_completion_tokens",
+            ),
+            (json!({"stop": ["a", "b", "c", "d", "e"]}), "stop"),
+            (json!({"stop": [""]}), "stop"),
+            (json!({"stop": 3}), "stop"),
+            (json!({"reasoning_effort": "extreme"}), "reasoning_effort"),
+        ] {
+            let error = controls(body).unwrap_err();
+            assert_eq!(error.param.as_deref(), Some(param));
+            assert_eq!(error.status(), 400);
+        }
+    }
+}
