@@ -525,6 +525,7 @@ impl DirectCli {
             cwd: dir.path(),
             max_output_tokens: None,
             effort: None,
+            json_schema: None,
         };
         let invocation = command::build(&spec, &[]);
         let started = Instant::now();

@@ -84,6 +84,14 @@ pub fn check_chat_request(body: &[u8]) -> Option<ChatRequest> {
             if let Some(system) = request.system_prompt() {
                 assert!(!system.trim().is_empty());
             }
+            // What reaches the CLI's env/argv and the stop matcher is well-formed.
+            let controls = &request.controls;
+            assert!(controls.stop.len() <= 4 && controls.stop.iter().all(|s| !s.is_empty()));
+            assert!(controls.max_tokens.is_none_or(|n| n >= 1));
+            if let openai::ResponseFormat::JsonSchema(schema) = &controls.format {
+                let parsed: Value = serde_json::from_str(schema).expect("schema is JSON");
+                assert!(parsed.is_object(), "a schema must be an object");
+            }
             Some(request)
         }
     }

@@ -33,6 +33,8 @@ pub struct RunSpec<'a> {
     pub max_output_tokens: Option<u32>,
     /// `--effort low|medium|high|xhigh` (upstream `output_config.effort`).
     pub effort: Option<&'a str>,
+    /// `--json-schema`: the answer is the CLI's `StructuredOutput` tool input.
+    pub json_schema: Option<&'a str>,
 }
 
 /// A ready-to-spawn command line.
@@ -81,6 +83,10 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
     if let Some(effort) = spec.effort {
         args.push("--effort".into());
         args.push(effort.into());
+    }
+    if let Some(schema) = spec.json_schema {
+        args.push("--json-schema".into());
+        args.push(schema.into());
     }
 
     let mut env_remove: Vec<String> = daemon_env_names
@@ -150,6 +156,7 @@ mod tests {
             cwd: Path::new("/tmp/x"),
             max_output_tokens: None,
             effort: None,
+            json_schema: None,
         }
     }
 

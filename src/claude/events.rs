@@ -45,6 +45,16 @@ pub enum StreamEvent {
         index: u64,
         text: String,
     },
+    /// A `tool_use` block opens (e.g. the CLI's `StructuredOutput` tool for `--json-schema`).
+    ToolUseStart {
+        index: u64,
+        name: String,
+    },
+    /// A piece of a tool call's input JSON.
+    InputJsonDelta {
+        index: u64,
+        partial_json: String,
+    },
     MessageDelta {
         stop_reason: Option<String>,
         /// Cumulative output tokens of this message.
@@ -74,6 +84,8 @@ pub struct AssistantEvent {
     pub api_error_status: Option<u16>,
     /// The CLI's error tag, e.g. `authentication_failed`, `rate_limit`.
     pub error: Option<String>,
+    /// The input of a `StructuredOutput` tool call in the message, as JSON text.
+    pub structured_output: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -175,6 +187,7 @@ fn from_value(value: &Value) -> CliEvent {
                 text: text_of(message.get("content")),
                 api_error_status: status_field(value, "api_error_status"),
                 error: str_field(value, "error"),
+                structured_output: structured_input(message.get("content")),
             })
         }
         Some("result") => CliEvent::Result(ResultEvent {
@@ -221,16 +234,39 @@ fn stream_event(event: &Value) -> StreamEvent {
                     .unwrap_or_default(),
             }
         }
+        Some("content_block_start") => {
+            let block = event.get("content_block").cloned().unwrap_or(Value::Null);
+            match (
+                block.get("type").and_then(Value::as_str),
+                block.get("name").and_then(Value::as_str),
+            ) {
+                (Some("tool_use"), Some(name)) => StreamEvent::ToolUseStart {
+                    index: event.get("index").and_then(Value::as_u64).unwrap_or(0),
+                    name: name.to_string(),
+                },
+                _ => StreamEvent::Other,
+            }
+        }
         Some("content_block_delta") => {
             let delta = event.get("delta").cloned().unwrap_or(Value::Null);
-            match (
-                delta.get("type").and_then(Value::as_str),
-                delta.get("text").and_then(Value::as_str),
-            ) {
-                (Some("text_delta"), Some(text)) => StreamEvent::TextDelta {
-                    index: event.get("index").and_then(Value::as_u64).unwrap_or(0),
-                    text: text.to_string(),
+            let index = event.get("index").and_then(Value::as_u64).unwrap_or(0);
+            match delta.get("type").and_then(Value::as_str) {
+                Some("text_delta") => match delta.get("text").and_then(Value::as_str) {
+                    Some(text) => StreamEvent::TextDelta {
+                        index,
+                        text: text.to_string(),
+                    },
+                    None => StreamEvent::Other,
                 },
+                Some("input_json_delta") => {
+                    match delta.get("partial_json").and_then(Value::as_str) {
+                        Some(json) => StreamEvent::InputJsonDelta {
+                            index,
+                            partial_json: json.to_string(),
+                        },
+                        None => StreamEvent::Other,
+                    }
+                }
                 _ => StreamEvent::Other,
             }
         }
@@ -244,6 +280,22 @@ fn stream_event(event: &Value) -> StreamEvent {
         Some("message_stop") => StreamEvent::MessageStop { abandoned: None },
         _ => StreamEvent::Other,
     }
+}
+
+/// The tool name the CLI gives the `--json-schema` answer.
+pub const STRUCTURED_OUTPUT_TOOL: &str = "StructuredOutput";
+
+/// The input of the message's `StructuredOutput` tool call, as JSON text.
+fn structured_input(content: Option<&Value>) -> Option<String> {
+    content?
+        .as_array()?
+        .iter()
+        .find(|b| {
+            b.get("type").and_then(Value::as_str) == Some("tool_use")
+                && b.get("name").and_then(Value::as_str) == Some(STRUCTURED_OUTPUT_TOOL)
+        })
+        .and_then(|b| b.get("input"))
+        .map(Value::to_string)
 }
 
 /// The text blocks of a message's `content`, concatenated.

@@ -1,6 +1,6 @@
 //! The generation controls of a chat request that the CLI can honour — `max_tokens` /
-//! `max_completion_tokens`, `stop`, `reasoning_effort` — and the names of the parameters it
-//! cannot (reported to the client in `x-ignored-params`).
+//! `max_completion_tokens`, `stop`, `reasoning_effort`, `response_format` — and the names of
+//! the parameters it cannot (reported to the client in `x-ignored-params`).
 
 use serde_json::{Map, Value};
 
@@ -8,6 +8,20 @@ use super::ApiError;
 
 /// At most this many stop sequences (OpenAI's limit).
 const MAX_STOP_SEQUENCES: usize = 4;
+/// The largest JSON schema accepted: it travels in the CLI's argv (one argument may hold
+/// 128 KiB on Linux).
+const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+
+/// What shape the answer must have.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ResponseFormat {
+    #[default]
+    Text,
+    /// Any JSON object: asked for in the system prompt.
+    JsonObject,
+    /// JSON valid against this schema (compact JSON text): the CLI's `--json-schema`.
+    JsonSchema(String),
+}
 
 /// Parameters accepted (type-checked elsewhere) but without effect on the answer.
 const IGNORED: &[&str] = &[
@@ -53,6 +67,7 @@ pub struct Controls {
     /// Sequences that end the answer (not included in it).
     pub stop: Vec<String>,
     pub effort: Option<Effort>,
+    pub format: ResponseFormat,
     /// Parameters present in the request that have no effect, in request order.
     pub ignored: Vec<String>,
 }
@@ -67,6 +82,7 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
         max_tokens,
         stop: stop(obj.get("stop"))?,
         effort: effort(obj.get("reasoning_effort"))?,
+        format: response_format(obj.get("response_format"))?,
         ignored: obj
             .iter()
             .filter(|(key, value)| IGNORED.contains(&key.as_str()) && !value.is_null())
@@ -117,6 +133,44 @@ fn stop(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
     Ok(sequences)
 }
 
+fn response_format(value: Option<&Value>) -> Result<ResponseFormat, ApiError> {
+    let Some(format) = value.filter(|v| !v.is_null()) else {
+        return Ok(ResponseFormat::Text);
+    };
+    let kind = format.get("type").and_then(Value::as_str);
+    match kind {
+        Some("text") => Ok(ResponseFormat::Text),
+        Some("json_object") => Ok(ResponseFormat::JsonObject),
+        Some("json_schema") => {
+            let schema = format
+                .get("json_schema")
+                .and_then(|j| j.get("schema"))
+                .filter(|s| s.is_object())
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "response_format.json_schema.schema",
+                        "`response_format.json_schema.schema` must be a JSON Schema object.",
+                    )
+                })?;
+            let text = schema.to_string();
+            if text.len() > MAX_SCHEMA_BYTES {
+                return Err(ApiError::invalid(
+                    "response_format.json_schema.schema",
+                    format!(
+                        "The JSON schema is {} bytes; at most {MAX_SCHEMA_BYTES} are accepted.",
+                        text.len()
+                    ),
+                ));
+            }
+            Ok(ResponseFormat::JsonSchema(text))
+        }
+        _ => Err(ApiError::invalid(
+            "response_format.type",
+            "`response_format.type` must be `text`, `json_object` or `json_schema`.",
+        )),
+    }
+}
+
 fn effort(value: Option<&Value>) -> Result<Option<Effort>, ApiError> {
     match value {
         None | Some(Value::Null) => Ok(None),
@@ -165,6 +219,31 @@ mod tests {
             controls(json!({"max_tokens": 5})).unwrap().max_tokens,
             Some(5)
         );
+    }
+
+    #[test]
+    fn response_formats() {
+        assert_eq!(controls(json!({})).unwrap().format, ResponseFormat::Text);
+        assert_eq!(
+            controls(json!({"response_format": {"type": "json_object"}}))
+                .unwrap()
+                .format,
+            ResponseFormat::JsonObject
+        );
+        let schema = controls(json!({"response_format": {"type": "json_schema",
+            "json_schema": {"name": "p", "schema": {"type": "object"}}}}))
+        .unwrap();
+        assert_eq!(
+            schema.format,
+            ResponseFormat::JsonSchema(r#"{"type":"object"}"#.into())
+        );
+        let missing = controls(json!({"response_format": {"type": "json_schema"}})).unwrap_err();
+        assert_eq!(
+            missing.param.as_deref(),
+            Some("response_format.json_schema.schema")
+        );
+        let odd = controls(json!({"response_format": {"type": "xml"}})).unwrap_err();
+        assert_eq!(odd.param.as_deref(), Some("response_format.type"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod error;
 mod request;
 mod response;
 
-pub use controls::{Controls, Effort};
+pub use controls::{Controls, Effort, ResponseFormat};
 pub use error::{ApiError, ErrorKind};
 pub use request::{ChatRequest, Message, Role, parse_chat_request};
 pub use response::{

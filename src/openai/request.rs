@@ -4,8 +4,8 @@
 //! `param` (`messages[2].content[0].type`) the way OpenAI does. The generation controls the
 //! CLI honours (`max_tokens`, `stop`, `reasoning_effort`) are read by [`super::controls`];
 //! parameters it cannot honour (temperature, top_p, …) are type-checked, then ignored and
-//! named back to the client; features we do not support yet (n > 1, images, tools,
-//! json_schema) are rejected with a clear 400.
+//! named back to the client; features we do not support yet (n > 1, images, tools) are
+//! rejected with a clear 400.
 
 use serde_json::{Map, Value};
 
@@ -166,27 +166,6 @@ fn check_unsupported(obj: &Map<String, Value>) -> Result<(), ApiError> {
                 "tool_choice",
                 "`tool_choice` is not supported by this proxy yet (no tools can be called).",
             ));
-        }
-    }
-    if let Some(format) = obj.get("response_format") {
-        let kind = format.get("type").and_then(Value::as_str);
-        match (format, kind) {
-            (Value::Null, _) => {}
-            (_, Some("text")) | (_, Some("json_object")) => {}
-            (_, Some("json_schema")) => {
-                return Err(ApiError::invalid(
-                    "response_format.type",
-                    "`json_schema` response formats are not supported: the claude CLI cannot \
-                     enforce a schema. Use `json_object` or `text` and describe the format in \
-                     the prompt.",
-                ));
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    "response_format",
-                    "`response_format` must be {\"type\": \"text\"} or {\"type\": \"json_object\"}.",
-                ));
-            }
         }
     }
     match obj.get("modalities") {

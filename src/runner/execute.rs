@@ -83,6 +83,7 @@ impl Backend {
         let pumped = pump(
             &run.settings,
             &run.plan.stop,
+            run.plan.json_schema.is_some(),
             &self.quota,
             pipes.stdout,
             run.streaming,
@@ -163,9 +164,11 @@ impl Backend {
 
 /// Reads the CLI's stdout, translating and forwarding, until the answer is complete, the
 /// output ends, a timeout fires or the client goes away.
+#[allow(clippy::too_many_arguments)]
 async fn pump(
     settings: &Settings,
     stops: &[String],
+    structured: bool,
     quota: &QuotaBook,
     stdout: tokio::process::ChildStdout,
     streaming: bool,
@@ -178,6 +181,9 @@ async fn pump(
     } else {
         Translator::buffered()
     };
+    if structured {
+        translator = translator.structured();
+    }
     let mut saw_garbage = false;
     let mut stop = StopMatcher::new(stops);
     let mut line = Vec::new();

@@ -260,6 +260,7 @@ impl Backend {
             StartControls {
                 max_output_tokens: run.plan.max_output_tokens,
                 effort: run.plan.effort,
+                json_schema: run.plan.json_schema.clone(),
             },
         )
     }

@@ -54,10 +54,12 @@ pub struct WarmKey {
 }
 
 /// The generation controls a CLI process is started with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StartControls {
     pub max_output_tokens: Option<u32>,
     pub effort: Option<Effort>,
+    /// `--json-schema` (compact JSON).
+    pub json_schema: Option<String>,
 }
 
 impl WarmKey {
@@ -81,8 +83,8 @@ impl WarmKey {
         }
     }
 
-    pub fn controls(&self) -> StartControls {
-        self.controls
+    pub fn controls(&self) -> &StartControls {
+        &self.controls
     }
 
     pub fn model_arg(&self) -> &str {
@@ -325,7 +327,7 @@ mod tests {
         );
         let capped = StartControls {
             max_output_tokens: Some(77),
-            effort: None,
+            ..StartControls::default()
         };
         assert_ne!(
             base,

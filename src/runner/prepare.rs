@@ -82,6 +82,7 @@ impl Backend {
             cwd: &workspace.cwd,
             max_output_tokens: key.controls().max_output_tokens,
             effort: key.controls().effort.map(|e| e.as_arg()),
+            json_schema: key.controls().json_schema.as_deref(),
         };
         let mut invocation = command::build(&spec, &self.env_names);
         invocation.env_set.push((

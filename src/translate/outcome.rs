@@ -82,6 +82,11 @@ pub struct Translator {
     /// Usage of the message being streamed (for an early `max_tokens` finish).
     stream_usage: TokenUsage,
     finished: bool,
+    /// `--json-schema` runs: the answer is the `StructuredOutput` tool's input JSON, and
+    /// text around it is not part of the answer.
+    structured: bool,
+    /// (message id, block index) of `StructuredOutput` calls being streamed.
+    structured_blocks: HashSet<(String, u64)>,
 }
 
 impl Translator {
@@ -96,6 +101,12 @@ impl Translator {
             buffered: true,
             ..Translator::default()
         }
+    }
+
+    /// For a `--json-schema` run: the answer is the structured output's JSON text.
+    pub fn structured(mut self) -> Translator {
+        self.structured = true;
+        self
     }
 
     /// Whether a finish or an error was produced: nothing more will be.
@@ -168,6 +179,32 @@ impl Translator {
                 self.current_message = message_id;
                 self.stream_usage = usage;
                 model.map(|m| self.set_model(&m)).unwrap_or_default()
+            }
+            StreamEvent::TextDelta { .. } if self.structured => Vec::new(),
+            StreamEvent::ToolUseStart { index, name } => {
+                if self.structured
+                    && name == crate::claude::events::STRUCTURED_OUTPUT_TOOL
+                    && let Some(id) = &self.current_message
+                {
+                    self.structured_blocks.insert((id.clone(), index));
+                }
+                Vec::new()
+            }
+            StreamEvent::InputJsonDelta {
+                index,
+                partial_json,
+            } => {
+                let Some(id) = self.current_message.clone() else {
+                    return Vec::new();
+                };
+                if !self.structured_blocks.contains(&(id.clone(), index)) {
+                    return Vec::new();
+                }
+                self.block_text
+                    .entry((id, index))
+                    .or_default()
+                    .push_str(&partial_json);
+                self.emit_text(&partial_json)
             }
             StreamEvent::TextDelta { index, text } => {
                 if let Some(id) = &self.current_message {
@@ -245,7 +282,12 @@ impl Translator {
             .map(|m| self.set_model(m))
             .unwrap_or_default();
         if !already_streamed {
-            out.extend(self.emit_text(&assistant.text));
+            let answer = if self.structured {
+                assistant.structured_output.unwrap_or_default()
+            } else {
+                assistant.text
+            };
+            out.extend(self.emit_text(&answer));
         }
         out
     }

@@ -6,7 +6,7 @@
 //! turn cannot be resumed, so that request is planned as flattened.
 
 use crate::claude::session::Speaker;
-use crate::openai::{ChatRequest, Effort, Role};
+use crate::openai::{ChatRequest, Effort, ResponseFormat, Role};
 
 /// What one CLI run needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +29,14 @@ pub struct RunPlan {
     pub effort: Option<Effort>,
     /// Stop sequences, applied by the proxy to the answer as it streams.
     pub stop: Vec<String>,
+    /// `--json-schema`: the answer is JSON valid against this schema.
+    pub json_schema: Option<String>,
 }
+
+/// What `response_format: json_object` adds to the system prompt (the CLI has no JSON mode
+/// without a schema).
+pub const JSON_OBJECT_INSTRUCTION: &str = "Answer with exactly one valid JSON object and \
+    nothing else: no prose before or after it, no Markdown code fences.";
 
 impl RunPlan {
     pub fn is_multi_turn(&self) -> bool {
@@ -72,9 +79,20 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
     }
     let must_flatten = history.first().is_some_and(|(s, _)| *s != Speaker::User);
     let flattened = flatten(&history, &prompt);
+    let system_prompt = match (&request.controls.format, request.system_prompt()) {
+        (ResponseFormat::JsonObject, Some(system)) => {
+            Some(format!("{system}\n\n{JSON_OBJECT_INSTRUCTION}"))
+        }
+        (ResponseFormat::JsonObject, None) => Some(JSON_OBJECT_INSTRUCTION.to_string()),
+        (_, system) => system,
+    };
+    let json_schema = match &request.controls.format {
+        ResponseFormat::JsonSchema(schema) => Some(schema.clone()),
+        _ => None,
+    };
     RunPlan {
         model_arg: model_arg.to_string(),
-        system_prompt: request.system_prompt(),
+        system_prompt,
         history,
         prompt,
         flattened,
@@ -82,6 +100,7 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
         max_output_tokens: request.controls.max_tokens,
         effort: request.controls.effort,
         stop: request.controls.stop.clone(),
+        json_schema,
     }
 }
 

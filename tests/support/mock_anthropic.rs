@@ -20,6 +20,9 @@
 //!   (`anthropic-ratelimit-unified-*`, see tests/fixtures/claude-cli/k_rate_limit): the
 //!   5-hour window at 87 % (allowed_warning), used up but served as extra usage, or used up
 //!   and refused with a 429 `rate_limit_error`; the weekly window at 41 % in each;
+//! - a request that offers the CLI's `StructuredOutput` tool (`--json-schema`) is answered
+//!   with a call of it: the last user text as the input when it is a JSON object, else
+//!   `{"answer": <the normal reply>}`, streamed as `input_json_delta`s;
 //! - anything else: `Hello from the mock. You said: <last user text, trimmed>`.
 //!
 //! It leaves everything about the CLI (spawning, parsing its stdout) to the tests.
@@ -306,6 +309,14 @@ fn messages(body: &Value) -> Response<Body> {
 
     let mut response = match quota_headers(&model) {
         Some((_, true)) => api_error(429),
+        _ if offers_structured_output(body) => {
+            let said = last_user_text(body);
+            let input = serde_json::from_str::<Value>(&said)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({"answer": reply}));
+            structured_answer(&model, &input, stream)
+        }
         _ => answer(&model, &reply, stop_reason, stream, delay),
     };
     if let Some((headers, _)) = quota_headers(&model) {
@@ -316,6 +327,49 @@ fn messages(body: &Value) -> Response<Body> {
         }
     }
     response
+}
+
+/// Whether the request offers the CLI's `StructuredOutput` tool.
+fn offers_structured_output(body: &Value) -> bool {
+    body.get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| {
+            tools
+                .iter()
+                .any(|t| t.get("name").and_then(Value::as_str) == Some("StructuredOutput"))
+        })
+}
+
+/// A call of `StructuredOutput` with `input`, as the API sends a tool_use answer.
+fn structured_answer(model: &str, input: &Value, stream: bool) -> Response<Body> {
+    let id = format!("toolu_mock{}", uuid::Uuid::new_v4().simple());
+    if !stream {
+        return json_response(
+            StatusCode::OK,
+            &json!({"id": message_id(), "type": "message", "role": "assistant",
+                    "model": model,
+                    "content": [{"type": "tool_use", "id": id, "name": "StructuredOutput",
+                                 "input": input}],
+                    "stop_reason": "tool_use", "stop_sequence": null, "usage": usage(5)}),
+        );
+    }
+    let text = input.to_string();
+    let mut events = vec![
+        sse(&message_start(model)),
+        sse(&json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "tool_use", "id": id,
+                                      "name": "StructuredOutput", "input": {}}})),
+    ];
+    for piece in mock_chunks(&text) {
+        events.push(sse(&json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": piece}})));
+    }
+    events.push(sse(&json!({"type": "content_block_stop", "index": 0})));
+    events.push(sse(&json!({"type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+        "usage": {"output_tokens": 5}})));
+    events.push(sse(&json!({"type": "message_stop"})));
+    sse_response(events, None)
 }
 
 /// Unix seconds now.

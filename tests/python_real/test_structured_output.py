@@ -1,0 +1,67 @@
+"""The official `openai` SDK's structured outputs against claude-max-proxy running the REAL
+claude CLI 2.1.332, whose upstream is the test suite's mock Messages API (it answers a
+request offering the CLI's StructuredOutput tool by calling it with the last user text when
+that is a JSON object).
+
+tests/structured_output.rs starts the mock and the daemon and runs this module with
+PROXY_BASE_URL set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+BASE_URL = os.environ.get("PROXY_BASE_URL")
+if not BASE_URL:
+    pytest.skip("PROXY_BASE_URL is not set (tests/structured_output.rs sets it)",
+                allow_module_level=True)
+
+from openai import OpenAI  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+MODEL = "claude-sonnet-4"
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+def client() -> OpenAI:
+    return OpenAI(base_url=BASE_URL, api_key="unused", max_retries=0)
+
+
+def test_parse_returns_the_pydantic_model():
+    completion = client().chat.completions.parse(
+        model=MODEL,
+        messages=[{"role": "user", "content": json.dumps({"name": "Ada", "age": 36})}],
+        response_format=Person,
+    )
+    message = completion.choices[0].message
+    assert message.parsed == Person(name="Ada", age=36)
+    assert json.loads(message.content) == {"name": "Ada", "age": 36}
+    assert completion.choices[0].finish_reason == "stop"
+
+
+def test_streamed_parse_gets_the_same_object():
+    with client().chat.completions.stream(
+        model=MODEL,
+        messages=[{"role": "user", "content": json.dumps({"name": "Grace", "age": 45})}],
+        response_format=Person,
+    ) as stream:
+        pieces = [e for e in stream if e.type == "content.delta"]
+        final = stream.get_final_completion()
+    assert len(pieces) > 1, "the JSON arrives in pieces"
+    assert final.choices[0].message.parsed == Person(name="Grace", age=45)
+
+
+def test_json_object_mode_asks_for_json():
+    completion = client().chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "hello"}],
+        response_format={"type": "json_object"},
+    )
+    assert completion.choices[0].message.content
