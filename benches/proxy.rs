@@ -526,6 +526,7 @@ impl DirectCli {
             max_output_tokens: None,
             effort: None,
             json_schema: None,
+            stream_input: false,
         };
         let invocation = command::build(&spec, &[]);
         let started = Instant::now();

@@ -135,6 +135,8 @@ pub struct Settings {
     pub warm_memory_mb: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Largest image (decoded) accepted in a message; larger ones are a 400.
+    pub max_image_bytes: usize,
     /// `resume` (default) or `flatten`.
     pub history: HistoryMode,
     /// Where per-request working directories are made; default: the system temp dir.
@@ -209,6 +211,7 @@ impl Default for Settings {
             warm_idle_secs: 600,
             warm_memory_mb: 1024,
             max_body_bytes: 8 * 1024 * 1024,
+            max_image_bytes: 5 * 1024 * 1024,
             history: HistoryMode::Resume,
             work_dir: None,
             log_format: LogFormat::Text,
@@ -389,6 +392,9 @@ impl Settings {
         }
         if self.max_body_bytes < 1024 {
             return bad("max_body_bytes", "must be at least 1024");
+        }
+        if self.max_image_bytes < 1024 {
+            return bad("max_image_bytes", "must be at least 1024");
         }
         Ok(())
     }
@@ -693,6 +699,7 @@ pub fn known_keys() -> Vec<&'static str> {
         "warm_idle_secs",
         "warm_memory_mb",
         "max_body_bytes",
+        "max_image_bytes",
         "history",
         "work_dir",
         "log_format",

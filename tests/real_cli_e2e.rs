@@ -147,6 +147,21 @@ async fn multi_turn_reaches_upstream_as_real_turns() {
 
     let request = last_message_request(&mock);
     let messages = request.body["messages"].as_array().unwrap();
+    // The real API may refuse an empty message: none may go upstream.
+    for message in messages {
+        let empty = match &message["content"] {
+            Value::String(s) => s.trim().is_empty(),
+            Value::Array(blocks) => {
+                blocks.is_empty()
+                    || blocks.iter().any(|b| {
+                        b["type"] == "text"
+                            && b["text"].as_str().is_some_and(|t| t.trim().is_empty())
+                    })
+            }
+            _ => true,
+        };
+        assert!(!empty, "an empty message went upstream: {message}");
+    }
     let turns: Vec<(String, String)> = messages
         .iter()
         .map(|m| {

@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use support::mock_anthropic::MockAnthropic;
 use support::{Daemon, DaemonOptions, chunk_text, sse_data};
 
+// The Python side is tests/python_real/test_real_cli.py (structured outputs and images).
+
 async fn start() -> Option<(MockAnthropic, Daemon)> {
     let cli = support::real_claude()?;
     let mock = MockAnthropic::start().await;

@@ -12,7 +12,7 @@
 use arbitrary::Arbitrary;
 use serde_json::{Map, Value, json};
 
-/// `src/openai/`: request parsing and validation, responses, errors.
+/// `src/openai/`: request parsing and validation (images included), responses, errors.
 #[path = "../../src/openai/mod.rs"]
 pub mod openai;
 

@@ -35,6 +35,9 @@ pub struct RunSpec<'a> {
     pub effort: Option<&'a str>,
     /// `--json-schema`: the answer is the CLI's `StructuredOutput` tool input.
     pub json_schema: Option<&'a str>,
+    /// `--input-format stream-json`: the prompt arrives as one JSON user message (needed for
+    /// images); a `--resume` session is then read at start.
+    pub stream_input: bool,
 }
 
 /// A ready-to-spawn command line.
@@ -87,6 +90,10 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
     if let Some(schema) = spec.json_schema {
         args.push("--json-schema".into());
         args.push(schema.into());
+    }
+    if spec.stream_input {
+        args.push("--input-format".into());
+        args.push("stream-json".into());
     }
 
     let mut env_remove: Vec<String> = daemon_env_names
@@ -157,6 +164,7 @@ mod tests {
             max_output_tokens: None,
             effort: None,
             json_schema: None,
+            stream_input: false,
         }
     }
 

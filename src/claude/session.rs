@@ -59,12 +59,33 @@ impl Drop for SessionFile {
     }
 }
 
+/// One earlier turn: its text and, for user turns, Messages API image blocks (they come
+/// first in the row's content, as a client's image-then-text message does).
+#[derive(Clone, Debug)]
+pub struct SessionTurn<'a> {
+    pub speaker: Speaker,
+    pub text: &'a str,
+    pub images: Vec<serde_json::Value>,
+}
+
+/// A user row's message content: the text alone, or the images then the text.
+fn user_content(turn: &SessionTurn<'_>) -> serde_json::Value {
+    if turn.images.is_empty() {
+        return json!(turn.text);
+    }
+    let mut blocks = turn.images.clone();
+    if !turn.text.trim().is_empty() {
+        blocks.push(json!({"type": "text", "text": turn.text}));
+    }
+    serde_json::Value::Array(blocks)
+}
+
 /// Writes `turns` (alternating, starting with a user turn) as session `session_id` for `cwd`.
 pub fn write(
     claude_home: &Path,
     cwd: &Path,
     session_id: &str,
-    turns: &[(Speaker, &str)],
+    turns: &[SessionTurn<'_>],
     model: &str,
     cli_version: &str,
 ) -> std::io::Result<SessionFile> {
@@ -91,10 +112,14 @@ pub fn write(
     let mut parent: Option<String> = None;
     let now = crate::clock::timestamp_now();
     let cwd_text = cwd.to_string_lossy();
-    for (speaker, text) in turns {
+    for turn in turns {
+        let text = turn.text;
         let uuid = uuid::Uuid::new_v4().to_string();
-        let (kind, message) = match speaker {
-            Speaker::User => ("user", json!({"role": "user", "content": text})),
+        let (kind, message) = match turn.speaker {
+            Speaker::User => (
+                "user",
+                json!({"role": "user", "content": user_content(turn)}),
+            ),
             Speaker::Assistant => (
                 "assistant",
                 json!({
@@ -155,8 +180,16 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let cwd = Path::new("/tmp/cmp-test/run-1");
         let turns = [
-            (Speaker::User, "My name is Bob."),
-            (Speaker::Assistant, "Nice to meet you, Bob."),
+            SessionTurn {
+                speaker: Speaker::User,
+                text: "My name is Bob.",
+                images: Vec::new(),
+            },
+            SessionTurn {
+                speaker: Speaker::Assistant,
+                text: "Nice to meet you, Bob.",
+                images: Vec::new(),
+            },
         ];
         let file = write(
             home.path(),

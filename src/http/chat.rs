@@ -13,7 +13,7 @@ use super::body::{self, BodyLimits};
 use super::overage;
 use super::request_log::RequestLog;
 use super::{AppState, Body, Live, respond, sse};
-use crate::openai::{ApiError, ChatCompletion, parse_chat_request};
+use crate::openai::{ApiError, ChatCompletion, ChatRequest, parse_chat_request};
 use crate::translate::outcome::Output;
 use crate::translate::plan;
 
@@ -55,6 +55,7 @@ async fn answer(
     let (bytes, reservation) = body::read(request, limits, &state.body_budget).await?;
     log.bytes_in = bytes.len();
     let chat = parse_chat_request(&bytes)?;
+    check_image_sizes(&chat, live.settings.max_image_bytes)?;
     drop(reservation);
     drop(bytes);
     log.model = chat.model.clone();
@@ -155,6 +156,23 @@ async fn collect(
     }
     log.failed(500);
     Err(respond::ended_without_answer())
+}
+
+/// Refuses images over `max_image_bytes` (decoded size), naming the message.
+fn check_image_sizes(chat: &ChatRequest, max: usize) -> Result<(), ApiError> {
+    for (i, message) in chat.messages.iter().enumerate() {
+        if let Some(image) = message.images.iter().find(|img| img.decoded_len() > max) {
+            return Err(ApiError::invalid(
+                format!("messages[{i}].content"),
+                format!(
+                    "An image is {} bytes; at most {max} are accepted (`max_image_bytes`). \
+                     Send a smaller image.",
+                    image.decoded_len()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn unix_now() -> i64 {

@@ -4,11 +4,13 @@
 
 pub mod controls;
 mod error;
+pub mod image;
 mod request;
 mod response;
 
 pub use controls::{Controls, Effort, ResponseFormat};
 pub use error::{ApiError, ErrorKind};
+pub use image::ImageSource;
 pub use request::{ChatRequest, Message, Role, parse_chat_request};
 pub use response::{
     ChatCompletion, Choice, Chunk, ChunkChoice, Delta, FinishReason, ModelList, ModelObject,

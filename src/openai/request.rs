@@ -4,13 +4,14 @@
 //! `param` (`messages[2].content[0].type`) the way OpenAI does. The generation controls the
 //! CLI honours (`max_tokens`, `stop`, `reasoning_effort`) are read by [`super::controls`];
 //! parameters it cannot honour (temperature, top_p, …) are type-checked, then ignored and
-//! named back to the client; features we do not support yet (n > 1, images, tools) are
-//! rejected with a clear 400.
+//! named back to the client; images are read by [`super::image`]; features we do not
+//! support yet (n > 1, tools) are rejected with a clear 400.
 
 use serde_json::{Map, Value};
 
 use super::ApiError;
 use super::controls::Controls;
+use super::image::ImageSource;
 
 /// Who said a message, after folding `developer` into `system`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,11 +21,12 @@ pub enum Role {
     Assistant,
 }
 
-/// One message with its text content.
+/// One message with its text content and (user messages only) its images.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub role: Role,
     pub text: String,
+    pub images: Vec<ImageSource>,
 }
 
 /// A validated chat request.
@@ -294,8 +296,8 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
                 "Assistant `tool_calls` need tool support, which this proxy does not have yet.",
             ));
         }
-        let text = parse_content(msg.get("content"), &param, role)?;
-        messages.push(Message { role, text });
+        let (text, images) = parse_content(msg.get("content"), &param, role)?;
+        messages.push(Message { role, text, images });
     }
 
     let last = messages
@@ -314,7 +316,7 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
              partial assistant message.",
         ));
     }
-    if messages[last].text.trim().is_empty() {
+    if messages[last].text.trim().is_empty() && messages[last].images.is_empty() {
         return Err(ApiError::invalid(
             format!("messages[{last}].content"),
             "The last user message is empty.",
@@ -323,16 +325,22 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
     Ok(messages)
 }
 
-fn parse_content(value: Option<&Value>, param: &str, role: Role) -> Result<String, ApiError> {
+/// A message's text (parts joined) and images.
+fn parse_content(
+    value: Option<&Value>,
+    param: &str,
+    role: Role,
+) -> Result<(String, Vec<ImageSource>), ApiError> {
     match value {
-        Some(Value::String(s)) => Ok(s.clone()),
-        None | Some(Value::Null) if role == Role::Assistant => Ok(String::new()),
+        Some(Value::String(s)) => Ok((s.clone(), Vec::new())),
+        None | Some(Value::Null) if role == Role::Assistant => Ok((String::new(), Vec::new())),
         None | Some(Value::Null) => Err(ApiError::invalid(
             format!("{param}.content"),
             "Missing `content`: a string or an array of text parts.",
         )),
         Some(Value::Array(parts)) => {
             let mut texts = Vec::with_capacity(parts.len());
+            let mut images = Vec::new();
             for (j, part) in parts.iter().enumerate() {
                 let part_param = format!("{param}.content[{j}]");
                 let kind = part.get("type").and_then(Value::as_str);
@@ -349,12 +357,21 @@ fn parse_content(value: Option<&Value>, param: &str, role: Role) -> Result<Strin
                             }
                         }
                     }
-                    Some(t @ ("image_url" | "input_image" | "input_audio" | "file")) => {
+                    Some("image_url") if role == Role::User => {
+                        images.push(super::image::parse_part(part, &part_param)?);
+                    }
+                    Some("image_url") => {
+                        return Err(ApiError::invalid(
+                            format!("{part_param}.type"),
+                            "Only user messages may carry images.",
+                        ));
+                    }
+                    Some(t @ ("input_image" | "input_audio" | "file")) => {
                         return Err(ApiError::invalid(
                             format!("{part_param}.type"),
                             format!(
-                                "Content parts of type `{t}` are not supported yet; only text \
-                                 parts can be sent through the claude CLI."
+                                "Content parts of type `{t}` are not supported; send text and \
+                                 `image_url` parts."
                             ),
                         ));
                     }
@@ -372,7 +389,7 @@ fn parse_content(value: Option<&Value>, param: &str, role: Role) -> Result<Strin
                     }
                 }
             }
-            Ok(texts.join("\n"))
+            Ok((texts.join("\n"), images))
         }
         Some(_) => Err(ApiError::invalid(
             format!("{param}.content"),
@@ -442,7 +459,7 @@ mod tests {
             ),
             (
                 r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#,
-                "messages[0].content[0].type",
+                "messages[0].content[0].image_url.url",
             ),
             (
                 r#"{"model":"m","tools":[{"type":"function"}],"messages":[{"role":"user","content":"x"}]}"#,

@@ -12,7 +12,7 @@ use super::io::{read_line, read_tail};
 use super::limiter::RunPermit;
 use super::{Backend, Mode, Prepared, Run, internal};
 use crate::claude::events::{self, CliEvent};
-use crate::claude::session::{self, Speaker};
+use crate::claude::session::{self, SessionTurn};
 use crate::config::Settings;
 use crate::openai::FinishReason;
 use crate::openai::{ApiError, ErrorKind};
@@ -66,13 +66,15 @@ impl Backend {
             resume_id,
             workspace,
             permit,
+            session,
+            key,
             ..
         } = prepared;
-        let session = self.write_session(run, &workspace.cwd, resume_id.as_deref())?;
-        let prompt = match mode {
-            Mode::Flatten => run.plan.flattened.as_bytes().to_vec(),
-            Mode::Single | Mode::Resume => run.plan.prompt.as_bytes().to_vec(),
+        let session = match session {
+            Some(written) => Some(written),
+            None => self.write_session(run, &workspace.cwd, resume_id.as_deref())?,
         };
+        let prompt = stdin_bytes(run, mode, key.controls().stream_input);
         let mut stdin = pipes.stdin;
         tokio::spawn(async move {
             let _ = stdin.write_all(&prompt).await;
@@ -137,7 +139,7 @@ impl Backend {
 
 impl Backend {
     /// The earlier turns as the session file a `--resume` process reads (multi-turn only).
-    fn write_session(
+    pub(super) fn write_session(
         &self,
         run: &Run,
         cwd: &std::path::Path,
@@ -150,16 +152,53 @@ impl Backend {
             .cli_state()
             .version
             .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
-        let turns: Vec<(Speaker, &str)> = run
+        let turns: Vec<SessionTurn<'_>> = run
             .plan
             .history
             .iter()
-            .map(|(s, t)| (*s, t.as_str()))
+            .enumerate()
+            .map(|(i, (speaker, text))| SessionTurn {
+                speaker: *speaker,
+                text,
+                images: run
+                    .plan
+                    .history_images
+                    .get(i)
+                    .map(|images| images.iter().map(|i| i.to_block()).collect())
+                    .unwrap_or_default(),
+            })
             .collect();
         session::write(home, cwd, id, &turns, &run.plan.model_arg, &version)
             .map(Some)
             .map_err(|e| internal(format!("could not write the session file: {e}")))
     }
+}
+
+/// What goes on the CLI's stdin: the prompt as text, or (stream-json input) one user
+/// message line with the images first, then the text.
+fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
+    let text = match mode {
+        Mode::Flatten => run.plan.flattened.as_str(),
+        Mode::Single | Mode::Resume => run.plan.prompt.as_str(),
+    };
+    if !stream_input {
+        return text.as_bytes().to_vec();
+    }
+    let mut blocks: Vec<serde_json::Value> = Vec::new();
+    if mode == Mode::Flatten {
+        for images in &run.plan.history_images {
+            blocks.extend(images.iter().map(|i| i.to_block()));
+        }
+    }
+    blocks.extend(run.plan.prompt_images.iter().map(|i| i.to_block()));
+    if !text.trim().is_empty() {
+        blocks.push(serde_json::json!({"type": "text", "text": text}));
+    }
+    let line = serde_json::json!({"type": "user",
+        "message": {"role": "user", "content": blocks}, "parent_tool_use_id": null});
+    let mut bytes = line.to_string().into_bytes();
+    bytes.push(b'\n');
+    bytes
 }
 
 /// Reads the CLI's stdout, translating and forwarding, until the answer is complete, the

@@ -261,6 +261,8 @@ impl Backend {
                 max_output_tokens: run.plan.max_output_tokens,
                 effort: run.plan.effort,
                 json_schema: run.plan.json_schema.clone(),
+                stream_input: !run.plan.prompt_images.is_empty()
+                    || (mode == Mode::Flatten && run.plan.history_has_images()),
             },
         )
     }
@@ -307,8 +309,9 @@ impl Backend {
         ticket: QueueTicket,
         tx: &mpsc::Sender<Output>,
     ) -> Option<Prepared> {
-        let pool_on = self.pool.target() > 0;
-        if let Some(prepared) = self.pool.take(&key) {
+        // A stream-json process reads its session at start: it cannot be started ahead.
+        let pool_on = self.pool.target() > 0 && !key.controls().stream_input;
+        if let Some(prepared) = self.pool.take(&key).filter(|_| pool_on) {
             drop(ticket);
             tracing::debug!("using a warm claude CLI process");
             crate::telemetry::warm_pool(true);
@@ -339,7 +342,7 @@ impl Backend {
     /// concurrency limit: a warm process holds a permit like a running one. A reload while
     /// this runs makes the pool refuse what it starts (see [`WarmPool::put`]).
     fn refill(self: Arc<Self>, run: &Run, key: WarmKey) {
-        if self.pool.target() == 0 {
+        if self.pool.target() == 0 || key.controls().stream_input {
             return;
         }
         self.pool.retain_key(&key);

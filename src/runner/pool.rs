@@ -60,6 +60,8 @@ pub struct StartControls {
     pub effort: Option<Effort>,
     /// `--json-schema` (compact JSON).
     pub json_schema: Option<String>,
+    /// `--input-format stream-json` (requests with images).
+    pub stream_input: bool,
 }
 
 impl WarmKey {

@@ -9,6 +9,7 @@ use super::workspace::Workspace;
 use super::{Backend, Run, internal, sweep, work_root};
 use crate::claude::command::{self, RunSpec};
 use crate::claude::process::{CliProcess, Pipes};
+use crate::claude::session::SessionFile;
 use crate::openai::{ApiError, ErrorKind};
 
 /// A CLI process started with everything but its prompt.
@@ -22,6 +23,8 @@ pub struct Prepared {
     pub(super) workspace: Workspace,
     pub(super) permit: RunPermit,
     pub(super) born: Instant,
+    /// The session file, when it had to exist before the start (stream-json input).
+    pub(super) session: Option<SessionFile>,
 }
 
 impl Prepared {
@@ -70,6 +73,12 @@ impl Backend {
                 None => None,
             };
         let resume_id = key.resumes().then(|| uuid::Uuid::new_v4().to_string());
+        // With stream-json input the CLI reads the session at start.
+        let session = if key.controls().stream_input {
+            self.write_session(run, &workspace.cwd, resume_id.as_deref())?
+        } else {
+            None
+        };
         let spec = RunSpec {
             cli: &run.cli,
             model: key.model_arg(),
@@ -83,6 +92,7 @@ impl Backend {
             max_output_tokens: key.controls().max_output_tokens,
             effort: key.controls().effort.map(|e| e.as_arg()),
             json_schema: key.controls().json_schema.as_deref(),
+            stream_input: key.controls().stream_input,
         };
         let mut invocation = command::build(&spec, &self.env_names);
         invocation.env_set.push((
@@ -108,6 +118,7 @@ impl Backend {
             workspace,
             permit,
             born: Instant::now(),
+            session,
         })
     }
 }

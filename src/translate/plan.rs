@@ -6,7 +6,7 @@
 //! turn cannot be resumed, so that request is planned as flattened.
 
 use crate::claude::session::Speaker;
-use crate::openai::{ChatRequest, Effort, ResponseFormat, Role};
+use crate::openai::{ChatRequest, Effort, ImageSource, ResponseFormat, Role};
 
 /// What one CLI run needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub struct RunPlan {
     pub stop: Vec<String>,
     /// `--json-schema`: the answer is JSON valid against this schema.
     pub json_schema: Option<String>,
+    /// The images of each `history` turn (same index; empty for most).
+    pub history_images: Vec<Vec<ImageSource>>,
+    /// The images of the new user message (they go in a stream-json stdin message).
+    pub prompt_images: Vec<ImageSource>,
 }
 
 /// What `response_format: json_object` adds to the system prompt (the CLI has no JSON mode
@@ -42,40 +46,65 @@ impl RunPlan {
     pub fn is_multi_turn(&self) -> bool {
         !self.history.is_empty()
     }
+
+    /// Whether any earlier turn carries images.
+    pub fn history_has_images(&self) -> bool {
+        self.history_images.iter().any(|i| !i.is_empty())
+    }
 }
 
 /// Plans a run for `request`, whose model resolved to `model_arg`.
 pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
     let turns = request.turns();
     // The parser guarantees a non-empty last user turn.
-    let (last, earlier) = match turns.split_last() {
-        Some((last, earlier)) => (last.text.clone(), earlier),
-        None => (String::new(), &[][..]),
+    let (last, mut prompt_images, earlier) = match turns.split_last() {
+        Some((last, earlier)) => (last.text.clone(), last.images.clone(), earlier),
+        None => (String::new(), Vec::new(), &[][..]),
     };
     let mut history: Vec<(Speaker, String)> = Vec::new();
+    let mut history_images: Vec<Vec<ImageSource>> = Vec::new();
     for message in earlier {
         let speaker = match message.role {
             Role::User => Speaker::User,
             Role::Assistant => Speaker::Assistant,
             Role::System => continue,
         };
-        if message.text.trim().is_empty() {
+        if message.text.trim().is_empty() && message.images.is_empty() {
             continue;
         }
         match history.last_mut() {
             Some((prev, text)) if *prev == speaker => {
-                text.push_str("\n\n");
-                text.push_str(&message.text);
+                if !message.text.trim().is_empty() {
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(&message.text);
+                }
+                if let Some(images) = history_images.last_mut() {
+                    images.extend(message.images.iter().cloned());
+                }
             }
-            _ => history.push((speaker, message.text.clone())),
+            _ => {
+                history.push((speaker, message.text.clone()));
+                history_images.push(message.images.clone());
+            }
         }
     }
     // The new user message follows on stdin: the history must end with the assistant.
     // A trailing user turn (two user messages in a row at the end) is folded into stdin.
     let mut prompt = last;
     if let Some((Speaker::User, text)) = history.last() {
-        prompt = format!("{text}\n\n{prompt}");
+        prompt = if prompt.is_empty() {
+            text.clone()
+        } else if text.is_empty() {
+            prompt
+        } else {
+            format!("{text}\n\n{prompt}")
+        };
         history.pop();
+        let mut folded = history_images.pop().unwrap_or_default();
+        folded.append(&mut prompt_images);
+        prompt_images = folded;
     }
     let must_flatten = history.first().is_some_and(|(s, _)| *s != Speaker::User);
     let flattened = flatten(&history, &prompt);
@@ -101,6 +130,8 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
         effort: request.controls.effort,
         stop: request.controls.stop.clone(),
         json_schema,
+        history_images,
+        prompt_images,
     }
 }
 

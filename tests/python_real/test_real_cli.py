@@ -65,3 +65,35 @@ def test_json_object_mode_asks_for_json():
         response_format={"type": "json_object"},
     )
     assert completion.choices[0].message.content
+
+
+PIXEL = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ"
+         "/pLvAAAAAElFTkSuQmCC")
+
+
+def test_an_image_part_is_answered():
+    completion = client().chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+            {"type": "text", "text": "what color?"},
+        ]}],
+    )
+    assert completion.choices[0].message.content == "Hello from the mock. You said: what color?"
+
+
+def test_a_broken_image_is_a_400_naming_the_param():
+    with pytest.raises(openai_errors().BadRequestError) as caught:
+        client().chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}},
+                {"type": "text", "text": "hi"},
+            ]}],
+        )
+    assert caught.value.body["param"] == "messages[0].content[0].image_url.url"
+
+
+def openai_errors():
+    import openai
+    return openai
