@@ -10,17 +10,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::mock_anthropic::MockAnthropic;
 use support::{Daemon, DaemonOptions, alive, chunk_text, eventually, sse_data};
-
-async fn post(daemon: &Daemon, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(daemon.url("/v1/chat/completions"))
-        .json(body)
-        .send()
-        .await
-        .expect("POST")
-}
 
 /// A stop sequence cuts the answer before it, ends with `stop`, and ends the CLI at once
 /// (the slow fake would otherwise keep streaming for seconds).
@@ -31,7 +21,7 @@ async fn stop_cuts_the_answer_and_ends_the_cli() {
         let before = daemon.fake_records().len();
         let body = json!({"model": "claude-opus-4", "stream": stream, "stop": ["from"],
             "messages": [{"role": "user", "content": "@fake:slow:700 hi"}]});
-        let response = post(&daemon, &body).await;
+        let response = daemon.post_chat(&body).await;
         assert_eq!(response.status(), 200);
         let text = response.text().await.expect("body");
         let (content, finish) = if stream {
@@ -73,13 +63,13 @@ async fn stop_cuts_the_answer_and_ends_the_cli() {
 #[tokio::test]
 async fn controls_reach_the_cli_and_ignored_params_are_named() {
     let daemon = Daemon::start(DaemonOptions::fake()).await;
-    let response = post(
-        &daemon,
-        &json!({"model": "claude-opus-4", "max_completion_tokens": 77,
+    let response = daemon
+        .post_chat(
+            &json!({"model": "claude-opus-4", "max_completion_tokens": 77,
                 "reasoning_effort": "high", "temperature": 0.2, "top_p": 0.9,
                 "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-ignored-params"], "temperature, top_p");
     let record = daemon.fake_records().pop().expect("record");
@@ -99,11 +89,11 @@ async fn controls_reach_the_cli_and_ignored_params_are_named() {
         .expect("--effort");
     assert_eq!(argv[at + 1], "high");
 
-    let plain = post(
-        &daemon,
-        &json!({"model": "claude-opus-4", "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await;
+    let plain = daemon
+        .post_chat(
+            &json!({"model": "claude-opus-4", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
     assert!(!plain.headers().contains_key("x-ignored-params"));
 }
 
@@ -121,7 +111,7 @@ async fn bad_controls_are_rejected_by_name() {
         for (k, v) in extra.as_object().expect("object") {
             body[k] = v.clone();
         }
-        let response = post(&daemon, &body).await;
+        let response = daemon.post_chat(&body).await;
         assert_eq!(response.status(), 400);
         let error: Value = response.json().await.expect("json");
         assert_eq!(error["error"]["param"], param);
@@ -133,26 +123,15 @@ async fn bad_controls_are_rejected_by_name() {
 /// the upstream `output_config.effort`.
 #[tokio::test]
 async fn controls_reach_upstream_through_the_real_cli() {
-    let Some(cli) = support::real_claude() else {
+    let Some((mock, daemon)) = support::real_cli_daemon("").await else {
         return;
     };
-    let mock = MockAnthropic::start().await;
-    let daemon = Daemon::start(
-        DaemonOptions {
-            cli: Some(cli),
-            ..DaemonOptions::default()
-        }
-        .env("ANTHROPIC_BASE_URL", &mock.base_url())
-        .env("CLAUDE_MAX_PROXY_CLI_MAX_RETRIES", "0")
-        .env("CLAUDE_CODE_OAUTH_TOKEN", "test-oauth-token"),
-    )
-    .await;
-    let response = post(
-        &daemon,
-        &json!({"model": "claude-sonnet-4", "max_tokens": 77, "reasoning_effort": "low",
+    let response = daemon
+        .post_chat(
+            &json!({"model": "claude-sonnet-4", "max_tokens": 77, "reasoning_effort": "low",
                 "messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let requests = mock.message_requests();
     let last = requests.last().expect("an upstream request");

@@ -173,7 +173,7 @@ async fn invalid_requests_are_400_or_404_with_param() {
         (
             json!({"model":"claude-opus-4","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:,"}}]}]}).to_string(),
             400,
-            "messages[0].content[0].type",
+            "messages[0].content[0].image_url.url",
         ),
         (
             json!({"model":"claude-opus-4","tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"}]}).to_string(),

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::mock_anthropic::{MockAnthropic, mock_reply};
+use support::mock_anthropic::mock_reply;
 use support::{Daemon, DaemonOptions};
 
 const PIXEL: &str =
@@ -18,24 +18,13 @@ fn image_message(text: &str) -> Value {
         {"type": "text", "text": text}]})
 }
 
-async fn post(daemon: &Daemon, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(daemon.url("/v1/chat/completions"))
-        .json(body)
-        .send()
-        .await
-        .expect("POST")
-}
-
 /// The fake CLI gets one stream-json user message: the image block first, then the text.
 #[tokio::test]
 async fn an_image_reaches_the_cli_as_a_stream_json_block() {
     let daemon = Daemon::start(DaemonOptions::fake()).await;
-    let response = post(
-        &daemon,
-        &json!({"model": "claude-opus-4", "messages": [image_message("what color?")]}),
-    )
-    .await;
+    let response = daemon
+        .post_chat(&json!({"model": "claude-opus-4", "messages": [image_message("what color?")]}))
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(
@@ -86,13 +75,13 @@ async fn bad_images_are_rejected_by_name() {
             "messages[0].content",
         ),
     ] {
-        let response = post(
-            &daemon,
-            &json!({"model": "claude-opus-4", "messages": [{"role": "user", "content": [
+        let response = daemon
+            .post_chat(
+                &json!({"model": "claude-opus-4", "messages": [{"role": "user", "content": [
                 {"type": "image_url", "image_url": {"url": url}},
                 {"type": "text", "text": "hi"}]}]}),
-        )
-        .await;
+            )
+            .await;
         assert_eq!(response.status(), 400);
         let error: Value = response.json().await.expect("json");
         assert_eq!(error["error"]["param"], param, "{error}");
@@ -104,28 +93,15 @@ async fn bad_images_are_rejected_by_name() {
 /// session) reach upstream as image blocks, unchanged.
 #[tokio::test]
 async fn images_reach_upstream_through_the_real_cli() {
-    let Some(cli) = support::real_claude() else {
+    let Some((mock, daemon)) = support::real_cli_daemon("").await else {
         return;
     };
-    let mock = MockAnthropic::start().await;
-    let daemon = Daemon::start(
-        DaemonOptions {
-            cli: Some(cli),
-            ..DaemonOptions::default()
-        }
-        .env("ANTHROPIC_BASE_URL", &mock.base_url())
-        .env("CLAUDE_MAX_PROXY_CLI_MAX_RETRIES", "0")
-        .env("CLAUDE_CODE_OAUTH_TOKEN", "test-oauth-token"),
-    )
-    .await;
     let image_block = json!({"type": "image", "source": {"type": "base64",
                              "media_type": "image/png", "data": PIXEL}});
 
-    let response = post(
-        &daemon,
-        &json!({"model": "claude-sonnet-4", "messages": [image_message("what color?")]}),
-    )
-    .await;
+    let response = daemon
+        .post_chat(&json!({"model": "claude-sonnet-4", "messages": [image_message("what color?")]}))
+        .await;
     let status = response.status();
     let body: Value = response.json().await.expect("json");
     assert_eq!(status, 200, "{body}");
@@ -140,14 +116,12 @@ async fn images_reach_upstream_through_the_real_cli() {
         .unwrap_or_default();
     assert!(blocks.contains(&image_block), "{}", upstream.body);
 
-    let response = post(
-        &daemon,
-        &json!({"model": "claude-sonnet-4", "messages": [
+    let response = daemon
+        .post_chat(&json!({"model": "claude-sonnet-4", "messages": [
             image_message("what color?"),
             {"role": "assistant", "content": "Red."},
-            {"role": "user", "content": "and its size?"}]}),
-    )
-    .await;
+            {"role": "user", "content": "and its size?"}]}))
+        .await;
     let status = response.status();
     let body: Value = response.json().await.expect("json");
     assert_eq!(status, 200, "{body}");

@@ -14,30 +14,5 @@ async fn openai_python_sdk_works_unchanged() {
         return;
     };
     let daemon = Daemon::start(DaemonOptions::fake()).await;
-    let output = tokio::process::Command::new(python)
-        .args([
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/python",
-        ])
-        .current_dir(support::root())
-        .env("PROXY_BASE_URL", daemon.url("/v1"))
-        .output()
-        .await
-        .expect("run pytest");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}\n{stderr}");
-    assert!(
-        output.status.success(),
-        "pytest failed:\n{stdout}\n{stderr}\ndaemon log:\n{}",
-        daemon.stderr()
-    );
-    assert!(
-        !stdout.contains("skipped"),
-        "no SDK test may skip:\n{stdout}"
-    );
+    support::run_pytest(&python, "tests/python", &daemon.url("/v1"), &daemon).await;
 }

@@ -6,26 +6,9 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::mock_anthropic::MockAnthropic;
 use support::{Daemon, DaemonOptions, chunk_text, sse_data};
 
 // The Python side is tests/python_real/test_real_cli.py (structured outputs and images).
-
-async fn start() -> Option<(MockAnthropic, Daemon)> {
-    let cli = support::real_claude()?;
-    let mock = MockAnthropic::start().await;
-    let daemon = Daemon::start(
-        DaemonOptions {
-            cli: Some(cli),
-            ..DaemonOptions::default()
-        }
-        .env("ANTHROPIC_BASE_URL", &mock.base_url())
-        .env("CLAUDE_MAX_PROXY_CLI_MAX_RETRIES", "0")
-        .env("CLAUDE_CODE_OAUTH_TOKEN", "test-oauth-token"),
-    )
-    .await;
-    Some((mock, daemon))
-}
 
 fn person_request(stream: bool) -> Value {
     json!({"model": "claude-sonnet-4", "stream": stream,
@@ -40,7 +23,7 @@ fn person_request(stream: bool) -> Value {
 /// the tool input as JSON text.
 #[tokio::test]
 async fn json_schema_answers_with_the_structured_output() {
-    let Some((mock, daemon)) = start().await else {
+    let Some((mock, daemon)) = support::real_cli_daemon("").await else {
         return;
     };
     let client = reqwest::Client::new();
@@ -112,7 +95,7 @@ async fn openai_sdk_parse_with_pydantic() {
     let Some(python) = support::venv_python() else {
         return;
     };
-    let Some((_mock, daemon)) = start().await else {
+    let Some((_mock, daemon)) = support::real_cli_daemon("").await else {
         return;
     };
     let output = tokio::process::Command::new(python)

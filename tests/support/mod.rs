@@ -250,6 +250,16 @@ impl Daemon {
         format!("{}{path}", self.base_url)
     }
 
+    /// POST /v1/chat/completions with a JSON body.
+    pub async fn post_chat(&self, body: &serde_json::Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .expect("POST /v1/chat/completions")
+    }
+
     /// GET /health as JSON.
     pub async fn health(&self) -> serde_json::Value {
         reqwest::get(self.url("/health"))
@@ -292,6 +302,50 @@ impl Daemon {
             .expect("daemon did not exit within 40 s of SIGTERM")
             .expect("wait daemon")
     }
+}
+
+/// The daemon with the real CLI in subscription mode (an OAuth token in its environment, no
+/// CLI retries), pointed at a fresh mock Messages API; `None` (after saying why) without
+/// the real CLI.
+pub async fn real_cli_daemon(config: &str) -> Option<(mock_anthropic::MockAnthropic, Daemon)> {
+    let cli = real_claude()?;
+    let mock = mock_anthropic::MockAnthropic::start().await;
+    let daemon = Daemon::start(
+        DaemonOptions {
+            cli: Some(cli),
+            ..DaemonOptions::default()
+        }
+        .config(config)
+        .env("ANTHROPIC_BASE_URL", &mock.base_url())
+        .env("CLAUDE_MAX_PROXY_CLI_MAX_RETRIES", "0")
+        .env("CLAUDE_CODE_OAUTH_TOKEN", "test-oauth-token"),
+    )
+    .await;
+    Some((mock, daemon))
+}
+
+/// Runs the pytest files in `dir` (relative to the crate root) against `base_url` with the
+/// venv's Python; fails the test on a failure or a skip.
+pub async fn run_pytest(python: &Path, dir: &str, base_url: &str, daemon: &Daemon) {
+    let output = tokio::process::Command::new(python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", dir])
+        .current_dir(root())
+        .env("PROXY_BASE_URL", base_url)
+        .output()
+        .await
+        .expect("run pytest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "pytest failed:\n{stdout}\n{stderr}\ndaemon log:\n{}",
+        daemon.stderr()
+    );
+    assert!(
+        !stdout.contains("skipped"),
+        "no SDK test may skip:\n{stdout}"
+    );
 }
 
 pub fn send_signal(pid: u32, signal: i32) {
