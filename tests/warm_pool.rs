@@ -87,6 +87,18 @@ async fn repeated_setup_uses_the_warm_process() {
         "served by the warm process"
     );
     assert_eq!(record["system_prompt"], "Be brief.");
+    // /health and the request log say how each request was served.
+    let health: Value = daemon.health().await;
+    assert_eq!(health["served"], json!({"cold": 1, "warm": 1}), "{health}");
+    assert!(
+        eventually(Duration::from_secs(3), || daemon
+            .stderr()
+            .contains("served=\"warm\"")
+            || daemon.stderr().contains("served=warm"))
+        .await,
+        "{}",
+        daemon.stderr()
+    );
 
     // A different system prompt cannot use it (the prompt file is read at start).
     let next_warm = the_warm_pid(&daemon).await;

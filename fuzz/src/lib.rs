@@ -130,7 +130,9 @@ impl OutputChecker {
                 }
                 Output::Finished(_) => self.ended = true,
                 // The translator never makes it (the runner does, from rate-limit reports).
-                Output::Overage => panic!("the translator reported extra usage"),
+                Output::Overage | Output::Served(_) => {
+                    panic!("the translator reports neither extra usage nor how it was served")
+                }
                 Output::Failed(error) => {
                     assert!(error.status() >= 400, "{error:?}");
                     self.ended = true;

@@ -118,6 +118,7 @@ async fn collect(
     while let Some(output) = rx.recv().await {
         match output {
             Output::Model(m) => model = m,
+            Output::Served(how) => log.served(how),
             Output::Overage => {
                 overage = true;
                 log.overage();

@@ -46,6 +46,10 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
         "queued": live.backend.limiter.queued(),
         "max_concurrent": live.backend.limiter.max_concurrent(),
         "warm": live.backend.pool.len(),
+        "served": {
+            "cold": live.backend.served_cold.load(Ordering::Relaxed),
+            "warm": live.backend.served_warm.load(Ordering::Relaxed),
+        },
         "client_auth": if live.api_key.is_some() { "api-key" } else { "none" },
         "listeners": state
             .listener_addrs()

@@ -16,6 +16,8 @@ pub struct RequestRecord {
     pub status: u16,
     pub outcome: &'static str,
     pub overage: bool,
+    /// `cold`, `warm` or empty (no CLI ran).
+    pub served: &'static str,
     pub ttft_ms: Option<u64>,
     pub duration_ms: u64,
     pub prompt_tokens: u64,

@@ -18,6 +18,8 @@ pub struct RequestLog {
     recent: Arc<RecentRequests>,
     /// Billed as extra usage (predicted or reported).
     overage: bool,
+    /// `cold` or `warm`: how the run got its CLI (empty when none ran).
+    served: &'static str,
     pub model: String,
     pub stream: bool,
     pub bytes_in: usize,
@@ -39,6 +41,7 @@ impl RequestLog {
             endpoint,
             recent,
             overage: false,
+            served: "",
             model: String::new(),
             stream: false,
             bytes_in: 0,
@@ -59,6 +62,7 @@ impl RequestLog {
             endpoint: self.endpoint,
             recent: self.recent.clone(),
             overage: self.overage,
+            served: self.served,
             model: self.model.clone(),
             stream: self.stream,
             bytes_in: self.bytes_in,
@@ -92,6 +96,11 @@ impl RequestLog {
         self.overage = true;
     }
 
+    /// How the run got its CLI process.
+    pub fn served(&mut self, how: &'static str) {
+        self.served = how;
+    }
+
     /// Refused before a run started (bad input, queue full, …).
     pub fn rejected(&mut self, error: &ApiError) {
         self.status = error.status();
@@ -122,6 +131,7 @@ impl Drop for RequestLog {
             status: self.status,
             outcome: self.outcome,
             overage: self.overage,
+            served: self.served,
             ttft_ms: self.first_token_ms.map(|v| v as u64),
             duration_ms: duration.as_millis() as u64,
             prompt_tokens: usage.prompt_tokens,
@@ -139,6 +149,7 @@ impl Drop for RequestLog {
             ttft_ms = self.first_token_ms.map(|v| v as u64),
             duration_ms = duration.as_millis() as u64,
             overage = self.overage,
+            served = self.served,
             prompt_tokens = usage.prompt_tokens,
             completion_tokens = usage.completion_tokens,
             bytes_in = self.bytes_in,

@@ -63,6 +63,7 @@ pub async fn respond(
                 return Err(ended_without_answer());
             }
             Ok(Some(Output::Model(m))) => info.model = m,
+            Ok(Some(Output::Served(how))) => log.served(how),
             Ok(Some(Output::Failed(error))) => {
                 log.failed(error.status());
                 return Err(error);
@@ -122,6 +123,7 @@ impl SseState {
             Some(Output::Model(m)) => self.info.model = m,
             // Too late for a header: the log line and /metrics say it.
             Some(Output::Overage) => self.log.overage(),
+            Some(Output::Served(how)) => self.log.served(how),
             // Streaming translators never retract (they repeat-check instead).
             Some(Output::Retract(_)) => {}
             Some(Output::Text(text)) => {

@@ -97,7 +97,11 @@ fn recent_row(record: &RequestRecord, now: i64) -> RecentRow {
         model: record.model.clone(),
         status: record.status,
         outcome: record.outcome.to_string(),
-        served: if record.overage { "extra usage" } else { "" }.to_string(),
+        served: match (record.served, record.overage) {
+            (how, true) if !how.is_empty() => format!("{how}, extra usage"),
+            (_, true) => "extra usage".to_string(),
+            (how, false) => how.to_string(),
+        },
         ttft_ms: record.ttft_ms,
         duration_ms: record.duration_ms,
         prompt_tokens: record.prompt_tokens,

@@ -28,6 +28,7 @@ pub mod work_root;
 mod workspace;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::mpsc;
@@ -78,6 +79,9 @@ pub struct Backend {
     owner: String,
     /// The subscription's windows as the CLI last reported them.
     pub quota: QuotaBook,
+    /// Runs served by a process started for them / by a warm one, since start.
+    pub served_cold: AtomicU64,
+    pub served_warm: AtomicU64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -126,6 +130,8 @@ impl Backend {
             work_root_named: settings.work_dir.is_some(),
             owner: sweep::owner_stamp(),
             quota: QuotaBook::new(),
+            served_cold: AtomicU64::new(0),
+            served_warm: AtomicU64::new(0),
             settings: RwLock::new(settings),
         })
     }
@@ -315,6 +321,8 @@ impl Backend {
             drop(ticket);
             tracing::debug!("using a warm claude CLI process");
             crate::telemetry::warm_pool(true);
+            self.served_warm.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(Output::Served("warm")).await;
             return Some(prepared);
         }
         if pool_on {
@@ -330,7 +338,11 @@ impl Backend {
         };
         let prepared = permit.and_then(|permit| self.prepare(run, key, permit));
         match prepared {
-            Ok(prepared) => Some(prepared),
+            Ok(prepared) => {
+                self.served_cold.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send(Output::Served("cold")).await;
+                Some(prepared)
+            }
             Err(error) => {
                 let _ = tx.send(Output::Failed(error)).await;
                 None

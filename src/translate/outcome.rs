@@ -41,6 +41,8 @@ pub enum Output {
     Failed(ApiError),
     /// Anthropic bills this request as extra usage (overage), per its rate-limit report.
     Overage,
+    /// How the run got its CLI process: `cold` (started for it) or `warm` (pre-started).
+    Served(&'static str),
 }
 
 /// Maps a CLI stop reason to OpenAI's finish reason.
