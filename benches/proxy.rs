@@ -527,6 +527,7 @@ impl DirectCli {
             effort: None,
             json_schema: None,
             stream_input: false,
+            tools: None,
         };
         let invocation = command::build(&spec, &[]);
         let started = Instant::now();

@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`config`]: the effective settings (defaults < file < env < flags) and where each came from.
 //! - [`clock`]: Unix time and UTC dates without a date crate.
+//! - [`defer_hook`]: the hidden `defer-hook` subcommand: the PreToolUse hook of tool runs.
+//! - [`mcp_stub`]: the hidden `mcp-stub` subcommand: the MCP server listing a request's client tools.
 //! - [`models`]: the model catalog: which ids we expose and what the CLI is asked for.
 //! - [`net`]: network facts: CIDR blocks, Docker bridges, the source filter, port holders.
 //! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation.
@@ -29,10 +31,12 @@ pub mod claude;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod defer_hook;
 pub mod doctor;
 pub mod exit;
 pub mod http;
 pub mod login;
+pub mod mcp_stub;
 pub mod models;
 pub mod net;
 pub mod openai;

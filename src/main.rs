@@ -75,6 +75,15 @@ enum Command {
     },
     /// Check the CLI, login, config, listeners, Docker networking, firewall and service.
     Doctor,
+    /// The MCP server the CLI runs for a request with client tools (internal).
+    #[command(hide = true)]
+    McpStub {
+        tools: PathBuf,
+        result: Option<PathBuf>,
+    },
+    /// The PreToolUse hook of a run with client tools (internal).
+    #[command(hide = true)]
+    DeferHook { allowed: Option<String> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,6 +123,15 @@ async fn dispatch(cli: Cli) -> Outcome {
     // `doctor` reports a broken config as one of its checks, and `service uninstall|status`
     // must work with one: both run before the config is loaded.
     match &cli.command {
+        Some(Command::McpStub { tools, result }) => {
+            return claude_max_proxy::mcp_stub::run(tools, result.as_deref())
+                .map(|()| Exit::Success)
+                .map_err(|m| Failure::new(Exit::Failure, m));
+        }
+        Some(Command::DeferHook { allowed }) => {
+            claude_max_proxy::defer_hook::run(allowed.as_deref());
+            return Ok(Exit::Success);
+        }
         Some(Command::Doctor) => return Ok(claude_max_proxy::doctor::main(&inputs).await),
         Some(Command::Service { action }) => {
             return claude_max_proxy::service::main(action, &inputs);
@@ -144,6 +162,7 @@ async fn dispatch(cli: Cli) -> Outcome {
         // Dispatched above, before the config is loaded.
         Command::Service { action } => claude_max_proxy::service::main(&action, &inputs),
         Command::Doctor => Ok(claude_max_proxy::doctor::main(&inputs).await),
+        Command::McpStub { .. } | Command::DeferHook { .. } => Ok(Exit::Success),
     }
 }
 

@@ -176,9 +176,9 @@ async fn invalid_requests_are_400_or_404_with_param() {
             "messages[0].content[0].image_url.url",
         ),
         (
-            json!({"model":"claude-opus-4","tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"}]}).to_string(),
+            json!({"model":"claude-opus-4","tools":[{"type":"function","function":{"name":"f g"}}],"messages":[{"role":"user","content":"x"}]}).to_string(),
             400,
-            "tools",
+            "tools[0].function.name",
         ),
         (json!({"model":"no-such-model","messages":[{"role":"user","content":"x"}]}).to_string(), 404, "model"),
     ];

@@ -33,6 +33,8 @@ pub mod translate {
     pub mod errors;
     #[path = "outcome.rs"]
     pub mod outcome;
+    #[path = "tool_names.rs"]
+    pub mod tool_names;
 }
 
 use claude::events::parse_line;
@@ -132,6 +134,10 @@ impl OutputChecker {
                 // The translator never makes it (the runner does, from rate-limit reports).
                 Output::Overage | Output::Served(_) => {
                     panic!("the translator reports neither extra usage nor how it was served")
+                }
+                // No tool names are given to the fuzzed translators.
+                Output::ToolCall { .. } | Output::ToolArgs { .. } => {
+                    panic!("a tool call without client tools")
                 }
                 Output::Failed(error) => {
                     assert!(error.status() >= 400, "{error:?}");

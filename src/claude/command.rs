@@ -38,6 +38,36 @@ pub struct RunSpec<'a> {
     /// `--input-format stream-json`: the prompt arrives as one JSON user message (needed for
     /// images); a `--resume` session is then read at start.
     pub stream_input: bool,
+    /// Client tools: the MCP stub's config, the defer hook, the call to carry.
+    pub tools: Option<ToolArgs<'a>>,
+}
+
+pub use super::events::TOOL_SERVER;
+
+/// How a run with client tools is set up: the MCP server that lists them, a PreToolUse hook
+/// that defers every call (the turn ends at the call, one upstream request), and, when a
+/// resumed run carries a client's result, the tool it may run.
+#[derive(Clone, Debug)]
+pub struct ToolArgs<'a> {
+    pub mcp_config: &'a Path,
+    /// The PreToolUse hook's shell command (this daemon's `defer-hook`).
+    pub hook_command: &'a str,
+    /// `--allowedTools`: the deferred call's tool (continuations only).
+    pub allowed: Option<&'a str>,
+}
+
+/// The `--settings` of a tool run: a PreToolUse hook on the client's tools whose command
+/// answers `defer` (the CLI ends the turn at the call instead of running it).
+pub fn defer_hook_settings(server: &str, command: &str) -> String {
+    serde_json::json!({"hooks": {"PreToolUse": [{
+        "matcher": format!("mcp__{server}__.*"),
+        "hooks": [{"type": "command", "command": command}]}]}})
+    .to_string()
+}
+
+/// A word for `sh`: single-quoted, with single quotes escaped.
+pub fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 /// A ready-to-spawn command line.
@@ -95,6 +125,16 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
         args.push("--input-format".into());
         args.push("stream-json".into());
     }
+    if let Some(tools) = &spec.tools {
+        args.push("--mcp-config".into());
+        args.push(tools.mcp_config.into());
+        args.push("--settings".into());
+        args.push(defer_hook_settings(TOOL_SERVER, tools.hook_command).into());
+        if let Some(tool) = tools.allowed {
+            args.push("--allowedTools".into());
+            args.push(tool.into());
+        }
+    }
 
     let mut env_remove: Vec<String> = daemon_env_names
         .iter()
@@ -118,6 +158,11 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
             "1".to_string(),
         ),
     ];
+    if spec.tools.is_some() {
+        // List the stub's tools up front (no tool search) and wait for the server at start.
+        env_set.push(("ENABLE_TOOL_SEARCH".to_string(), "false".to_string()));
+        env_set.push(("MCP_CONNECTION_NONBLOCKING".to_string(), "0".to_string()));
+    }
     if let Some(tokens) = spec.max_output_tokens {
         env_set.push((
             "CLAUDE_CODE_MAX_OUTPUT_TOKENS".to_string(),
@@ -165,6 +210,7 @@ mod tests {
             effort: None,
             json_schema: None,
             stream_input: false,
+            tools: None,
         }
     }
 

@@ -48,6 +48,7 @@ pub enum StreamEvent {
     /// A `tool_use` block opens (e.g. the CLI's `StructuredOutput` tool for `--json-schema`).
     ToolUseStart {
         index: u64,
+        id: String,
         name: String,
     },
     /// A piece of a tool call's input JSON.
@@ -242,6 +243,7 @@ fn stream_event(event: &Value) -> StreamEvent {
             ) {
                 (Some("tool_use"), Some(name)) => StreamEvent::ToolUseStart {
                     index: event.get("index").and_then(Value::as_u64).unwrap_or(0),
+                    id: str_field(&block, "id").unwrap_or_default(),
                     name: name.to_string(),
                 },
                 _ => StreamEvent::Other,
@@ -281,6 +283,9 @@ fn stream_event(event: &Value) -> StreamEvent {
         _ => StreamEvent::Other,
     }
 }
+
+/// The MCP server name of the client's tools: the CLI reports them as `mcp__c__<name>`.
+pub const TOOL_SERVER: &str = "c";
 
 /// The tool name the CLI gives the `--json-schema` answer.
 pub const STRUCTURED_OUTPUT_TOOL: &str = "StructuredOutput";

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Who spoke a turn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +80,22 @@ fn user_content(turn: &SessionTurn<'_>) -> serde_json::Value {
     serde_json::Value::Array(blocks)
 }
 
+/// One row of a session: a user message's content, or an assistant message's blocks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Row {
+    User(Value),
+    Assistant(Vec<Value>),
+}
+
+/// A tool call the resumed CLI is to run (through the MCP stub): the CLI's own
+/// `hook_deferred_tool` marker, as a PreToolUse hook answering `defer` leaves it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deferred {
+    pub id: String,
+    pub name: String,
+    pub input: Value,
+}
+
 /// Writes `turns` (alternating, starting with a user turn) as session `session_id` for `cwd`.
 pub fn write(
     claude_home: &Path,
@@ -89,9 +105,40 @@ pub fn write(
     model: &str,
     cli_version: &str,
 ) -> std::io::Result<SessionFile> {
-    let session_id = session_id.to_string();
-    let projects = claude_home.join("projects");
-    let dir = projects.join(sanitize_cwd(cwd));
+    let rows: Vec<Row> = turns
+        .iter()
+        .map(|turn| match turn.speaker {
+            Speaker::User => Row::User(user_content(turn)),
+            Speaker::Assistant => Row::Assistant(vec![json!({"type": "text", "text": turn.text})]),
+        })
+        .collect();
+    let meta = RowMeta {
+        session_id,
+        cwd: &cwd.to_string_lossy(),
+        model,
+        cli_version,
+    };
+    write_rows(claude_home, cwd, &meta, &rows, None)
+}
+
+/// What every row repeats.
+pub struct RowMeta<'a> {
+    pub session_id: &'a str,
+    pub cwd: &'a str,
+    pub model: &'a str,
+    pub cli_version: &'a str,
+}
+
+/// Writes `rows` (chained by `parentUuid`), then the deferred-call marker if any.
+pub fn write_rows(
+    claude_home: &Path,
+    cwd: &Path,
+    meta: &RowMeta<'_>,
+    rows: &[Row],
+    deferred: Option<&Deferred>,
+) -> std::io::Result<SessionFile> {
+    let session_id = meta.session_id.to_string();
+    let dir = claude_home.join("projects").join(sanitize_cwd(cwd));
     let created_dir = if dir.exists() {
         None
     } else {
@@ -107,50 +154,52 @@ pub fn write(
         path: path.clone(),
         created_dir,
     };
-
+    let now = crate::clock::timestamp_now();
+    let base = json!({"isSidechain": false, "timestamp": now, "userType": "external",
+                      "cwd": meta.cwd, "sessionId": session_id, "version": meta.cli_version});
     let mut out = String::new();
     let mut parent: Option<String> = None;
-    let now = crate::clock::timestamp_now();
-    let cwd_text = cwd.to_string_lossy();
-    for turn in turns {
-        let text = turn.text;
+    let mut push = |mut row: Value, parent: &mut Option<String>| {
         let uuid = uuid::Uuid::new_v4().to_string();
-        let (kind, message) = match turn.speaker {
-            Speaker::User => (
-                "user",
-                json!({"role": "user", "content": user_content(turn)}),
-            ),
-            Speaker::Assistant => (
-                "assistant",
-                json!({
-                    "id": format!("msg_{}", uuid.replace('-', "")),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [{"type": "text", "text": text}],
-                    "stop_reason": "end_turn",
-                    "stop_sequence": null,
-                    "usage": {"input_tokens": 0, "output_tokens": 0},
-                }),
-            ),
-        };
-        let row = json!({
-            "parentUuid": parent,
-            "isSidechain": false,
-            "type": kind,
-            "message": message,
-            "uuid": uuid,
-            "timestamp": now,
-            "userType": "external",
-            "cwd": cwd_text,
-            "sessionId": session_id,
-            "version": cli_version,
-        });
+        if let (Some(object), Some(base)) = (row.as_object_mut(), base.as_object()) {
+            for (k, v) in base {
+                object.insert(k.clone(), v.clone());
+            }
+            object.insert("parentUuid".into(), json!(parent));
+            object.insert("uuid".into(), json!(uuid));
+        }
         out.push_str(&row.to_string());
         out.push('\n');
-        parent = Some(uuid);
+        *parent = Some(uuid);
+    };
+    for row in rows {
+        let row = match row {
+            Row::User(content) => json!({"type": "user",
+                "message": {"role": "user", "content": content}}),
+            Row::Assistant(blocks) => {
+                let stop = if blocks.iter().any(|b| b["type"] == "tool_use") {
+                    "tool_use"
+                } else {
+                    "end_turn"
+                };
+                json!({"type": "assistant", "message": {
+                    "id": format!("msg_{}", uuid::Uuid::new_v4().simple()),
+                    "type": "message", "role": "assistant", "model": meta.model,
+                    "content": blocks, "stop_reason": stop, "stop_sequence": null,
+                    "usage": {"input_tokens": 0, "output_tokens": 0}}})
+            }
+        };
+        push(row, &mut parent);
     }
-
+    if let Some(call) = deferred {
+        push(
+            json!({"type": "attachment", "attachment": {"type": "hook_deferred_tool",
+                "toolUseID": call.id, "toolName": call.name, "toolInput": call.input,
+                "hookName": "settings", "hookEvent": "PreToolUse",
+                "permissionMode": "default"}}),
+            &mut parent,
+        );
+    }
     let mut handle = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -13,7 +13,9 @@ use super::body::{self, BodyLimits};
 use super::overage;
 use super::request_log::RequestLog;
 use super::{AppState, Body, Live, respond, sse};
-use crate::openai::{ApiError, ChatCompletion, ChatRequest, parse_chat_request};
+use crate::openai::{
+    ApiError, ChatCompletion, ChatRequest, FunctionCall, ResponseToolCall, parse_chat_request,
+};
 use crate::translate::outcome::Output;
 use crate::translate::plan;
 
@@ -65,7 +67,7 @@ async fn answer(
         .resolve(&chat.model)
         .ok_or_else(|| ApiError::model_not_found(&chat.model))?;
     let overage = overage::check(live)?;
-    let run_plan = plan::plan(&chat, model_arg);
+    let run_plan = plan::plan_request(&chat, model_arg)?;
     let rx = live.backend.start(run_plan, chat.stream)?;
     if overage {
         log.overage();
@@ -115,10 +117,29 @@ async fn collect(
     let mut model = requested_model;
     let mut content = String::new();
     let mut overage = false;
+    let mut calls: Vec<ResponseToolCall> = Vec::new();
     while let Some(output) = rx.recv().await {
         match output {
             Output::Model(m) => model = m,
             Output::Served(how) => log.served(how),
+            Output::ToolCall { index, id, name } => {
+                log.first_token();
+                if index == calls.len() {
+                    calls.push(ResponseToolCall {
+                        id,
+                        kind: "function",
+                        function: FunctionCall {
+                            name,
+                            arguments: String::new(),
+                        },
+                    });
+                }
+            }
+            Output::ToolArgs { index, arguments } => {
+                if let Some(call) = calls.get_mut(index) {
+                    call.function.arguments.push_str(&arguments);
+                }
+            }
             Output::Overage => {
                 overage = true;
                 log.overage();
@@ -142,7 +163,8 @@ async fn collect(
                     content,
                     finish.reason,
                     finish.usage,
-                );
+                )
+                .with_tool_calls(std::mem::take(&mut calls));
                 let mut response = respond::ok_json(&completion);
                 if overage {
                     respond::mark_overage(&mut response);

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use super::Body;
 use super::request_log::RequestLog;
 use super::respond::ended_without_answer;
-use crate::openai::{ApiError, Chunk, Delta};
+use crate::openai::{ApiError, Chunk, Delta, DeltaFunction, DeltaToolCall};
 use crate::translate::outcome::{Finish, Output};
 
 /// What every chunk repeats, and the stream's timing settings.
@@ -130,10 +130,36 @@ impl SseState {
                 self.log.first_token();
                 self.ensure_role();
                 let delta = Delta {
-                    role: None,
                     content: Some(text),
+                    ..Delta::default()
                 };
                 self.push_chunk(&self.chunk(delta, None));
+            }
+            Some(Output::ToolCall { index, id, name }) => {
+                self.log.first_token();
+                self.ensure_role();
+                let call = DeltaToolCall {
+                    index,
+                    id: Some(id),
+                    kind: Some("function"),
+                    function: DeltaFunction {
+                        name: Some(name),
+                        arguments: String::new(),
+                    },
+                };
+                self.push_tool_delta(call);
+            }
+            Some(Output::ToolArgs { index, arguments }) => {
+                let call = DeltaToolCall {
+                    index,
+                    id: None,
+                    kind: None,
+                    function: DeltaFunction {
+                        name: None,
+                        arguments,
+                    },
+                };
+                self.push_tool_delta(call);
             }
             Some(Output::Finished(finish)) => self.finish(finish),
             Some(Output::Failed(error)) => {
@@ -172,6 +198,7 @@ impl SseState {
             let delta = Delta {
                 role: Some("assistant"),
                 content: Some(String::new()),
+                tool_calls: None,
             };
             self.push_chunk(&self.chunk(delta, None));
         }
@@ -187,6 +214,14 @@ impl SseState {
             delta,
             finish,
         )
+    }
+
+    fn push_tool_delta(&mut self, call: DeltaToolCall) {
+        let delta = Delta {
+            tool_calls: Some(vec![call]),
+            ..Delta::default()
+        };
+        self.push_chunk(&self.chunk(delta, None));
     }
 
     fn push_chunk(&mut self, chunk: &Chunk) {

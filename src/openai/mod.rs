@@ -7,12 +7,14 @@ mod error;
 pub mod image;
 mod request;
 mod response;
+pub mod tools;
 
 pub use controls::{Controls, Effort, ResponseFormat};
 pub use error::{ApiError, ErrorKind};
 pub use image::ImageSource;
 pub use request::{ChatRequest, Message, Role, parse_chat_request};
 pub use response::{
-    ChatCompletion, Choice, Chunk, ChunkChoice, Delta, FinishReason, ModelList, ModelObject,
-    ResponseMessage, Usage,
+    ChatCompletion, Choice, Chunk, ChunkChoice, Delta, DeltaFunction, DeltaToolCall, FinishReason,
+    FunctionCall, ModelList, ModelObject, ResponseMessage, ResponseToolCall, Usage,
 };
+pub use tools::{FunctionDef, ToolCall, ToolChoice, Tools};

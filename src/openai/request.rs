@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::ApiError;
 use super::controls::Controls;
 use super::image::ImageSource;
+use super::tools::{ToolCall, Tools};
 
 /// Who said a message, after folding `developer` into `system`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// A tool result (`tool`, or the legacy `function`).
+    Tool,
 }
 
 /// One message with its text content and (user messages only) its images.
@@ -27,6 +30,10 @@ pub struct Message {
     pub role: Role,
     pub text: String,
     pub images: Vec<ImageSource>,
+    /// Assistant messages: the tool calls made.
+    pub tool_calls: Vec<ToolCall>,
+    /// Tool messages: the call this is the result of.
+    pub tool_call_id: Option<String>,
 }
 
 /// A validated chat request.
@@ -39,6 +46,8 @@ pub struct ChatRequest {
     pub include_usage: bool,
     /// `max_tokens`, `stop`, `reasoning_effort`, and the ignored parameters' names.
     pub controls: Controls,
+    /// The client's functions and how the model may use them.
+    pub tools: Tools,
 }
 
 impl ChatRequest {
@@ -109,6 +118,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     check_unsupported(&obj)?;
     check_ignored_types(&obj)?;
     let controls = super::controls::parse(&obj)?;
+    let tools = super::tools::parse(&obj)?;
     let messages = parse_messages(obj.get("messages"))?;
 
     Ok(ChatRequest {
@@ -117,6 +127,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         stream,
         include_usage,
         controls,
+        tools,
     })
 }
 
@@ -144,31 +155,6 @@ fn check_unsupported(obj: &Map<String, Value>) -> Result<(), ApiError> {
             ));
         }
         Some(_) => return Err(ApiError::invalid("n", "`n` must be a positive integer.")),
-    }
-    for key in ["tools", "functions"] {
-        match obj.get(key) {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(a)) if a.is_empty() => {}
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    key,
-                    format!(
-                        "`{key}` (function calling) is not supported by this proxy yet; \
-                         remove `{key}` from the request."
-                    ),
-                ));
-            }
-        }
-    }
-    match obj.get("tool_choice") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s == "none" || s == "auto" => {}
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "tool_choice",
-                "`tool_choice` is not supported by this proxy yet (no tools can be called).",
-            ));
-        }
     }
     match obj.get("modalities") {
         None | Some(Value::Null) => {}
@@ -253,7 +239,9 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         }
     };
 
-    let mut messages = Vec::with_capacity(items.len());
+    let mut messages: Vec<Message> = Vec::with_capacity(items.len());
+    // The id given to the last legacy `function_call`, which a `function` message answers.
+    let mut legacy_call: Option<String> = None;
     for (i, item) in items.iter().enumerate() {
         let param = format!("messages[{i}]");
         let Value::Object(msg) = item else {
@@ -263,19 +251,12 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
             Some("system") | Some("developer") => Role::System,
             Some("user") => Role::User,
             Some("assistant") => Role::Assistant,
-            Some(r @ ("tool" | "function")) => {
-                return Err(ApiError::invalid(
-                    format!("{param}.role"),
-                    format!(
-                        "Messages with role `{r}` need tool support, which this proxy does not have yet."
-                    ),
-                ));
-            }
+            Some("tool" | "function") => Role::Tool,
             Some(other) => {
                 return Err(ApiError::invalid(
                     format!("{param}.role"),
                     format!(
-                        "Invalid role `{other}`: expected system, developer, user or assistant."
+                        "Invalid role `{other}`: expected system, developer, user, assistant or tool."
                     ),
                 ));
             }
@@ -286,18 +267,28 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
                 ));
             }
         };
-        if role == Role::Assistant
-            && msg
-                .get("tool_calls")
-                .is_some_and(|t| !t.is_null() && t.as_array().is_none_or(|a| !a.is_empty()))
-        {
-            return Err(ApiError::invalid(
-                format!("{param}.tool_calls"),
-                "Assistant `tool_calls` need tool support, which this proxy does not have yet.",
-            ));
-        }
         let (text, images) = parse_content(msg.get("content"), &param, role)?;
-        messages.push(Message { role, text, images });
+        let tool_calls = if role == Role::Assistant {
+            let calls = super::tools::parse_calls(msg, &param, &format!("call_legacy_{i}"))?;
+            if let Some(id) = calls.iter().find(|c| c.id.starts_with("call_legacy_")) {
+                legacy_call = Some(id.id.clone());
+            }
+            calls
+        } else {
+            Vec::new()
+        };
+        let tool_call_id = if role == Role::Tool {
+            Some(result_id(msg, &param, &messages, legacy_call.as_deref())?)
+        } else {
+            None
+        };
+        messages.push(Message {
+            role,
+            text,
+            images,
+            tool_calls,
+            tool_call_id,
+        });
     }
 
     let last = messages
@@ -309,20 +300,51 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
                 "`messages` has only system messages; add a user message.",
             )
         })?;
-    if messages[last].role != Role::User {
+    if !matches!(messages[last].role, Role::User | Role::Tool) {
         return Err(ApiError::invalid(
             format!("messages[{last}].role"),
-            "The last message must come from the user: the claude CLI cannot continue a \
-             partial assistant message.",
+            "The last message must come from the user (or be a tool result): the claude CLI \
+             cannot continue a partial assistant message.",
         ));
     }
-    if messages[last].text.trim().is_empty() && messages[last].images.is_empty() {
+    if messages[last].role == Role::User
+        && messages[last].text.trim().is_empty()
+        && messages[last].images.is_empty()
+    {
         return Err(ApiError::invalid(
             format!("messages[{last}].content"),
             "The last user message is empty.",
         ));
     }
     Ok(messages)
+}
+
+/// The call a tool message answers: its `tool_call_id` (legacy `function` messages answer
+/// the last `function_call`), which an earlier assistant message must have made.
+fn result_id(
+    msg: &Map<String, Value>,
+    param: &str,
+    earlier: &[Message],
+    legacy_call: Option<&str>,
+) -> Result<String, ApiError> {
+    let id = match msg.get("tool_call_id").and_then(Value::as_str) {
+        Some(id) => id.to_string(),
+        None if msg.get("role").and_then(Value::as_str) == Some("function") => {
+            legacy_call.unwrap_or("").to_string()
+        }
+        None => String::new(),
+    };
+    let known = earlier
+        .iter()
+        .any(|m| m.tool_calls.iter().any(|c| c.id == id));
+    if id.is_empty() || !known {
+        return Err(ApiError::invalid(
+            format!("{param}.tool_call_id"),
+            "This tool message answers no tool call of an earlier assistant message; its \
+             `tool_call_id` must be one of their `tool_calls[].id`.",
+        ));
+    }
+    Ok(id)
 }
 
 /// A message's text (parts joined) and images.
@@ -463,7 +485,7 @@ mod tests {
             ),
             (
                 r#"{"model":"m","tools":[{"type":"function"}],"messages":[{"role":"user","content":"x"}]}"#,
-                "tools",
+                "tools[0].function",
             ),
             (
                 r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#,
@@ -483,7 +505,7 @@ mod tests {
             ),
             (
                 r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#,
-                "messages[0].role",
+                "messages[0].tool_call_id",
             ),
             (
                 r#"{"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}"#,

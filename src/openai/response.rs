@@ -10,6 +10,7 @@ pub enum FinishReason {
     Stop,
     Length,
     ContentFilter,
+    ToolCalls,
 }
 
 /// Token counts; `prompt_tokens` includes cache reads and cache writes.
@@ -47,8 +48,44 @@ impl Usage {
 #[derive(Clone, Debug, Serialize)]
 pub struct ResponseMessage {
     pub role: &'static str,
-    pub content: String,
+    /// `null` when the answer is only tool calls.
+    pub content: Option<String>,
     pub refusal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ResponseToolCall>>,
+}
+
+/// A tool call in a response message (or, streamed, in a delta).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResponseToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: FunctionCall,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FunctionCall {
+    pub name: String,
+    pub arguments: String,
+}
+
+/// A streamed piece of a tool call: the first carries id, type and name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeltaToolCall {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: DeltaFunction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeltaFunction {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub arguments: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -72,6 +109,20 @@ pub struct ChatCompletion {
 }
 
 impl ChatCompletion {
+    /// Adds the answer's tool calls; a message of tool calls only has `content: null`.
+    pub fn with_tool_calls(mut self, calls: Vec<ResponseToolCall>) -> ChatCompletion {
+        if calls.is_empty() {
+            return self;
+        }
+        if let Some(choice) = self.choices.first_mut() {
+            if choice.message.content.as_deref() == Some("") {
+                choice.message.content = None;
+            }
+            choice.message.tool_calls = Some(calls);
+        }
+        self
+    }
+
     pub fn new(
         id: String,
         created: i64,
@@ -89,8 +140,9 @@ impl ChatCompletion {
                 index: 0,
                 message: ResponseMessage {
                     role: "assistant",
-                    content,
+                    content: Some(content),
                     refusal: None,
+                    tool_calls: None,
                 },
                 logprobs: None,
                 finish_reason: finish,
@@ -107,6 +159,8 @@ pub struct Delta {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<DeltaToolCall>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -221,6 +275,7 @@ mod tests {
         let delta = Delta {
             role: Some("assistant"),
             content: Some(String::new()),
+            tool_calls: None,
         };
         let with =
             serde_json::to_value(Chunk::choice("c", 1, "m", true, delta.clone(), None)).unwrap();

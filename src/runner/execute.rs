@@ -12,7 +12,7 @@ use super::io::{read_line, read_tail};
 use super::limiter::RunPermit;
 use super::{Backend, Mode, Prepared, Run, internal};
 use crate::claude::events::{self, CliEvent};
-use crate::claude::session::{self, SessionTurn};
+use crate::claude::session::{self, Deferred, Row, RowMeta, SessionTurn};
 use crate::config::Settings;
 use crate::openai::FinishReason;
 use crate::openai::{ApiError, ErrorKind};
@@ -20,6 +20,8 @@ use crate::quota::QuotaBook;
 use crate::translate::errors;
 use crate::translate::outcome::{Finish, Output, Translator};
 use crate::translate::stop::StopMatcher;
+use crate::translate::tool_plan::{ToolNames, ToolRun, ToolTurn};
+use serde_json::{Value, json};
 
 /// How long the CLI may take to exit after its `result`.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
@@ -86,6 +88,7 @@ impl Backend {
             &run.settings,
             &run.plan.stop,
             run.plan.json_schema.is_some(),
+            run.plan.tools.as_ref().map(|t| &t.names),
             &self.quota,
             pipes.stdout,
             run.streaming,
@@ -148,6 +151,9 @@ impl Backend {
         let (Some(id), Some(home)) = (resume_id, &self.claude_home) else {
             return Ok(None);
         };
+        if let Some(tools) = &run.plan.tools {
+            return self.write_tool_session(run, tools, home, cwd, id).map(Some);
+        }
         let version = self
             .cli_state()
             .version
@@ -174,9 +180,90 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// A tool conversation's session: real tool_use / tool_result rows, and the marker of
+    /// the call a continuation carries.
+    fn write_tool_session(
+        &self,
+        run: &Run,
+        tools: &ToolRun,
+        home: &std::path::Path,
+        cwd: &std::path::Path,
+        id: &str,
+    ) -> Result<session::SessionFile, ApiError> {
+        let version = self
+            .cli_state()
+            .version
+            .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
+        let rows: Vec<Row> = tools.turns.iter().map(tool_row).collect();
+        let deferred = tools.continuation.as_ref().map(|c| Deferred {
+            id: c.id.clone(),
+            name: c.upstream_name.clone(),
+            input: c.input.clone(),
+        });
+        let meta = RowMeta {
+            session_id: id,
+            cwd: &cwd.to_string_lossy(),
+            model: &run.plan.model_arg,
+            cli_version: &version,
+        };
+        session::write_rows(home, cwd, &meta, &rows, deferred.as_ref())
+            .map_err(|e| internal(format!("could not write the session file: {e}")))
+    }
+}
+
+/// One tool-conversation turn as a session row.
+fn tool_row(turn: &ToolTurn) -> Row {
+    let text_block = |text: &str| json!({"type": "text", "text": text});
+    match turn {
+        ToolTurn::User { text, images } => {
+            if images.is_empty() {
+                Row::User(json!(text))
+            } else {
+                let mut blocks: Vec<Value> = images.iter().map(|i| i.to_block()).collect();
+                if !text.trim().is_empty() {
+                    blocks.push(text_block(text));
+                }
+                Row::User(Value::Array(blocks))
+            }
+        }
+        ToolTurn::Assistant { text, calls } => {
+            let mut blocks = Vec::new();
+            if !text.trim().is_empty() {
+                blocks.push(text_block(text));
+            }
+            for (id, name, input) in calls {
+                blocks.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
+            }
+            Row::Assistant(blocks)
+        }
+        ToolTurn::Results { results, text } => {
+            let mut blocks: Vec<Value> = results
+                .iter()
+                .map(|(id, content)| {
+                    json!({"type": "tool_result", "tool_use_id": id, "content": content})
+                })
+                .collect();
+            if !text.trim().is_empty() {
+                blocks.push(text_block(text));
+            }
+            Row::User(Value::Array(blocks))
+        }
+    }
+}
+
 /// What goes on the CLI's stdin: the prompt as text, or (stream-json input) one user
 /// message line with the images first, then the text.
 fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
+    // A continuation has no new prompt: the resumed CLI runs the deferred call and goes on.
+    if run
+        .plan
+        .tools
+        .as_ref()
+        .is_some_and(|t| t.continuation.is_some())
+    {
+        return Vec::new();
+    }
     let text = match mode {
         Mode::Flatten => run.plan.flattened.as_str(),
         Mode::Single | Mode::Resume => run.plan.prompt.as_str(),
@@ -208,6 +295,7 @@ async fn pump(
     settings: &Settings,
     stops: &[String],
     structured: bool,
+    tool_names: Option<&ToolNames>,
     quota: &QuotaBook,
     stdout: tokio::process::ChildStdout,
     streaming: bool,
@@ -222,6 +310,9 @@ async fn pump(
     };
     if structured {
         translator = translator.structured();
+    }
+    if let Some(names) = tool_names {
+        translator = translator.with_tools(names.clone());
     }
     let mut saw_garbage = false;
     let mut stop = StopMatcher::new(stops);

@@ -245,6 +245,9 @@ impl Backend {
     fn mode_for(&self, settings: &Settings, plan: &RunPlan) -> Mode {
         if !plan.is_multi_turn() {
             Mode::Single
+        } else if plan.tools.is_some() {
+            // Tool turns only exist as session rows.
+            Mode::Resume
         } else if plan.must_flatten
             || settings.history == HistoryMode::Flatten
             || self.claude_home.is_none()
@@ -269,6 +272,7 @@ impl Backend {
                 json_schema: run.plan.json_schema.clone(),
                 stream_input: !run.plan.prompt_images.is_empty()
                     || (mode == Mode::Flatten && run.plan.history_has_images()),
+                tools: run.plan.tools.as_ref().map(|t| t.functions_json()),
             },
         )
     }
@@ -284,6 +288,15 @@ impl Backend {
         let deadline = Instant::now() + run.settings.total_timeout();
         let permit = match self.execute(prepared, &run, mode, &tx, deadline).await {
             Ok((Attempt::Over, _)) => return,
+            Ok((Attempt::ResumeRejected, _)) if run.plan.tools.is_some() => {
+                let error = internal(
+                    "The claude CLI rejected the session that carries the tool calls; please \
+                     report this with the daemon's log."
+                        .to_string(),
+                );
+                let _ = tx.send(Output::Failed(error)).await;
+                return;
+            }
             Ok((Attempt::ResumeRejected, permit)) => permit,
             Err(error) => {
                 let _ = tx.send(Output::Failed(error)).await;
@@ -316,7 +329,7 @@ impl Backend {
         tx: &mpsc::Sender<Output>,
     ) -> Option<Prepared> {
         // A stream-json process reads its session at start: it cannot be started ahead.
-        let pool_on = self.pool.target() > 0 && !key.controls().stream_input;
+        let pool_on = self.pool.target() > 0 && key.controls().can_be_warm();
         if let Some(prepared) = self.pool.take(&key).filter(|_| pool_on) {
             drop(ticket);
             tracing::debug!("using a warm claude CLI process");
@@ -354,7 +367,7 @@ impl Backend {
     /// concurrency limit: a warm process holds a permit like a running one. A reload while
     /// this runs makes the pool refuse what it starts (see [`WarmPool::put`]).
     fn refill(self: Arc<Self>, run: &Run, key: WarmKey) {
-        if self.pool.target() == 0 || key.controls().stream_input {
+        if self.pool.target() == 0 || !key.controls().can_be_warm() {
             return;
         }
         self.pool.retain_key(&key);

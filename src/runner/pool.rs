@@ -62,6 +62,16 @@ pub struct StartControls {
     pub json_schema: Option<String>,
     /// `--input-format stream-json` (requests with images).
     pub stream_input: bool,
+    /// The client tools the MCP stub lists (JSON), for tool conversations.
+    pub tools: Option<String>,
+}
+
+impl StartControls {
+    /// Whether such a process can be started ahead: not when it must read its session or
+    /// its tool setup at start (images, client tools).
+    pub fn can_be_warm(&self) -> bool {
+        !self.stream_input && self.tools.is_none()
+    }
 }
 
 impl WarmKey {

@@ -7,7 +7,7 @@ use super::limiter::RunPermit;
 use super::pool::WarmKey;
 use super::workspace::Workspace;
 use super::{Backend, Run, internal, sweep, work_root};
-use crate::claude::command::{self, RunSpec};
+use crate::claude::command::{self, RunSpec, TOOL_SERVER, ToolArgs};
 use crate::claude::process::{CliProcess, Pipes};
 use crate::claude::session::SessionFile;
 use crate::openai::{ApiError, ErrorKind};
@@ -73,11 +73,30 @@ impl Backend {
                 None => None,
             };
         let resume_id = key.resumes().then(|| uuid::Uuid::new_v4().to_string());
-        // With stream-json input the CLI reads the session at start.
-        let session = if key.controls().stream_input {
+        // With stream-json input or tools the CLI reads the session at start.
+        let session = if !key.controls().can_be_warm() {
             self.write_session(run, &workspace.cwd, resume_id.as_deref())?
         } else {
             None
+        };
+        let tool_files = match &run.plan.tools {
+            Some(tools) => Some(write_tool_files(&workspace, tools)?),
+            None => None,
+        };
+        let continuation = run
+            .plan
+            .tools
+            .as_ref()
+            .and_then(|t| t.continuation.as_ref());
+        let hook_command = match std::env::current_exe() {
+            Ok(exe) => format!(
+                "{} defer-hook{}",
+                command::sh_quote(&exe.to_string_lossy()),
+                continuation
+                    .map(|c| format!(" {}", command::sh_quote(&c.id)))
+                    .unwrap_or_default()
+            ),
+            Err(e) => return Err(internal(format!("cannot find this program: {e}"))),
         };
         let spec = RunSpec {
             cli: &run.cli,
@@ -93,6 +112,11 @@ impl Backend {
             effort: key.controls().effort.map(|e| e.as_arg()),
             json_schema: key.controls().json_schema.as_deref(),
             stream_input: key.controls().stream_input,
+            tools: tool_files.as_ref().map(|mcp_config| ToolArgs {
+                mcp_config,
+                hook_command: &hook_command,
+                allowed: continuation.map(|c| c.upstream_name.as_str()),
+            }),
         };
         let mut invocation = command::build(&spec, &self.env_names);
         invocation.env_set.push((
@@ -121,4 +145,30 @@ impl Backend {
             session,
         })
     }
+}
+
+/// Writes the MCP stub's tool list, the result a continuation carries, and the MCP config
+/// that runs this daemon's own binary as the stub; returns the config's path.
+fn write_tool_files(
+    workspace: &Workspace,
+    tools: &crate::translate::tool_plan::ToolRun,
+) -> Result<std::path::PathBuf, ApiError> {
+    let failed = |e: std::io::Error| internal(format!("could not write the tool files: {e}"));
+    let exe = std::env::current_exe()
+        .map_err(|e| internal(format!("cannot find this program to run the MCP stub: {e}")))?;
+    let list = workspace
+        .write_private("tools.json", &tools.functions_json())
+        .map_err(failed)?;
+    let mut args = vec!["mcp-stub".to_string(), list.to_string_lossy().into_owned()];
+    if let Some(continuation) = &tools.continuation {
+        let result = workspace
+            .write_private("tool-result.txt", &continuation.result)
+            .map_err(failed)?;
+        args.push(result.to_string_lossy().into_owned());
+    }
+    let config = serde_json::json!({"mcpServers": {TOOL_SERVER: {
+        "type": "stdio", "command": exe.to_string_lossy(), "args": args}}});
+    workspace
+        .write_private("mcp.json", &config.to_string())
+        .map_err(failed)
 }

@@ -20,6 +20,7 @@ use crate::claude::events::{
 use crate::openai::{ApiError, ErrorKind, FinishReason, Usage};
 
 use super::errors;
+use super::tool_names::ToolNames;
 
 /// The end of a successful answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +44,17 @@ pub enum Output {
     Overage,
     /// How the run got its CLI process: `cold` (started for it) or `warm` (pre-started).
     Served(&'static str),
+    /// The model calls a client function: `index` counts the calls of the answer from 0.
+    ToolCall {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// A piece of that call's arguments (JSON text).
+    ToolArgs {
+        index: usize,
+        arguments: String,
+    },
 }
 
 /// Maps a CLI stop reason to OpenAI's finish reason.
@@ -89,6 +101,10 @@ pub struct Translator {
     structured: bool,
     /// (message id, block index) of `StructuredOutput` calls being streamed.
     structured_blocks: HashSet<(String, u64)>,
+    /// Client tools: how upstream names map back (None: no client tools in this run).
+    tool_names: Option<ToolNames>,
+    /// (message id, block index) → the OpenAI index of client tool calls being streamed.
+    tool_blocks: HashMap<(String, u64), usize>,
 }
 
 impl Translator {
@@ -108,6 +124,12 @@ impl Translator {
     /// For a `--json-schema` run: the answer is the structured output's JSON text.
     pub fn structured(mut self) -> Translator {
         self.structured = true;
+        self
+    }
+
+    /// For a run with client tools: their calls become [`Output::ToolCall`]s.
+    pub fn with_tools(mut self, names: ToolNames) -> Translator {
+        self.tool_names = Some(names);
         self
     }
 
@@ -183,14 +205,26 @@ impl Translator {
                 model.map(|m| self.set_model(&m)).unwrap_or_default()
             }
             StreamEvent::TextDelta { .. } if self.structured => Vec::new(),
-            StreamEvent::ToolUseStart { index, name } => {
-                if self.structured
-                    && name == crate::claude::events::STRUCTURED_OUTPUT_TOOL
-                    && let Some(id) = &self.current_message
-                {
-                    self.structured_blocks.insert((id.clone(), index));
+            StreamEvent::ToolUseStart { index, id, name } => {
+                let Some(message) = self.current_message.clone() else {
+                    return Vec::new();
+                };
+                if self.structured && name == crate::claude::events::STRUCTURED_OUTPUT_TOOL {
+                    self.structured_blocks.insert((message, index));
+                    return Vec::new();
                 }
-                Vec::new()
+                let Some(client) = self.tool_names.as_ref().and_then(|n| n.client_name(&name))
+                else {
+                    return Vec::new();
+                };
+                let call = self.tool_blocks.len();
+                self.tool_blocks.insert((message, index), call);
+                self.sent_any = true;
+                vec![Output::ToolCall {
+                    index: call,
+                    id,
+                    name: client,
+                }]
             }
             StreamEvent::InputJsonDelta {
                 index,
@@ -199,6 +233,12 @@ impl Translator {
                 let Some(id) = self.current_message.clone() else {
                     return Vec::new();
                 };
+                if let Some(call) = self.tool_blocks.get(&(id.clone(), index)) {
+                    return vec![Output::ToolArgs {
+                        index: *call,
+                        arguments: partial_json,
+                    }];
+                }
                 if !self.structured_blocks.contains(&(id.clone(), index)) {
                     return Vec::new();
                 }
@@ -349,8 +389,13 @@ impl Translator {
         }
         self.finished = true;
         let u = result.usage;
+        let reason = if self.tool_blocks.is_empty() {
+            finish_reason(result.stop_reason.as_deref())
+        } else {
+            FinishReason::ToolCalls
+        };
         out.push(Output::Finished(Finish {
-            reason: finish_reason(result.stop_reason.as_deref()),
+            reason,
             usage: Usage::new(
                 u.input_tokens,
                 u.cache_creation_input_tokens,

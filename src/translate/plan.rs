@@ -5,11 +5,12 @@
 //! are merged and empty assistant turns dropped. A history that does not start with a user
 //! turn cannot be resumed, so that request is planned as flattened.
 
+use super::tool_plan::{self, ToolRun};
 use crate::claude::session::Speaker;
-use crate::openai::{ChatRequest, Effort, ImageSource, ResponseFormat, Role};
+use crate::openai::{ApiError, ChatRequest, Effort, ImageSource, ResponseFormat, Role};
 
 /// What one CLI run needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunPlan {
     /// The `--model` argument.
     pub model_arg: String,
@@ -35,6 +36,8 @@ pub struct RunPlan {
     pub history_images: Vec<Vec<ImageSource>>,
     /// The images of the new user message (they go in a stream-json stdin message).
     pub prompt_images: Vec<ImageSource>,
+    /// Client tools: the stub's functions, the session rows, the call to carry.
+    pub tools: Option<ToolRun>,
 }
 
 /// What `response_format: json_object` adds to the system prompt (the CLI has no JSON mode
@@ -44,7 +47,7 @@ pub const JSON_OBJECT_INSTRUCTION: &str = "Answer with exactly one valid JSON ob
 
 impl RunPlan {
     pub fn is_multi_turn(&self) -> bool {
-        !self.history.is_empty()
+        !self.history.is_empty() || self.tools.as_ref().is_some_and(|t| !t.turns.is_empty())
     }
 
     /// Whether any earlier turn carries images.
@@ -67,7 +70,7 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
         let speaker = match message.role {
             Role::User => Speaker::User,
             Role::Assistant => Speaker::Assistant,
-            Role::System => continue,
+            Role::System | Role::Tool => continue,
         };
         if message.text.trim().is_empty() && message.images.is_empty() {
             continue;
@@ -132,7 +135,32 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
         json_schema,
         history_images,
         prompt_images,
+        tools: None,
     }
+}
+
+/// Plans any request: tool conversations through [`tool_plan`], the rest through [`plan`].
+pub fn plan_request(request: &ChatRequest, model_arg: &str) -> Result<RunPlan, ApiError> {
+    if !tool_plan::involves_tools(request) {
+        return Ok(plan(request, model_arg));
+    }
+    let (tools, last_user) = tool_plan::plan(request)?;
+    let mut run = plan(request, model_arg);
+    let (prompt, images) = last_user.unwrap_or_default();
+    run.history.clear();
+    run.history_images.clear();
+    run.prompt = prompt.clone();
+    run.flattened = prompt;
+    run.prompt_images = images;
+    run.must_flatten = false;
+    if let Some(instruction) = &tools.instruction {
+        run.system_prompt = Some(match run.system_prompt.take() {
+            Some(system) => format!("{system}\n\n{instruction}"),
+            None => instruction.clone(),
+        });
+    }
+    run.tools = Some(tools);
+    Ok(run)
 }
 
 /// The fallback: earlier turns as a transcript, then the new message.

@@ -265,7 +265,7 @@ def test_broken_image_is_bad_request(client):
     assert exc.value.param == "messages[0].content[1].image_url.url"
 
 
-def test_tools_are_bad_request(client):
+def test_a_tool_without_a_name_is_bad_request(client):
     with pytest.raises(openai.BadRequestError) as exc:
         chat(
             client,
@@ -273,12 +273,12 @@ def test_tools_are_bad_request(client):
             tools=[
                 {
                     "type": "function",
-                    "function": {"name": "f", "parameters": {"type": "object", "properties": {}}},
+                    "function": {"name": "", "parameters": {"type": "object", "properties": {}}},
                 }
             ],
         )
     assert exc.value.status_code == 400
-    assert_names_field(exc.value, "tools")
+    assert exc.value.param == "tools[0].function.name"
 
 
 def test_empty_messages_is_bad_request(client):

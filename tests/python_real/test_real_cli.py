@@ -97,3 +97,45 @@ def test_a_broken_image_is_a_400_naming_the_param():
 def openai_errors():
     import openai
     return openai
+
+
+WEATHER = [{
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]},
+    },
+}]
+
+
+def test_a_tool_round_trip():
+    messages = [{"role": "user", "content": 'weather?\nCALL get_weather {"city": "Oslo"}'}]
+    first = client().chat.completions.create(model=MODEL, messages=messages, tools=WEATHER)
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Oslo"}
+    messages.append(choice.message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": call.id, "content": "5C"})
+    second = client().chat.completions.create(model=MODEL, messages=messages, tools=WEATHER)
+    assert second.choices[0].message.content == f"Results: {call.id}=5C"
+
+
+def test_streamed_tool_calls_accumulate():
+    stream = client().chat.completions.create(
+        model=MODEL, stream=True, tools=WEATHER,
+        messages=[{"role": "user", "content": 'CALL get_weather {"city": "Paris"}'}],
+    )
+    arguments = ""
+    names = []
+    for chunk in stream:
+        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            if call.function and call.function.name:
+                names.append(call.function.name)
+            if call.function and call.function.arguments:
+                arguments += call.function.arguments
+    assert names == ["get_weather"]
+    assert json.loads(arguments) == {"city": "Paris"}

@@ -23,6 +23,11 @@
 //! - a request that offers the CLI's `StructuredOutput` tool (`--json-schema`) is answered
 //!   with a call of it: the last user text as the input when it is a JSON object, else
 //!   `{"answer": <the normal reply>}`, streamed as `input_json_delta`s;
+//! - client tools (`mcp__…` tools offered): a last user text with lines
+//!   `CALL <function> <json arguments>` is answered with "Let me check." and one `tool_use`
+//!   per line (parallel calls, streamed as `input_json_delta`); a last user message holding
+//!   `tool_result` blocks is answered `Results: <tool_use_id>=<result>; …` (the first text of
+//!   each result), so tests can see that results came back with their ids;
 //! - anything else: `Hello from the mock. You said: <last user text, trimmed>`.
 //!
 //! It leaves everything about the CLI (spawning, parsing its stdout) to the tests.
@@ -309,6 +314,17 @@ fn messages(body: &Value) -> Response<Body> {
 
     let mut response = match quota_headers(&model) {
         Some((_, true)) => api_error(429),
+        _ if offers_client_tools(body) && !tool_answer_for(body).is_empty() => {
+            tool_answer(&model, &tool_answer_for(body), stream)
+        }
+        _ if offers_client_tools(body) && has_tool_results(body) => {
+            let text = results_text(body);
+            if stream {
+                sse_response(stream_events(&model, &text, "end_turn"), None)
+            } else {
+                json_response(StatusCode::OK, &full_message(&model, &text, "end_turn"))
+            }
+        }
         _ if offers_structured_output(body) => {
             let said = last_user_text(body);
             let input = serde_json::from_str::<Value>(&said)
@@ -327,6 +343,141 @@ fn messages(body: &Value) -> Response<Body> {
         }
     }
     response
+}
+
+/// Whether the request offers client tools (the daemon's MCP stub: `mcp__…`).
+fn offers_client_tools(body: &Value) -> bool {
+    body.get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| {
+            tools.iter().any(|t| {
+                t.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.starts_with("mcp__"))
+            })
+        })
+}
+
+/// The last user message's content blocks (CLI 2.1.332 may add a role-system message after
+/// it).
+fn last_blocks(body: &Value) -> Vec<Value> {
+    let last = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    match &last["content"] {
+        Value::Array(blocks) => blocks.clone(),
+        Value::String(text) => vec![json!({"type": "text", "text": text})],
+        _ => Vec::new(),
+    }
+}
+
+fn has_tool_results(body: &Value) -> bool {
+    last_blocks(body).iter().any(|b| b["type"] == "tool_result")
+}
+
+/// `Results: id=text; …` for the last message's tool results.
+fn results_text(body: &Value) -> String {
+    let parts: Vec<String> = last_blocks(body)
+        .iter()
+        .filter(|b| b["type"] == "tool_result")
+        .map(|b| {
+            let text = match &b["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(blocks) => blocks
+                    .iter()
+                    .find_map(|c| c["text"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            format!(
+                "{}={}",
+                b["tool_use_id"].as_str().unwrap_or(""),
+                text.trim()
+            )
+        })
+        .collect();
+    format!("Results: {}", parts.join("; "))
+}
+
+/// The calls the last user text asks for: (upstream tool name, arguments).
+fn tool_answer_for(body: &Value) -> Vec<(String, Value)> {
+    if has_tool_results(body) {
+        return Vec::new();
+    }
+    let tools: Vec<String> = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let text: String = last_blocks(body)
+        .iter()
+        .filter_map(|b| b["text"].as_str().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("CALL ")?;
+            let (name, args) = rest.split_once(' ').unwrap_or((rest, "{}"));
+            let tool = tools.iter().find(|t| t.ends_with(&format!("__{name}")))?;
+            Some((
+                tool.clone(),
+                serde_json::from_str(args).unwrap_or(json!({})),
+            ))
+        })
+        .collect()
+}
+
+/// "Let me check." and one tool_use per call, as the API streams them.
+fn tool_answer(model: &str, calls: &[(String, Value)], stream: bool) -> Response<Body> {
+    let ids: Vec<String> = calls
+        .iter()
+        .map(|_| {
+            format!(
+                "toolu_mock{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            )
+        })
+        .collect();
+    if !stream {
+        let mut content = vec![json!({"type": "text", "text": "Let me check."})];
+        for ((name, input), id) in calls.iter().zip(&ids) {
+            content.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
+        }
+        return json_response(
+            StatusCode::OK,
+            &json!({"id": message_id(), "type": "message", "role": "assistant", "model": model,
+                    "content": content, "stop_reason": "tool_use", "stop_sequence": null,
+                    "usage": usage(5)}),
+        );
+    }
+    let mut events = vec![
+        sse(&message_start(model)),
+        sse(&text_block_start()),
+        sse(&text_delta("Let me check.")),
+        sse(&json!({"type": "content_block_stop", "index": 0})),
+    ];
+    for (i, ((name, input), id)) in calls.iter().zip(&ids).enumerate() {
+        let index = i + 1;
+        events.push(sse(&json!({"type": "content_block_start", "index": index,
+            "content_block": {"type": "tool_use", "id": id, "name": name, "input": {}}})));
+        for piece in mock_chunks(&input.to_string()) {
+            events.push(sse(&json!({"type": "content_block_delta", "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": piece}})));
+        }
+        events.push(sse(&json!({"type": "content_block_stop", "index": index})));
+    }
+    events.push(sse(&json!({"type": "message_delta",
+        "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+        "usage": {"output_tokens": 5}})));
+    events.push(sse(&json!({"type": "message_stop"})));
+    sse_response(events, None)
 }
 
 /// Whether the request offers the CLI's `StructuredOutput` tool.
