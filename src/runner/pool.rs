@@ -254,105 +254,37 @@ impl WarmPool {
 mod tests {
     use super::*;
 
+    /// A key that differs from the base (`/c`, opus, "s", single-turn, token "t",
+    /// generation 0, no controls) where `change` says.
+    fn key(
+        change: impl FnOnce(&mut (&str, Option<&str>, bool, &str, u64, StartControls)),
+    ) -> WarmKey {
+        let mut parts = ("opus", Some("s"), false, "t", 0, StartControls::default());
+        change(&mut parts);
+        let (model, system, resume, token, generation, controls) = parts;
+        WarmKey::new(
+            Path::new("/c"),
+            model,
+            system,
+            resume,
+            Some(token),
+            generation,
+            controls,
+        )
+    }
+
     #[test]
     fn key_depends_on_everything_the_process_is_started_with() {
-        let base = WarmKey::new(
-            Path::new("/c"),
-            "opus",
-            Some("s"),
-            false,
-            Some("t"),
-            0,
-            StartControls::default(),
-        );
-        assert_eq!(
-            base,
-            WarmKey::new(
-                Path::new("/c"),
-                "opus",
-                Some("s"),
-                false,
-                Some("t"),
-                0,
-                StartControls::default()
-            )
-        );
-        assert_ne!(
-            base,
-            WarmKey::new(
-                Path::new("/c"),
-                "sonnet",
-                Some("s"),
-                false,
-                Some("t"),
-                0,
-                StartControls::default()
-            )
-        );
-        assert_ne!(
-            base,
-            WarmKey::new(
-                Path::new("/c"),
-                "opus",
-                None,
-                false,
-                Some("t"),
-                0,
-                StartControls::default()
-            )
-        );
-        assert_ne!(
-            base,
-            WarmKey::new(
-                Path::new("/c"),
-                "opus",
-                Some("s"),
-                true,
-                Some("t"),
-                0,
-                StartControls::default()
-            )
-        );
-        assert_ne!(
-            base,
-            WarmKey::new(
-                Path::new("/c"),
-                "opus",
-                Some("s"),
-                false,
-                Some("u"),
-                0,
-                StartControls::default()
-            )
-        );
-        assert_ne!(
-            base,
-            WarmKey::new(
-                Path::new("/c"),
-                "opus",
-                Some("s"),
-                false,
-                Some("t"),
-                1,
-                StartControls::default()
-            )
-        );
-        let capped = StartControls {
-            max_output_tokens: Some(77),
-            ..StartControls::default()
-        };
-        assert_ne!(
-            base,
-            WarmKey::new(
-                Path::new("/c"),
-                "opus",
-                Some("s"),
-                false,
-                Some("t"),
-                0,
-                capped
-            )
-        );
+        let base = key(|_| {});
+        assert_eq!(base, key(|_| {}));
+        assert_ne!(base, key(|k| k.0 = "sonnet"));
+        assert_ne!(base, key(|k| k.1 = None));
+        assert_ne!(base, key(|k| k.2 = true));
+        assert_ne!(base, key(|k| k.3 = "u"));
+        assert_ne!(base, key(|k| k.4 = 1));
+        assert_ne!(base, key(|k| k.5.max_output_tokens = Some(77)));
+        assert_ne!(base, key(|k| k.5.tools = Some("[]".into())));
+        assert!(!key(|k| k.5.stream_input = true).controls().can_be_warm());
         assert!(!format!("{base:?}").contains("\"t\""));
     }
 
