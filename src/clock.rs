@@ -62,6 +62,32 @@ pub fn local_date_time(unix: i64) -> String {
     )
 }
 
+/// A coming moment in UTC and how far off it is: `2026-12-03 18:50 UTC (in 1 h 12 min)`.
+pub fn moment(at: i64, now: i64) -> String {
+    format!("{} (in {})", date_time(at), span(at - now))
+}
+
+/// A moment in local time and how far off it is, or that it has passed:
+/// `2026-12-03 19:50 +01:00 (in 1 h 12 min)` / `… (passed)`.
+pub fn local_moment(at: i64, now: i64) -> String {
+    if at > now {
+        format!("{} (in {})", local_date_time(at), span(at - now))
+    } else {
+        format!("{} (passed)", local_date_time(at))
+    }
+}
+
+/// `HH:MM:SS` in this host's local time.
+pub fn local_time_of_day(unix: i64) -> String {
+    let secs = (unix + local_offset(unix)).rem_euclid(DAY);
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
 /// A duration in words: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
 pub fn span(secs: i64) -> String {
     let secs = secs.max(0);

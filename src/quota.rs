@@ -154,11 +154,7 @@ pub fn limit_error(info: &RateLimitInfo, now: i64) -> ApiError {
         .unwrap_or_else(|| "usage".to_string());
     let (when, retry) = match info.resets_at {
         Some(reset) => (
-            format!(
-                "it resets at {} (in {})",
-                clock::date_time(reset),
-                clock::span(reset - now)
-            ),
+            format!("it resets at {}", clock::moment(reset, now)),
             (reset - now).max(1) as u64,
         ),
         None => ("its reset time was not reported".to_string(), 60),

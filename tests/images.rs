@@ -18,6 +18,20 @@ fn image_message(text: &str) -> Value {
         {"type": "text", "text": text}]})
 }
 
+/// Posts `body` and checks the mock's answer to `said`.
+async fn assert_answered(daemon: &Daemon, body: Value, said: &str) {
+    let response = daemon.post_chat(&body).await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["message"]["content"], mock_reply(said));
+}
+
+/// A message's content blocks (none for a string content).
+fn content_blocks(message: &Value) -> Vec<Value> {
+    message["content"].as_array().cloned().unwrap_or_default()
+}
+
 /// The fake CLI gets one stream-json user message: the image block first, then the text.
 #[tokio::test]
 async fn an_image_reaches_the_cli_as_a_stream_json_block() {
@@ -99,46 +113,32 @@ async fn images_reach_upstream_through_the_real_cli() {
     let image_block = json!({"type": "image", "source": {"type": "base64",
                              "media_type": "image/png", "data": PIXEL}});
 
-    let response = daemon
-        .post_chat(&json!({"model": "claude-sonnet-4", "messages": [image_message("what color?")]}))
-        .await;
-    let status = response.status();
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["choices"][0]["message"]["content"],
-        mock_reply("what color?")
-    );
+    assert_answered(
+        &daemon,
+        json!({"model": "claude-sonnet-4", "messages": [image_message("what color?")]}),
+        "what color?",
+    )
+    .await;
     let upstream = mock.message_requests().pop().expect("an upstream request");
-    let blocks = upstream.body["messages"][0]["content"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let blocks = content_blocks(&upstream.body["messages"][0]);
     assert!(blocks.contains(&image_block), "{}", upstream.body);
 
-    let response = daemon
-        .post_chat(&json!({"model": "claude-sonnet-4", "messages": [
+    assert_answered(
+        &daemon,
+        json!({"model": "claude-sonnet-4", "messages": [
             image_message("what color?"),
             {"role": "assistant", "content": "Red."},
-            {"role": "user", "content": "and its size?"}]}))
-        .await;
-    let status = response.status();
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["choices"][0]["message"]["content"],
-        mock_reply("and its size?")
-    );
+            {"role": "user", "content": "and its size?"}]}),
+        "and its size?",
+    )
+    .await;
     let upstream = mock.message_requests().pop().expect("an upstream request");
     let messages = upstream.body["messages"].as_array().expect("messages");
     let first_user = messages
         .iter()
         .find(|m| m["role"] == "user")
         .expect("a user message");
-    let blocks = first_user["content"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let blocks = content_blocks(first_user);
     assert!(blocks.contains(&image_block), "{}", upstream.body);
     assert!(
         messages.iter().any(|m| m["role"] == "assistant"),

@@ -26,11 +26,7 @@ pub fn check(live: &Live) -> Result<bool, ApiError> {
         .unwrap_or_else(|| "usage".to_string());
     let reset = last.as_ref().and_then(|l| l.resets_at);
     let until = match reset {
-        Some(reset) => format!(
-            " until the window resets at {} (in {})",
-            clock::date_time(reset),
-            clock::span(reset - now)
-        ),
+        Some(reset) => format!(" until the window resets at {}", clock::moment(reset, now)),
         None => String::new(),
     };
     let mut error = ApiError::new(

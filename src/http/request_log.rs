@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::recent::{RecentRequests, RequestRecord};
 use crate::openai::{ApiError, Usage};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RequestLog {
     pub id: String,
     /// `chat_completions`, … (the metrics' `endpoint` label).
@@ -56,23 +56,9 @@ impl RequestLog {
 
     /// Moves the record on (to the response body that finishes it); this one goes quiet.
     pub fn take(&mut self) -> RequestLog {
+        let moved = self.clone();
         self.armed = false;
-        RequestLog {
-            id: self.id.clone(),
-            endpoint: self.endpoint,
-            recent: self.recent.clone(),
-            overage: self.overage,
-            served: self.served,
-            model: self.model.clone(),
-            stream: self.stream,
-            bytes_in: self.bytes_in,
-            started: self.started,
-            first_token_ms: self.first_token_ms,
-            status: self.status,
-            usage: self.usage,
-            outcome: self.outcome,
-            armed: true,
-        }
+        moved
     }
 
     pub fn first_token(&mut self) {

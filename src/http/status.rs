@@ -72,25 +72,13 @@ fn quota_rows(quota: &QuotaSnapshot, now: i64) -> Vec<QuotaRow> {
             window: w.window.clone(),
             utilization: w.utilization,
             status: w.status.clone(),
-            resets: w.resets_at.map(|reset| {
-                if reset > now {
-                    format!(
-                        "{} (in {})",
-                        clock::local_date_time(reset),
-                        clock::span(reset - now)
-                    )
-                } else {
-                    format!("{} (passed)", clock::local_date_time(reset))
-                }
-            }),
+            resets: w.resets_at.map(|reset| clock::local_moment(reset, now)),
             seen: format!("{} ago", clock::span(now - w.seen_at)),
         })
         .collect()
 }
 
 fn recent_row(record: &RequestRecord, now: i64) -> RecentRow {
-    let local = record.ended_at + clock::local_offset(record.ended_at);
-    let secs = local.rem_euclid(clock::DAY);
     RecentRow {
         id: record.id.clone(),
         endpoint: record.endpoint.to_string(),
@@ -107,12 +95,7 @@ fn recent_row(record: &RequestRecord, now: i64) -> RecentRow {
         prompt_tokens: record.prompt_tokens,
         completion_tokens: record.completion_tokens,
         at: if now - record.ended_at < clock::DAY {
-            format!(
-                "{:02}:{:02}:{:02}",
-                secs / 3600,
-                (secs % 3600) / 60,
-                secs % 60
-            )
+            clock::local_time_of_day(record.ended_at)
         } else {
             clock::local_date_time(record.ended_at)
         },

@@ -74,12 +74,8 @@ fn format_quota(quota: &Value, now: i64) -> Vec<String> {
             .unwrap_or_else(|| "   ?".into());
         let status = window["status"].as_str().unwrap_or("?");
         let resets = match window["resets_at"].as_i64() {
-            Some(reset) if reset > now => format!(
-                "resets {} (in {})",
-                clock::local_date_time(reset),
-                clock::span(reset - now)
-            ),
-            Some(reset) => format!("reset at {} (passed)", clock::local_date_time(reset)),
+            Some(reset) if reset > now => format!("resets {}", clock::local_moment(reset, now)),
+            Some(reset) => format!("reset at {}", clock::local_moment(reset, now)),
             None => "reset time unknown".into(),
         };
         let seen = window["seen_at"]

@@ -99,10 +99,7 @@ impl SourceFilter {
 
     /// Whether `ip` is one of this host's addresses (as last read).
     pub fn is_local(&self, ip: IpAddr) -> bool {
-        let canonical = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
+        let canonical = ip.to_canonical();
         self.local
             .read()
             .map(|local| local.contains(&canonical))
@@ -115,10 +112,7 @@ impl SourceFilter {
 
     /// Whether `peer` may connect.
     pub fn allows(&self, peer: IpAddr) -> bool {
-        let canonical = match peer {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
-            v4 => v4,
-        };
+        let canonical = peer.to_canonical();
         if canonical.is_loopback() {
             return true;
         }

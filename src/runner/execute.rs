@@ -20,7 +20,7 @@ use crate::quota::QuotaBook;
 use crate::translate::errors;
 use crate::translate::outcome::{Finish, Output, Translator};
 use crate::translate::stop::StopMatcher;
-use crate::translate::tool_plan::{ToolNames, ToolRun, ToolTurn};
+use crate::translate::tool_plan::{ToolRun, ToolTurn};
 use serde_json::{Value, json};
 
 /// How long the CLI may take to exit after its `result`.
@@ -84,18 +84,7 @@ impl Backend {
         });
         let stderr_task = tokio::spawn(read_tail(pipes.stderr));
 
-        let pumped = pump(
-            &run.settings,
-            &run.plan.stop,
-            run.plan.json_schema.is_some(),
-            run.plan.tools.as_ref().map(|t| &t.names),
-            &self.quota,
-            pipes.stdout,
-            run.streaming,
-            tx,
-            deadline,
-        )
-        .await;
+        let pumped = pump(run, &self.quota, pipes.stdout, tx, deadline).await;
         let result = match pumped {
             Pumped::ClientGone => {
                 process.terminate().await;
@@ -154,10 +143,7 @@ impl Backend {
         if let Some(tools) = &run.plan.tools {
             return self.write_tool_session(run, tools, home, cwd, id).map(Some);
         }
-        let version = self
-            .cli_state()
-            .version
-            .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
+        let version = self.session_version();
         let turns: Vec<SessionTurn<'_>> = run
             .plan
             .history
@@ -181,6 +167,13 @@ impl Backend {
 }
 
 impl Backend {
+    /// The CLI version stamped into synthesized session rows.
+    fn session_version(&self) -> String {
+        self.cli_state()
+            .version
+            .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string())
+    }
+
     /// A tool conversation's session: real tool_use / tool_result rows, and the marker of
     /// the call a continuation carries.
     fn write_tool_session(
@@ -191,10 +184,7 @@ impl Backend {
         cwd: &std::path::Path,
         id: &str,
     ) -> Result<session::SessionFile, ApiError> {
-        let version = self
-            .cli_state()
-            .version
-            .unwrap_or_else(|| DEFAULT_SESSION_VERSION.to_string());
+        let version = self.session_version();
         let rows: Vec<Row> = tools.turns.iter().map(tool_row).collect();
         let deferred = tools.continuation.as_ref().map(|c| Deferred {
             id: c.id.clone(),
@@ -290,32 +280,18 @@ fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
 
 /// Reads the CLI's stdout, translating and forwarding, until the answer is complete, the
 /// output ends, a timeout fires or the client goes away.
-#[allow(clippy::too_many_arguments)]
 async fn pump(
-    settings: &Settings,
-    stops: &[String],
-    structured: bool,
-    tool_names: Option<&ToolNames>,
+    run: &Run,
     quota: &QuotaBook,
     stdout: tokio::process::ChildStdout,
-    streaming: bool,
     tx: &mpsc::Sender<Output>,
     deadline: Instant,
 ) -> Pumped {
+    let settings = &run.settings;
     let mut reader = BufReader::new(stdout);
-    let mut translator = if streaming {
-        Translator::new()
-    } else {
-        Translator::buffered()
-    };
-    if structured {
-        translator = translator.structured();
-    }
-    if let Some(names) = tool_names {
-        translator = translator.with_tools(names.clone());
-    }
+    let mut translator = translator_for(run);
     let mut saw_garbage = false;
-    let mut stop = StopMatcher::new(stops);
+    let mut stop = StopMatcher::new(&run.plan.stop);
     let mut line = Vec::new();
     let first_token_deadline = Instant::now() + settings.first_token_timeout();
     loop {
@@ -383,6 +359,22 @@ async fn pump(
             return Pumped::Finished;
         }
     }
+}
+
+/// The translator for what `run` asks: streamed or buffered, structured output, client tools.
+fn translator_for(run: &Run) -> Translator {
+    let mut translator = if run.streaming {
+        Translator::new()
+    } else {
+        Translator::buffered()
+    };
+    if run.plan.json_schema.is_some() {
+        translator = translator.structured();
+    }
+    if let Some(tools) = &run.plan.tools {
+        translator = translator.with_tools(tools.names.clone());
+    }
+    translator
 }
 
 /// Passes outputs through the stop sequences: text is cut and held back as needed; a match

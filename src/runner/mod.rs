@@ -330,7 +330,8 @@ impl Backend {
     ) -> Option<Prepared> {
         // A stream-json process reads its session at start: it cannot be started ahead.
         let pool_on = self.pool.target() > 0 && key.controls().can_be_warm();
-        if let Some(prepared) = self.pool.take(&key).filter(|_| pool_on) {
+        let warm = if pool_on { self.pool.take(&key) } else { None };
+        if let Some(prepared) = warm {
             drop(ticket);
             tracing::debug!("using a warm claude CLI process");
             crate::telemetry::warm_pool(true);

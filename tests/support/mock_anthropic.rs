@@ -312,11 +312,14 @@ fn messages(body: &Value) -> Response<Body> {
     };
     let delay = model.contains("slow").then_some(MOCK_SLOW_DELAY);
 
+    let calls = if offers_client_tools(body) {
+        tool_answer_for(body)
+    } else {
+        Vec::new()
+    };
     let mut response = match quota_headers(&model) {
         Some((_, true)) => api_error(429),
-        _ if offers_client_tools(body) && !tool_answer_for(body).is_empty() => {
-            tool_answer(&model, &tool_answer_for(body), stream)
-        }
+        _ if !calls.is_empty() => tool_answer(&model, &calls, stream),
         _ if offers_client_tools(body) && has_tool_results(body) => {
             let text = results_text(body);
             if stream {
