@@ -525,6 +525,7 @@ impl DirectCli {
             cwd: dir.path(),
             max_output_tokens: None,
             effort: None,
+            thinking: false,
             json_schema: None,
             stream_input: false,
             tools: None,

@@ -27,6 +27,7 @@
 //!
 //! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`openai::ApiError`].
 
+pub mod anthropic;
 pub mod claude;
 pub mod clock;
 pub mod config;

@@ -33,6 +33,9 @@ pub struct RunSpec<'a> {
     pub max_output_tokens: Option<u32>,
     /// `--effort low|medium|high|xhigh` (upstream `output_config.effort`).
     pub effort: Option<&'a str>,
+    /// `--thinking adaptive`: the model may think, and its thinking streams as
+    /// `thinking_delta`s (else `--thinking disabled`).
+    pub thinking: bool,
     /// `--json-schema`: the answer is the CLI's `StructuredOutput` tool input.
     pub json_schema: Option<&'a str>,
     /// `--input-format stream-json`: the prompt arrives as one JSON user message (needed for
@@ -97,7 +100,11 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
         "--strict-mcp-config",
         "--no-session-persistence",
         "--thinking",
-        "disabled",
+        if spec.thinking {
+            "adaptive"
+        } else {
+            "disabled"
+        },
         "--model",
     ]
     .into_iter()
@@ -208,6 +215,7 @@ mod tests {
             cwd: Path::new("/tmp/x"),
             max_output_tokens: None,
             effort: None,
+            thinking: false,
             json_schema: None,
             stream_input: false,
             tools: None,

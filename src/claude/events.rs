@@ -51,6 +51,11 @@ pub enum StreamEvent {
         id: String,
         name: String,
     },
+    /// A piece of the model's thinking.
+    ThinkingDelta {
+        index: u64,
+        thinking: String,
+    },
     /// A piece of a tool call's input JSON.
     InputJsonDelta {
         index: u64,
@@ -65,7 +70,7 @@ pub enum StreamEvent {
     MessageStop {
         abandoned: Option<Abandoned>,
     },
-    /// Block starts/stops, pings, thinking deltas: nothing to forward.
+    /// Block starts/stops, pings, signatures: nothing to forward.
     Other,
 }
 
@@ -257,6 +262,13 @@ fn stream_event(event: &Value) -> StreamEvent {
                     Some(text) => StreamEvent::TextDelta {
                         index,
                         text: text.to_string(),
+                    },
+                    None => StreamEvent::Other,
+                },
+                Some("thinking_delta") => match delta.get("thinking").and_then(Value::as_str) {
+                    Some(thinking) => StreamEvent::ThinkingDelta {
+                        index,
+                        thinking: thinking.to_string(),
                     },
                     None => StreamEvent::Other,
                 },

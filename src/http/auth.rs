@@ -1,5 +1,6 @@
-//! Client authentication: with `api_key` set, /v1/* needs `Authorization: Bearer <key>`,
-//! compared in constant time. /health stays open.
+//! Client authentication: with `api_key` set, /v1/* needs `Authorization: Bearer <key>`
+//! (OpenAI clients) or `x-api-key: <key>` (Anthropic clients), compared in constant time.
+//! /health stays open.
 
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
@@ -15,6 +16,12 @@ pub fn check(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
         .and_then(|v| {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
         });
     match presented {
         Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
@@ -25,8 +32,8 @@ pub fn check(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
         )),
         None => Err(ApiError::new(
             ErrorKind::Authentication,
-            "This proxy requires an API key: send `Authorization: Bearer <key>` (OpenAI clients: \
-             api_key=<key>; in containers set AI_PROXY_KEY).",
+            "This proxy requires an API key: send `Authorization: Bearer <key>` or \
+             `x-api-key: <key>` (SDK clients: api_key=<key>; in containers set AI_PROXY_KEY).",
         )),
     }
 }
@@ -61,5 +68,10 @@ mod tests {
             401
         );
         assert_eq!(check(&headers(None), "k1").unwrap_err().status(), 401);
+        let mut anthropic = HeaderMap::new();
+        anthropic.insert("x-api-key", HeaderValue::from_static("k1"));
+        assert!(check(&anthropic, "k1").is_ok());
+        anthropic.insert("x-api-key", HeaderValue::from_static("k2"));
+        assert_eq!(check(&anthropic, "k1").unwrap_err().status(), 401);
     }
 }

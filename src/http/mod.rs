@@ -1,5 +1,6 @@
 //! The HTTP side: one hyper service with a `match` router, bounded request bodies, and
-//! every failure answered as an OpenAI error object.
+//! every failure answered as an error object of the API the request came in on (OpenAI's,
+//! or Anthropic's for `/v1/messages`).
 //!
 //! Every request passes the [`access`] checks (Host, then Origin) before anything else is
 //! read, then the client API key, then its route.
@@ -9,24 +10,31 @@
 //! - [`auth`], [`cors`]: client API key and CORS headers for listed origins.
 //! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
-//! - [`health`], [`models`], [`chat`], [`metrics`], [`status`] (the page at `/`): one
-//!   handler per route; [`status_page`] renders that page, [`recent`] keeps what it lists.
+//! - [`health`], [`models`], [`chat`], [`messages`], [`metrics`], [`status`] (the page at
+//!   `/`): one handler per route; [`run`] starts the CLI run of every generation endpoint,
+//!   [`answer`] gathers a whole answer; [`status_page`] renders that page, [`recent`] keeps what it lists.
 //! - [`overage`]: extra usage, predicted from the last quota report.
-//! - [`sse`]: the streaming body for `stream: true`.
+//! - [`sse`]: the streaming body for `stream: true`; [`chat_sse`] and [`messages_sse`]
+//!   write each API's events.
 //! - [`request_log`]: the one structured log line per chat request.
 
 pub mod access;
+mod answer;
 mod auth;
 pub mod body;
 mod chat;
+mod chat_sse;
 mod cors;
 mod health;
+mod messages;
+mod messages_sse;
 mod metrics;
 mod models;
 mod overage;
 mod recent;
 mod request_log;
 mod respond;
+mod run;
 mod sse;
 mod state;
 mod status;
@@ -48,6 +56,7 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let live = state.live();
+    let dialect = respond::Dialect::of_path(request.uri().path());
     let authority = access::request_host(request.uri(), request.headers());
     if live.settings.check_host
         && let Err(error) = access::check_host(
@@ -61,7 +70,7 @@ pub async fn handle(
             status = error.status(),
             "request refused: its Host does not name this proxy"
         );
-        return Ok(respond::error(&error));
+        return Ok(respond::error_in(dialect, &error));
     }
     let origin = match access::check_origin(
         request.headers(),
@@ -76,7 +85,7 @@ pub async fn handle(
                 status = error.status(),
                 "request refused: a web page's Origin that is not allowed"
             );
-            return Ok(respond::error(&error));
+            return Ok(respond::error_in(dialect, &error));
         }
     };
     let preflight = request.method() == Method::OPTIONS;
@@ -111,11 +120,12 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         .filter(|p| !p.is_empty())
         .unwrap_or(&path);
     let method = request.method().clone();
+    let dialect = respond::Dialect::of_path(path);
     if is_protected(path, live)
         && let Some(key) = &live.api_key
         && let Err(error) = auth::check(request.headers(), key)
     {
-        return respond::error(&error);
+        return respond::error_in(dialect, &error);
     }
     match (&method, path) {
         (&Method::GET | &Method::HEAD, "/health") => health::health(state, live),
@@ -131,6 +141,8 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
             chat::completions(state, live, request).await
         }
+        (&Method::POST, "/v1/messages") => messages::create(state, live, request).await,
+        (&Method::POST, "/v1/messages/count_tokens") => messages::count_tokens(),
         (_, "/health" | "/") => method_not_allowed(&method, path, "GET, HEAD"),
         (_, "/metrics") => method_not_allowed(&method, path, "GET"),
         (_, "/v1/models" | "/models") => method_not_allowed(&method, path, "GET"),
@@ -140,22 +152,32 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         (_, "/v1/chat/completions" | "/chat/completions") => {
             method_not_allowed(&method, path, "POST")
         }
-        _ => respond::error(&ApiError::new(
-            ErrorKind::NotFound,
-            format!(
-                "Unknown request URL: {method} {path}. This proxy serves GET /v1/models, \
-                 POST /v1/chat/completions, GET /health, GET /metrics and the status page at / \
-                 (base URL: http://<host>:<port>/v1)."
+        (_, "/v1/messages" | "/v1/messages/count_tokens") => {
+            method_not_allowed(&method, path, "POST")
+        }
+        _ => respond::error_in(
+            dialect,
+            &ApiError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "Unknown request URL: {method} {path}. This proxy serves GET /v1/models, \
+                     POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, \
+                     GET /health, GET /metrics and the status page at / (base URL: \
+                     http://<host>:<port>/v1; Anthropic clients: http://<host>:<port>)."
+                ),
             ),
-        )),
+        ),
     }
 }
 
 fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {
-    let mut response = respond::error(&ApiError::new(
-        ErrorKind::MethodNotAllowed,
-        format!("{method} is not allowed on {path}; use {allow}."),
-    ));
+    let mut response = respond::error_in(
+        respond::Dialect::of_path(path),
+        &ApiError::new(
+            ErrorKind::MethodNotAllowed,
+            format!("{method} is not allowed on {path}; use {allow}."),
+        ),
+    );
     response.headers_mut().insert(
         hyper::header::ALLOW,
         hyper::header::HeaderValue::from_static(allow),

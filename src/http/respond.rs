@@ -38,9 +38,50 @@ pub fn ok_json<T: serde::Serialize>(value: &T) -> Response<Body> {
     }
 }
 
+/// Which API's error shape a response uses: the one the request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `{"error":{"message","type","param","code"}}`: chat completions, Responses, the rest.
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`: the Messages API.
+    Anthropic,
+}
+
+impl Dialect {
+    /// The dialect of a request path.
+    pub fn of_path(path: &str) -> Dialect {
+        if path.starts_with("/v1/messages") {
+            Dialect::Anthropic
+        } else {
+            Dialect::OpenAi
+        }
+    }
+
+    /// The HTTP status of `err` in this dialect.
+    pub fn status(self, err: &ApiError) -> u16 {
+        match self {
+            Dialect::OpenAi => err.status(),
+            Dialect::Anthropic => crate::anthropic::status(err),
+        }
+    }
+
+    /// The error body in this dialect.
+    pub fn error_json(self, err: &ApiError) -> String {
+        match self {
+            Dialect::OpenAi => err.to_json(),
+            Dialect::Anthropic => crate::anthropic::error_json(err),
+        }
+    }
+}
+
 /// An OpenAI error response, with `Retry-After` when the error has one.
 pub fn error(err: &ApiError) -> Response<Body> {
-    let mut response = json(err.status(), err.to_json());
+    error_in(Dialect::OpenAi, err)
+}
+
+/// An error response in `dialect`, with `Retry-After` when the error has one.
+pub fn error_in(dialect: Dialect, err: &ApiError) -> Response<Body> {
+    let mut response = json(dialect.status(err), dialect.error_json(err));
     if let Some(secs) = err.retry_after
         && let Ok(value) = HeaderValue::from_str(&secs.to_string())
     {

@@ -1,11 +1,12 @@
-//! The streaming answer: OpenAI `chat.completion.chunk`s as server-sent events.
+//! Streaming answers as server-sent events, for every API: this module owns the timing
+//! (header hold, keep-alives, the end) and the log; an [`EventWriter`] owns the event shapes
+//! of one API (chat chunks, Messages events, Responses events).
 //!
-//! Headers are held until the first text or an error (at most `stream_header_hold_ms`), so
-//! that failures before any content still get a real HTTP status. After that: a role chunk,
-//! one chunk per text delta, a finish chunk, a usage chunk when asked, then `data: [DONE]`.
-//! A failure after the headers becomes a `data: {"error":…}` event and the stream ends.
-//! While waiting, `: keep-alive` comments keep proxies and clients from timing out.
-//! Dropping the body (the client left) drops the receiver, which ends the CLI run.
+//! Headers are held until the first content or an error (at most `stream_header_hold_ms`),
+//! so that failures before any content still get a real HTTP status. A failure after the
+//! headers becomes the API's error event and the stream ends. While waiting, keep-alives
+//! keep proxies and clients from timing out. Dropping the body (the client left) drops the
+//! receiver, which ends the CLI run.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -23,37 +24,64 @@ use tokio::time::Instant;
 use super::Body;
 use super::request_log::RequestLog;
 use super::respond::ended_without_answer;
-use crate::openai::{ApiError, Chunk, Delta, DeltaFunction, DeltaToolCall};
+use crate::openai::ApiError;
 use crate::translate::outcome::{Finish, Output};
 
-/// What every chunk repeats, and the stream's timing settings.
-#[derive(Clone, Debug)]
-pub struct StreamInfo {
-    pub id: String,
-    pub created: i64,
-    pub model: String,
-    pub include_usage: bool,
+/// The stream's timing settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// How long headers wait for the first content.
     pub hold: Duration,
+    /// The longest silence before a keep-alive.
     pub keepalive: Duration,
 }
 
-struct SseState {
+/// The event shapes of one API. Each method appends whole SSE events to `out`.
+pub trait EventWriter: Send + Sync + 'static {
+    /// The model that answers is known (or refined).
+    fn model(&mut self, model: String);
+    /// Text, a tool call's start or a piece of its arguments.
+    fn content(&mut self, output: Output, out: &mut VecDeque<Bytes>);
+    /// The answer is complete.
+    fn finish(&mut self, finish: Finish, out: &mut VecDeque<Bytes>);
+    /// The run failed after the headers were sent.
+    fn fail(&mut self, error: &ApiError, out: &mut VecDeque<Bytes>);
+    /// Sent at once when the headers go out before any content.
+    fn opening(&mut self, out: &mut VecDeque<Bytes>) {
+        out.push_back(Bytes::from_static(b": waiting for the model\n\n"));
+    }
+    /// Sent after `keepalive` of silence.
+    fn keepalive(&self) -> Bytes {
+        Bytes::from_static(b": keep-alive\n\n")
+    }
+}
+
+/// One SSE event: `data: <json>` (and `event: <name>` when named).
+pub fn event(name: Option<&str>, json: &str) -> Bytes {
+    match name {
+        Some(name) => Bytes::from(format!("event: {name}\ndata: {json}\n\n")),
+        None => Bytes::from(format!("data: {json}\n\n")),
+    }
+}
+
+struct Driver<W> {
     rx: mpsc::Receiver<Output>,
-    info: StreamInfo,
-    role_sent: bool,
+    writer: W,
+    timing: Timing,
     pending: VecDeque<Bytes>,
     done: bool,
     log: RequestLog,
 }
 
-/// Waits for the first content (bounded), then answers with an SSE stream, or with an
-/// error response if the run failed before any content.
-pub async fn respond(
+/// Waits for the first content (bounded), then answers with an SSE stream written by
+/// `writer`, or with an error if the run failed before any content.
+pub async fn respond<W: EventWriter>(
     mut rx: mpsc::Receiver<Output>,
-    mut info: StreamInfo,
+    mut writer: W,
+    timing: Timing,
     mut log: RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let deadline = Instant::now() + info.hold;
+    let deadline = Instant::now() + timing.hold;
     let mut first: Option<Output> = None;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -62,7 +90,7 @@ pub async fn respond(
                 log.failed(500);
                 return Err(ended_without_answer());
             }
-            Ok(Some(Output::Model(m))) => info.model = m,
+            Ok(Some(Output::Model(m))) => writer.model(m),
             Ok(Some(Output::Served(how))) => log.served(how),
             Ok(Some(Output::Failed(error))) => {
                 log.failed(error.status());
@@ -74,25 +102,22 @@ pub async fn respond(
             }
         }
     }
-    let mut state = SseState {
+    let mut driver = Driver {
         rx,
-        info,
-        role_sent: false,
+        writer,
+        timing,
         pending: VecDeque::new(),
         done: false,
         log,
     };
-    if let Some(output) = first {
-        state.on_output(Some(output));
-    } else {
+    match first {
+        Some(output) => driver.on_output(Some(output)),
         // Nothing yet: open the stream now so the client sees progress.
-        state
-            .pending
-            .push_back(Bytes::from_static(b": waiting for the model\n\n"));
+        None => driver.writer.opening(&mut driver.pending),
     }
-    let body = stream::unfold(state, |mut state| async move {
-        let bytes = state.next_bytes().await?;
-        Some((Ok::<_, Infallible>(Frame::data(bytes)), state))
+    let body = stream::unfold(driver, |mut driver| async move {
+        let bytes = driver.next_bytes().await?;
+        Some((Ok::<_, Infallible>(Frame::data(bytes)), driver))
     });
     let mut response = Response::new(StreamBody::new(body).boxed());
     let headers = response.headers_mut();
@@ -102,7 +127,7 @@ pub async fn respond(
     Ok(response)
 }
 
-impl SseState {
+impl<W: EventWriter> Driver<W> {
     async fn next_bytes(&mut self) -> Option<Bytes> {
         loop {
             if let Some(bytes) = self.pending.pop_front() {
@@ -111,8 +136,8 @@ impl SseState {
             if self.done {
                 return None;
             }
-            match tokio::time::timeout(self.info.keepalive, self.rx.recv()).await {
-                Err(_) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+            match tokio::time::timeout(self.timing.keepalive, self.rx.recv()).await {
+                Err(_) => return Some(self.writer.keepalive()),
                 Ok(output) => self.on_output(output),
             }
         }
@@ -120,116 +145,31 @@ impl SseState {
 
     fn on_output(&mut self, output: Option<Output>) {
         match output {
-            Some(Output::Model(m)) => self.info.model = m,
+            Some(Output::Model(m)) => self.writer.model(m),
             // Too late for a header: the log line and /metrics say it.
             Some(Output::Overage) => self.log.overage(),
             Some(Output::Served(how)) => self.log.served(how),
             // Streaming translators never retract (they repeat-check instead).
             Some(Output::Retract(_)) => {}
-            Some(Output::Text(text)) => {
-                self.log.first_token();
-                self.ensure_role();
-                let delta = Delta {
-                    content: Some(text),
-                    ..Delta::default()
-                };
-                self.push_chunk(&self.chunk(delta, None));
-            }
-            Some(Output::ToolCall { index, id, name }) => {
-                self.log.first_token();
-                self.ensure_role();
-                let call = DeltaToolCall {
-                    index,
-                    id: Some(id),
-                    kind: Some("function"),
-                    function: DeltaFunction {
-                        name: Some(name),
-                        arguments: String::new(),
-                    },
-                };
-                self.push_tool_delta(call);
-            }
-            Some(Output::ToolArgs { index, arguments }) => {
-                let call = DeltaToolCall {
-                    index,
-                    id: None,
-                    kind: None,
-                    function: DeltaFunction {
-                        name: None,
-                        arguments,
-                    },
-                };
-                self.push_tool_delta(call);
-            }
-            Some(Output::Finished(finish)) => self.finish(finish),
-            Some(Output::Failed(error)) => {
-                self.log.failed(error.status());
-                self.pending
-                    .push_back(Bytes::from(format!("data: {}\n\n", error.to_json())));
+            Some(Output::Finished(finish)) => {
+                self.log.finished(finish.usage);
+                self.writer.finish(finish, &mut self.pending);
                 self.done = true;
             }
-            None => {
-                let error = ended_without_answer();
-                self.log.failed(error.status());
-                self.pending
-                    .push_back(Bytes::from(format!("data: {}\n\n", error.to_json())));
-                self.done = true;
+            Some(Output::Failed(error)) => self.fail(&error),
+            None => self.fail(&ended_without_answer()),
+            Some(output) => {
+                if matches!(output, Output::Text(_) | Output::ToolCall { .. }) {
+                    self.log.first_token();
+                }
+                self.writer.content(output, &mut self.pending);
             }
         }
     }
 
-    fn finish(&mut self, finish: Finish) {
-        self.ensure_role();
-        self.push_chunk(&self.chunk(Delta::default(), Some(finish.reason)));
-        if self.info.include_usage {
-            let info = &self.info;
-            let chunk = Chunk::usage(&info.id, info.created, &info.model, finish.usage);
-            self.push_chunk(&chunk);
-        }
-        self.pending
-            .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
-        self.log.finished(finish.usage);
+    fn fail(&mut self, error: &ApiError) {
+        self.log.failed(error.status());
+        self.writer.fail(error, &mut self.pending);
         self.done = true;
-    }
-
-    fn ensure_role(&mut self) {
-        if !self.role_sent {
-            self.role_sent = true;
-            let delta = Delta {
-                role: Some("assistant"),
-                content: Some(String::new()),
-                tool_calls: None,
-            };
-            self.push_chunk(&self.chunk(delta, None));
-        }
-    }
-
-    fn chunk(&self, delta: Delta, finish: Option<crate::openai::FinishReason>) -> Chunk {
-        let info = &self.info;
-        Chunk::choice(
-            &info.id,
-            info.created,
-            &info.model,
-            info.include_usage,
-            delta,
-            finish,
-        )
-    }
-
-    fn push_tool_delta(&mut self, call: DeltaToolCall) {
-        let delta = Delta {
-            tool_calls: Some(vec![call]),
-            ..Delta::default()
-        };
-        self.push_chunk(&self.chunk(delta, None));
-    }
-
-    fn push_chunk(&mut self, chunk: &Chunk) {
-        match serde_json::to_string(chunk) {
-            Ok(json) => self
-                .pending
-                .push_back(Bytes::from(format!("data: {json}\n\n"))),
-            Err(e) => tracing::error!("could not serialize a chunk: {e}"),
-        }
     }
 }

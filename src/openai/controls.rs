@@ -1,5 +1,6 @@
 //! The generation controls of a chat request that the CLI can honour — `max_tokens` /
-//! `max_completion_tokens`, `stop`, `reasoning_effort`, `response_format` — and the names of
+//! `max_completion_tokens`, `stop`, `reasoning_effort` (effort and thinking),
+//! `response_format` — and the names of
 //! the parameters it cannot (reported to the client in `x-ignored-params`).
 
 use serde_json::{Map, Value};
@@ -45,6 +46,7 @@ pub enum Effort {
     Medium,
     High,
     XHigh,
+    Max,
 }
 
 impl Effort {
@@ -55,6 +57,7 @@ impl Effort {
             Effort::Medium => "medium",
             Effort::High => "high",
             Effort::XHigh => "xhigh",
+            Effort::Max => "max",
         }
     }
 }
@@ -68,6 +71,9 @@ pub struct Controls {
     pub stop: Vec<String>,
     pub effort: Option<Effort>,
     pub format: ResponseFormat,
+    /// The model thinks before it answers (`--thinking adaptive`), and the thinking is sent
+    /// back (`reasoning_content`, thinking blocks, reasoning items).
+    pub thinking: bool,
     /// Parameters present in the request that have no effect, in request order.
     pub ignored: Vec<String>,
 }
@@ -78,10 +84,12 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
         Some(n) => Some(n),
         None => max_tokens(obj, "max_tokens")?,
     };
+    let (effort, thinking) = reasoning_effort(obj.get("reasoning_effort"), "reasoning_effort")?;
     Ok(Controls {
         max_tokens,
         stop: stop(obj.get("stop"))?,
-        effort: effort(obj.get("reasoning_effort"))?,
+        effort,
+        thinking,
         format: response_format(obj.get("response_format"))?,
         ignored: obj
             .iter()
@@ -133,6 +141,24 @@ fn stop(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
     Ok(sequences)
 }
 
+/// A JSON schema the answer must follow (`--json-schema`), checked for shape and size.
+pub fn schema_format(schema: Option<&Value>, param: &str) -> Result<ResponseFormat, ApiError> {
+    let schema = schema.filter(|s| s.is_object()).ok_or_else(|| {
+        ApiError::invalid(param, format!("`{param}` must be a JSON Schema object."))
+    })?;
+    let text = schema.to_string();
+    if text.len() > MAX_SCHEMA_BYTES {
+        return Err(ApiError::invalid(
+            param,
+            format!(
+                "The JSON schema is {} bytes; at most {MAX_SCHEMA_BYTES} are accepted.",
+                text.len()
+            ),
+        ));
+    }
+    Ok(ResponseFormat::JsonSchema(text))
+}
+
 fn response_format(value: Option<&Value>) -> Result<ResponseFormat, ApiError> {
     let Some(format) = value.filter(|v| !v.is_null()) else {
         return Ok(ResponseFormat::Text);
@@ -141,29 +167,10 @@ fn response_format(value: Option<&Value>) -> Result<ResponseFormat, ApiError> {
     match kind {
         Some("text") => Ok(ResponseFormat::Text),
         Some("json_object") => Ok(ResponseFormat::JsonObject),
-        Some("json_schema") => {
-            let schema = format
-                .get("json_schema")
-                .and_then(|j| j.get("schema"))
-                .filter(|s| s.is_object())
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "response_format.json_schema.schema",
-                        "`response_format.json_schema.schema` must be a JSON Schema object.",
-                    )
-                })?;
-            let text = schema.to_string();
-            if text.len() > MAX_SCHEMA_BYTES {
-                return Err(ApiError::invalid(
-                    "response_format.json_schema.schema",
-                    format!(
-                        "The JSON schema is {} bytes; at most {MAX_SCHEMA_BYTES} are accepted.",
-                        text.len()
-                    ),
-                ));
-            }
-            Ok(ResponseFormat::JsonSchema(text))
-        }
+        Some("json_schema") => schema_format(
+            format.get("json_schema").and_then(|j| j.get("schema")),
+            "response_format.json_schema.schema",
+        ),
         _ => Err(ApiError::invalid(
             "response_format.type",
             "`response_format.type` must be `text`, `json_object` or `json_schema`.",
@@ -171,28 +178,44 @@ fn response_format(value: Option<&Value>) -> Result<ResponseFormat, ApiError> {
     }
 }
 
-fn effort(value: Option<&Value>) -> Result<Option<Effort>, ApiError> {
+/// An OpenAI reasoning effort (`reasoning_effort`, `reasoning.effort`): the CLI's effort,
+/// and whether the model thinks (`none` and `minimal` answer without thinking).
+pub fn reasoning_effort(
+    value: Option<&Value>,
+    param: &str,
+) -> Result<(Option<Effort>, bool), ApiError> {
     match value {
-        None | Some(Value::Null) => Ok(None),
+        None | Some(Value::Null) => Ok((None, false)),
         Some(Value::String(s)) => match s.as_str() {
-            // Thinking is off in this proxy's runs, so "none" changes nothing.
-            "none" => Ok(None),
-            "minimal" | "low" => Ok(Some(Effort::Low)),
-            "medium" => Ok(Some(Effort::Medium)),
-            "high" => Ok(Some(Effort::High)),
-            "xhigh" => Ok(Some(Effort::XHigh)),
-            other => Err(ApiError::invalid(
-                "reasoning_effort",
-                format!(
-                    "`reasoning_effort` `{}` is not one of none, minimal, low, medium, high, xhigh.",
-                    other.chars().take(40).collect::<String>()
-                ),
-            )),
+            "none" => Ok((None, false)),
+            "minimal" => Ok((Some(Effort::Low), false)),
+            other => match effort_named(other) {
+                Some(effort) => Ok((Some(effort), true)),
+                None => Err(ApiError::invalid(
+                    param,
+                    format!(
+                        "`{param}` `{}` is not one of none, minimal, low, medium, high, xhigh.",
+                        other.chars().take(40).collect::<String>()
+                    ),
+                )),
+            },
         },
         Some(_) => Err(ApiError::invalid(
-            "reasoning_effort",
-            "`reasoning_effort` must be a string such as \"low\" or \"high\".",
+            param,
+            format!("`{param}` must be a string such as \"low\" or \"high\"."),
         )),
+    }
+}
+
+/// The CLI's effort levels by name.
+pub fn effort_named(name: &str) -> Option<Effort> {
+    match name {
+        "low" => Some(Effort::Low),
+        "medium" => Some(Effort::Medium),
+        "high" => Some(Effort::High),
+        "xhigh" => Some(Effort::XHigh),
+        "max" => Some(Effort::Max),
+        _ => None,
     }
 }
 
@@ -214,6 +237,9 @@ mod tests {
         assert_eq!(c.max_tokens, Some(77), "max_completion_tokens wins");
         assert_eq!(c.stop, ["END"]);
         assert_eq!(c.effort, Some(Effort::Low));
+        assert!(!c.thinking, "minimal effort answers without thinking");
+        let high = controls(json!({"reasoning_effort": "high"})).unwrap();
+        assert_eq!((high.effort, high.thinking), (Some(Effort::High), true));
         assert_eq!(c.ignored, ["seed", "temperature"]);
         assert_eq!(
             controls(json!({"max_tokens": 5})).unwrap().max_tokens,

@@ -37,12 +37,16 @@ pub enum ErrorKind {
     QueueFull,
     /// 502: upstream or the CLI failed.
     BadGateway,
-    /// 503: upstream overloaded, or the CLI cannot be run at all.
+    /// 503: the CLI cannot be run at all, or the daemon is shutting down.
     Unavailable,
+    /// 503 (529 on the Messages API): Anthropic is overloaded.
+    Overloaded,
     /// 504: a timeout fired.
     Timeout,
     /// 500: our own bug.
     Internal,
+    /// 501: an endpoint this proxy cannot serve honestly.
+    NotImplemented,
 }
 
 impl ErrorKind {
@@ -61,9 +65,10 @@ impl ErrorKind {
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::RateLimited | ErrorKind::QueueFull => 429,
             ErrorKind::BadGateway => 502,
-            ErrorKind::Unavailable => 503,
+            ErrorKind::Unavailable | ErrorKind::Overloaded => 503,
             ErrorKind::Timeout => 504,
             ErrorKind::Internal => 500,
+            ErrorKind::NotImplemented => 501,
         }
     }
 
@@ -75,14 +80,18 @@ impl ErrorKind {
             | ErrorKind::MethodNotAllowed
             | ErrorKind::RequestTimeout
             | ErrorKind::PayloadTooLarge
-            | ErrorKind::UnsupportedMediaType => "invalid_request_error",
+            | ErrorKind::UnsupportedMediaType
+            | ErrorKind::NotImplemented => "invalid_request_error",
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::Billing => "insufficient_quota",
             ErrorKind::PermissionDenied
             | ErrorKind::HostNotAllowed
             | ErrorKind::OriginNotAllowed => "permission_error",
             ErrorKind::RateLimited | ErrorKind::QueueFull => "rate_limit_error",
-            ErrorKind::BadGateway | ErrorKind::Unavailable | ErrorKind::Internal => "server_error",
+            ErrorKind::BadGateway
+            | ErrorKind::Unavailable
+            | ErrorKind::Overloaded
+            | ErrorKind::Internal => "server_error",
             ErrorKind::Timeout => "timeout_error",
         }
     }
@@ -101,9 +110,10 @@ impl ErrorKind {
             ErrorKind::Authentication => Some("invalid_api_key"),
             ErrorKind::RateLimited => Some("rate_limit_exceeded"),
             ErrorKind::QueueFull => Some("queue_full"),
-            ErrorKind::Unavailable => Some("service_unavailable"),
+            ErrorKind::Unavailable | ErrorKind::Overloaded => Some("service_unavailable"),
             ErrorKind::Timeout => Some("timeout"),
             ErrorKind::BadGateway => Some("upstream_error"),
+            ErrorKind::NotImplemented => Some("not_implemented"),
             _ => None,
         }
     }

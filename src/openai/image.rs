@@ -77,6 +77,11 @@ fn parse_data_url(rest: &str, param: &str) -> Result<ImageSource, ApiError> {
             "Only base64 data: URLs are accepted (data:image/png;base64,…).",
         ));
     };
+    from_base64(media_type, data, param)
+}
+
+/// A base64 image of `media_type` (checked: a supported type, valid base64).
+pub fn from_base64(media_type: &str, data: &str, param: &str) -> Result<ImageSource, ApiError> {
     let media_type = match media_type.to_ascii_lowercase().as_str() {
         "image/jpg" => "image/jpeg".to_string(),
         other => other.to_string(),
@@ -98,7 +103,7 @@ fn parse_data_url(rest: &str, param: &str) -> Result<ImageSource, ApiError> {
     {
         return Err(ApiError::invalid(
             param,
-            "The data: URL's image data is not valid base64.",
+            "The image data is not valid base64.",
         ));
     }
     Ok(ImageSource::Base64 { media_type, data })

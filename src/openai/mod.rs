@@ -12,7 +12,7 @@ pub mod tools;
 pub use controls::{Controls, Effort, ResponseFormat};
 pub use error::{ApiError, ErrorKind};
 pub use image::ImageSource;
-pub use request::{ChatRequest, Message, Role, parse_chat_request};
+pub use request::{ChatRequest, Message, Role, check_ending, parse_chat_request};
 pub use response::{
     ChatCompletion, Choice, Chunk, ChunkChoice, Delta, DeltaFunction, DeltaToolCall, FinishReason,
     FunctionCall, ModelList, ModelObject, ResponseMessage, ResponseToolCall, Usage,

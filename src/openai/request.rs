@@ -291,6 +291,13 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         });
     }
 
+    check_ending(&messages)?;
+    Ok(messages)
+}
+
+/// The conversation must end with something to answer: a non-empty user message or tool
+/// results (the CLI cannot continue a partial assistant message).
+pub fn check_ending(messages: &[Message]) -> Result<(), ApiError> {
     let last = messages
         .iter()
         .rposition(|m| m.role != Role::System)
@@ -316,7 +323,7 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
             "The last user message is empty.",
         ));
     }
-    Ok(messages)
+    Ok(())
 }
 
 /// The call a tool message answers: its `tool_call_id` (legacy `function` messages answer

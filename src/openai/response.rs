@@ -20,6 +20,9 @@ pub struct Usage {
     pub completion_tokens: u64,
     pub total_tokens: u64,
     pub prompt_tokens_details: PromptTokensDetails,
+    /// Of `prompt_tokens`, those written to the cache (the Messages API reports them apart).
+    #[serde(skip)]
+    pub cache_creation_tokens: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -28,6 +31,13 @@ pub struct PromptTokensDetails {
 }
 
 impl Usage {
+    /// The uncached input tokens (the Messages API's `input_tokens`).
+    pub fn uncached_input(&self) -> u64 {
+        self.prompt_tokens
+            .saturating_sub(self.prompt_tokens_details.cached_tokens)
+            .saturating_sub(self.cache_creation_tokens)
+    }
+
     /// Saturating: the counts come from the CLI's output, and absurd ones must not
     /// overflow (a panic in debug builds, a wrapped total in release).
     pub fn new(input: u64, cache_creation: u64, cache_read: u64, output: u64) -> Usage {
@@ -41,6 +51,7 @@ impl Usage {
             prompt_tokens_details: PromptTokensDetails {
                 cached_tokens: cache_read,
             },
+            cache_creation_tokens: cache_creation,
         }
     }
 }
@@ -51,6 +62,9 @@ pub struct ResponseMessage {
     /// `null` when the answer is only tool calls.
     pub content: Option<String>,
     pub refusal: Option<String>,
+    /// The model's thinking, when it thought (`reasoning_effort` asked for it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ResponseToolCall>>,
 }
@@ -142,6 +156,7 @@ impl ChatCompletion {
                     role: "assistant",
                     content: Some(content),
                     refusal: None,
+                    reasoning_content: None,
                     tool_calls: None,
                 },
                 logprobs: None,
@@ -159,6 +174,9 @@ pub struct Delta {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// The model's thinking, as DeepSeek-style clients read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<DeltaToolCall>>,
 }
@@ -275,7 +293,7 @@ mod tests {
         let delta = Delta {
             role: Some("assistant"),
             content: Some(String::new()),
-            tool_calls: None,
+            ..Delta::default()
         };
         let with =
             serde_json::to_value(Chunk::choice("c", 1, "m", true, delta.clone(), None)).unwrap();

@@ -371,6 +371,9 @@ fn translator_for(run: &Run) -> Translator {
     if run.plan.json_schema.is_some() {
         translator = translator.structured();
     }
+    if run.plan.thinking {
+        translator = translator.with_thinking();
+    }
     if let Some(tools) = &run.plan.tools {
         translator = translator.with_tools(tools.names.clone());
     }
@@ -392,10 +395,11 @@ fn apply_stop(
                 if !fed.text.is_empty() {
                     passed.push(Output::Text(fed.text));
                 }
-                if fed.stopped {
+                if let Some(sequence) = fed.stopped {
                     passed.push(Output::Finished(Finish {
                         reason: FinishReason::Stop,
                         usage: translator.usage_so_far(),
+                        stop_sequence: Some(sequence),
                     }));
                     return (passed, true);
                 }

@@ -269,6 +269,7 @@ impl Backend {
             StartControls {
                 max_output_tokens: run.plan.max_output_tokens,
                 effort: run.plan.effort,
+                thinking: run.plan.thinking,
                 json_schema: run.plan.json_schema.clone(),
                 stream_input: !run.plan.prompt_images.is_empty()
                     || (mode == Mode::Flatten && run.plan.history_has_images()),

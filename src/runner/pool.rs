@@ -58,6 +58,8 @@ pub struct WarmKey {
 pub struct StartControls {
     pub max_output_tokens: Option<u32>,
     pub effort: Option<Effort>,
+    /// `--thinking adaptive` (else `disabled`).
+    pub thinking: bool,
     /// `--json-schema` (compact JSON).
     pub json_schema: Option<String>,
     /// `--input-format stream-json` (requests with images).

@@ -110,6 +110,7 @@ impl Backend {
             cwd: &workspace.cwd,
             max_output_tokens: key.controls().max_output_tokens,
             effort: key.controls().effort.map(|e| e.as_arg()),
+            thinking: key.controls().thinking,
             json_schema: key.controls().json_schema.as_deref(),
             stream_input: key.controls().stream_input,
             tools: tool_files.as_ref().map(|mcp_config| ToolArgs {

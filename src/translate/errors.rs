@@ -141,7 +141,7 @@ pub fn from_result(result: &ResultEvent, synthetic: Option<&AssistantEvent>) -> 
         )
         .with_retry_after(RATE_LIMIT_RETRY_SECS),
         Some(503) | Some(529) => ApiError::new(
-            ErrorKind::Unavailable,
+            ErrorKind::Overloaded,
             format!("Anthropic is overloaded ({detail}). Retry in a few seconds."),
         )
         .with_retry_after(OVERLOADED_RETRY_SECS),

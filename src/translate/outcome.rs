@@ -27,6 +27,8 @@ use super::tool_names::ToolNames;
 pub struct Finish {
     pub reason: FinishReason,
     pub usage: Usage,
+    /// The stop sequence that ended the answer (the proxy applies them).
+    pub stop_sequence: Option<String>,
 }
 
 /// One thing for the client.
@@ -35,6 +37,8 @@ pub enum Output {
     /// The model that answers (known before the first text, may be refined later).
     Model(String),
     Text(String),
+    /// A piece of the model's thinking (only when the run thinks).
+    Reasoning(String),
     /// Non-streaming only: the CLI abandoned this much already-produced text (bytes at the
     /// end of the answer so far); drop it, the retry replaces it.
     Retract(usize),
@@ -105,6 +109,9 @@ pub struct Translator {
     tool_names: Option<ToolNames>,
     /// (message id, block index) → the OpenAI index of client tool calls being streamed.
     tool_blocks: HashMap<(String, u64), usize>,
+    /// The client asked for the model's thinking (the CLI may think on some models even
+    /// with `--thinking disabled`; that thinking is not sent).
+    thinking: bool,
 }
 
 impl Translator {
@@ -124,6 +131,13 @@ impl Translator {
     /// For a `--json-schema` run: the answer is the structured output's JSON text.
     pub fn structured(mut self) -> Translator {
         self.structured = true;
+        self
+    }
+
+    /// For a run whose client asked for the model's thinking: it becomes
+    /// [`Output::Reasoning`].
+    pub fn with_thinking(mut self) -> Translator {
+        self.thinking = true;
         self
     }
 
@@ -205,6 +219,10 @@ impl Translator {
                 model.map(|m| self.set_model(&m)).unwrap_or_default()
             }
             StreamEvent::TextDelta { .. } if self.structured => Vec::new(),
+            // The model's thinking is not part of the answer's text (never retracted).
+            StreamEvent::ThinkingDelta { thinking, .. } if self.thinking => {
+                vec![Output::Reasoning(thinking)]
+            }
             StreamEvent::ToolUseStart { index, id, name } => {
                 let Some(message) = self.current_message.clone() else {
                     return Vec::new();
@@ -275,6 +293,7 @@ impl Translator {
                             u.cache_read_input_tokens,
                             u.output_tokens,
                         ),
+                        stop_sequence: None,
                     })];
                 }
                 Vec::new()
@@ -305,7 +324,9 @@ impl Translator {
                 self.to_repeat.push_str(&taken_back);
                 Vec::new()
             }
-            StreamEvent::MessageStop { abandoned: None } | StreamEvent::Other => Vec::new(),
+            StreamEvent::MessageStop { abandoned: None }
+            | StreamEvent::ThinkingDelta { .. }
+            | StreamEvent::Other => Vec::new(),
         }
     }
 
@@ -402,6 +423,7 @@ impl Translator {
                 u.cache_read_input_tokens,
                 u.output_tokens,
             ),
+            stop_sequence: None,
         }));
         out
     }

@@ -28,6 +28,8 @@ pub struct RunPlan {
     pub max_output_tokens: Option<u32>,
     /// `--effort`: the upstream `output_config.effort`.
     pub effort: Option<Effort>,
+    /// The model thinks, and the thinking is sent back.
+    pub thinking: bool,
     /// Stop sequences, applied by the proxy to the answer as it streams.
     pub stop: Vec<String>,
     /// `--json-schema`: the answer is JSON valid against this schema.
@@ -131,6 +133,7 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
         must_flatten,
         max_output_tokens: request.controls.max_tokens,
         effort: request.controls.effort,
+        thinking: request.controls.thinking,
         stop: request.controls.stop.clone(),
         json_schema,
         history_images,

@@ -15,8 +15,8 @@ pub struct StopMatcher {
 pub struct Fed {
     /// Text the client may have now.
     pub text: String,
-    /// A stop sequence matched: `text` is the last of the answer.
-    pub stopped: bool,
+    /// The stop sequence that matched: `text` is the last of the answer.
+    pub stopped: Option<String>,
 }
 
 impl StopMatcher {
@@ -33,23 +33,24 @@ impl StopMatcher {
     pub fn feed(&mut self, piece: &str) -> Fed {
         let mut buffer = std::mem::take(&mut self.held);
         buffer.push_str(piece);
-        if let Some(at) = self
+        if let Some((at, stop)) = self
             .stops
             .iter()
-            .filter_map(|s| buffer.find(s.as_str()))
-            .min()
+            .filter_map(|s| buffer.find(s.as_str()).map(|at| (at, s)))
+            .min_by_key(|(at, _)| *at)
         {
+            let stop = stop.clone();
             buffer.truncate(at);
             return Fed {
                 text: buffer,
-                stopped: true,
+                stopped: Some(stop),
             };
         }
         let keep = self.partial_suffix(&buffer);
         self.held = buffer.split_off(buffer.len() - keep);
         Fed {
             text: buffer,
-            stopped: false,
+            stopped: None,
         }
     }
 
@@ -92,7 +93,7 @@ mod tests {
             fed,
             Fed {
                 text: String::new(),
-                stopped: true
+                stopped: Some("END".into())
             }
         );
         let mut m = matcher(&["\n\n"]);
@@ -113,7 +114,7 @@ mod tests {
             m.feed("hello world"),
             Fed {
                 text: "hel".into(),
-                stopped: true
+                stopped: Some("lo".into())
             }
         );
     }

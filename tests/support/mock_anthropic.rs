@@ -28,6 +28,9 @@
 //!   per line (parallel calls, streamed as `input_json_delta`); a last user message holding
 //!   `tool_result` blocks is answered `Results: <tool_use_id>=<result>; …` (the first text of
 //!   each result), so tests can see that results came back with their ids;
+//! - a request with thinking on (`thinking.type` not `disabled`) gets a `thinking` block
+//!   first (`Thinking about: <last user text>`, streamed as `thinking_delta`s and a
+//!   `signature_delta`), then its text;
 //! - anything else: `Hello from the mock. You said: <last user text, trimmed>`.
 //!
 //! It leaves everything about the CLI (spawning, parsing its stdout) to the tests.
@@ -336,6 +339,10 @@ fn messages(body: &Value) -> Response<Body> {
                 .unwrap_or_else(|| json!({"answer": reply}));
             structured_answer(&model, &input, stream)
         }
+        _ if thinks(body) && matches!(behaviour(&model), Behaviour::Normal) => {
+            let thought = format!("Thinking about: {}", last_user_text(body));
+            thinking_answer(&model, &thought, &reply, stream)
+        }
         _ => answer(&model, &reply, stop_reason, stream, delay),
     };
     if let Some((headers, _)) = quota_headers(&model) {
@@ -346,6 +353,49 @@ fn messages(body: &Value) -> Response<Body> {
         }
     }
     response
+}
+
+/// Whether the request turns thinking on.
+fn thinks(body: &Value) -> bool {
+    body.get("thinking")
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "disabled")
+}
+
+/// A thinking block, then the text, as the API sends them.
+fn thinking_answer(model: &str, thought: &str, reply: &str, stream: bool) -> Response<Body> {
+    if !stream {
+        let mut message = full_message(model, reply, "end_turn");
+        message["content"] = json!([
+            {"type": "thinking", "thinking": thought, "signature": "mock-signature"},
+            {"type": "text", "text": reply}]);
+        return json_response(StatusCode::OK, &message);
+    }
+    let mut events = vec![
+        sse(&message_start(model)),
+        sse(&json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""}})),
+    ];
+    for piece in mock_chunks(thought) {
+        events.push(sse(&json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": piece}})));
+    }
+    events.push(sse(&json!({"type": "content_block_delta", "index": 0,
+        "delta": {"type": "signature_delta", "signature": "mock-signature"}})));
+    events.push(sse(&json!({"type": "content_block_stop", "index": 0})));
+    events.push(sse(&json!({"type": "content_block_start", "index": 1,
+        "content_block": {"type": "text", "text": ""}})));
+    for piece in mock_chunks(reply) {
+        events.push(sse(&json!({"type": "content_block_delta", "index": 1,
+            "delta": {"type": "text_delta", "text": piece}})));
+    }
+    events.push(sse(&json!({"type": "content_block_stop", "index": 1})));
+    events.push(sse(&json!({"type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+        "usage": {"output_tokens": mock_chunks(reply).len()}})));
+    events.push(sse(&json!({"type": "message_stop"})));
+    sse_response(events, None)
 }
 
 /// Whether the request offers client tools (the daemon's MCP stub: `mcp__…`).

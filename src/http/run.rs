@@ -1,0 +1,87 @@
+//! What every generation endpoint does before it answers: check the body is JSON, read it
+//! within the limits, parse it (each API its own way) into the one request shape the runner
+//! plans from, check images, resolve the model, predict overage, and start the CLI run.
+
+use hyper::Request;
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+
+use super::body::{self, BodyLimits};
+use super::overage;
+use super::request_log::RequestLog;
+use super::{AppState, Live};
+use crate::openai::{ApiError, ChatRequest};
+use crate::translate::outcome::Output;
+use crate::translate::plan;
+
+/// A run that started.
+pub struct Started {
+    /// The request as parsed (for the response's model name, stream flag, …).
+    pub chat: ChatRequest,
+    /// The run's outputs.
+    pub rx: mpsc::Receiver<Output>,
+    /// Predicted to be billed as extra usage.
+    pub overage: bool,
+}
+
+/// Reads, parses with `parse` and starts one CLI run; fills `log` as it learns.
+pub async fn start<P>(
+    state: &AppState,
+    live: &Live,
+    request: Request<Incoming>,
+    log: &mut RequestLog,
+    parse: P,
+) -> Result<Started, ApiError>
+where
+    P: FnOnce(&[u8]) -> Result<ChatRequest, ApiError>,
+{
+    body::require_json(request.headers())?;
+    let limits = BodyLimits {
+        max_bytes: live.settings.max_body_bytes,
+        timeout: live.settings.body_read_timeout(),
+    };
+    let (bytes, reservation) = body::read(request, limits, &state.body_budget).await?;
+    log.bytes_in = bytes.len();
+    let chat = parse(&bytes)?;
+    check_image_sizes(&chat, live.settings.max_image_bytes)?;
+    drop(reservation);
+    drop(bytes);
+    log.model = chat.model.clone();
+    log.stream = chat.stream;
+    let model_arg = live
+        .catalog
+        .resolve(&chat.model)
+        .ok_or_else(|| ApiError::model_not_found(&chat.model))?;
+    let overage = overage::check(live)?;
+    let run_plan = plan::plan_request(&chat, model_arg)?;
+    let rx = live.backend.start(run_plan, chat.stream)?;
+    if overage {
+        log.overage();
+    }
+    Ok(Started { chat, rx, overage })
+}
+
+/// Refuses images over `max_image_bytes` (decoded size), naming the message.
+fn check_image_sizes(chat: &ChatRequest, max: usize) -> Result<(), ApiError> {
+    for (i, message) in chat.messages.iter().enumerate() {
+        if let Some(image) = message.images.iter().find(|img| img.decoded_len() > max) {
+            return Err(ApiError::invalid(
+                format!("messages[{i}].content"),
+                format!(
+                    "An image is {} bytes; at most {max} are accepted (`max_image_bytes`). \
+                     Send a smaller image.",
+                    image.decoded_len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Seconds since the Unix epoch (the `created` fields).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
