@@ -8,7 +8,8 @@ mod support;
 use serde_json::{Value, json};
 use support::{Daemon, DaemonOptions, chunk_text, sse_data};
 
-// The Python side is tests/python_real/test_real_cli.py (structured outputs and images).
+// The Python side is tests/python_real/: test_real_cli.py (structured outputs, images, tools)
+// and test_langchain.py (langchain-openai).
 
 fn person_request(stream: bool) -> Value {
     json!({"model": "claude-sonnet-4", "stream": stream,
@@ -89,7 +90,8 @@ async fn a_bad_schema_is_rejected() {
     assert!(daemon.fake_records().is_empty());
 }
 
-/// The official SDK: `chat.completions.parse` and `.stream` with a pydantic model.
+/// The official SDK (`chat.completions.parse` / `.stream` with a pydantic model) and
+/// langchain-openai (`bind_tools` round trips, `with_structured_output`).
 #[tokio::test]
 async fn openai_sdk_parse_with_pydantic() {
     let Some(python) = support::venv_python() else {
@@ -98,26 +100,5 @@ async fn openai_sdk_parse_with_pydantic() {
     let Some((_mock, daemon)) = support::real_cli_daemon("").await else {
         return;
     };
-    let output = tokio::process::Command::new(python)
-        .args([
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/python_real",
-        ])
-        .current_dir(support::root())
-        .env("PROXY_BASE_URL", daemon.url("/v1"))
-        .output()
-        .await
-        .expect("run pytest");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "pytest failed:\n{stdout}\n{stderr}\ndaemon log:\n{}",
-        daemon.stderr()
-    );
-    assert!(!stdout.contains("skipped"), "{stdout}");
+    support::run_pytest(&python, "tests/python_real", &daemon.url("/v1"), &daemon).await;
 }
