@@ -137,6 +137,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest image (decoded) accepted in a message; larger ones are a 400.
     pub max_image_bytes: usize,
+    /// Responses API answers kept in memory for `previous_response_id` (0: none).
+    pub responses_kept: usize,
+    /// How long a kept Responses API answer can be continued.
+    pub responses_kept_secs: u64,
     /// `resume` (default) or `flatten`.
     pub history: HistoryMode,
     /// Where per-request working directories are made; default: the system temp dir.
@@ -212,6 +216,8 @@ impl Default for Settings {
             warm_memory_mb: 1024,
             max_body_bytes: 8 * 1024 * 1024,
             max_image_bytes: 5 * 1024 * 1024,
+            responses_kept: 1000,
+            responses_kept_secs: 3600,
             history: HistoryMode::Resume,
             work_dir: None,
             log_format: LogFormat::Text,
@@ -395,6 +401,9 @@ impl Settings {
         }
         if self.max_image_bytes < 1024 {
             return bad("max_image_bytes", "must be at least 1024");
+        }
+        if self.responses_kept > 100_000 {
+            return bad("responses_kept", "must be at most 100000");
         }
         Ok(())
     }
@@ -700,6 +709,8 @@ pub fn known_keys() -> Vec<&'static str> {
         "warm_memory_mb",
         "max_body_bytes",
         "max_image_bytes",
+        "responses_kept",
+        "responses_kept_secs",
         "history",
         "work_dir",
         "log_format",

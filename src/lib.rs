@@ -7,7 +7,12 @@
 //! - [`mcp_stub`]: the hidden `mcp-stub` subcommand: the MCP server listing a request's client tools.
 //! - [`models`]: the model catalog: which ids we expose and what the CLI is asked for.
 //! - [`net`]: network facts: CIDR blocks, Docker bridges, the source filter, port holders.
-//! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation.
+//! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation;
+//!   its [`openai::ChatRequest`] is the one request shape every endpoint is parsed into.
+//! - [`anthropic`]: the Messages API's wire format (`/v1/messages`): request parsing, the
+//!   message object and its stream events, the error object.
+//! - [`responses`]: the Responses API's wire format (`/v1/responses`): request parsing, the
+//!   response object and output items, the memory behind `previous_response_id`.
 //! - [`claude`]: the CLI: locating it, building its argv/env, spawning it in its own process
 //!   group, its stream-json events and the session files that carry earlier turns.
 //! - [`quota`]: the subscription's windows as the CLI last reported them.
@@ -25,7 +30,8 @@
 //!   service checks, each with its fix.
 //! - [`exit`]: every command's exit codes and the failure `main` prints.
 //!
-//! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`openai::ApiError`].
+//! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`openai::ApiError`],
+//! rendered in the shape of the API the request came in on.
 
 pub mod anthropic;
 pub mod claude;
@@ -42,6 +48,7 @@ pub mod models;
 pub mod net;
 pub mod openai;
 pub mod quota;
+pub mod responses;
 pub mod runner;
 pub mod service;
 pub mod telemetry;

@@ -10,12 +10,12 @@
 //! - [`auth`], [`cors`]: client API key and CORS headers for listed origins.
 //! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
-//! - [`health`], [`models`], [`chat`], [`messages`], [`metrics`], [`status`] (the page at
+//! - [`health`], [`models`], [`chat`], [`messages`], [`responses`], [`metrics`], [`status`] (the page at
 //!   `/`): one handler per route; [`run`] starts the CLI run of every generation endpoint,
 //!   [`answer`] gathers a whole answer; [`status_page`] renders that page, [`recent`] keeps what it lists.
 //! - [`overage`]: extra usage, predicted from the last quota report.
-//! - [`sse`]: the streaming body for `stream: true`; [`chat_sse`] and [`messages_sse`]
-//!   write each API's events.
+//! - [`sse`]: the streaming body for `stream: true`; [`chat_sse`], [`messages_sse`] and
+//!   [`responses_sse`] write each API's events.
 //! - [`request_log`]: the one structured log line per chat request.
 
 pub mod access;
@@ -34,6 +34,8 @@ mod overage;
 mod recent;
 mod request_log;
 mod respond;
+mod responses;
+mod responses_sse;
 mod run;
 mod sse;
 mod state;
@@ -143,6 +145,9 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         }
         (&Method::POST, "/v1/messages") => messages::create(state, live, request).await,
         (&Method::POST, "/v1/messages/count_tokens") => messages::count_tokens(),
+        (&Method::POST, "/v1/responses" | "/responses") => {
+            responses::create(state, live, request).await
+        }
         (_, "/health" | "/") => method_not_allowed(&method, path, "GET, HEAD"),
         (_, "/metrics") => method_not_allowed(&method, path, "GET"),
         (_, "/v1/models" | "/models") => method_not_allowed(&method, path, "GET"),
@@ -152,6 +157,7 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         (_, "/v1/chat/completions" | "/chat/completions") => {
             method_not_allowed(&method, path, "POST")
         }
+        (_, "/v1/responses" | "/responses") => method_not_allowed(&method, path, "POST"),
         (_, "/v1/messages" | "/v1/messages/count_tokens") => {
             method_not_allowed(&method, path, "POST")
         }

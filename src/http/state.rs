@@ -15,6 +15,7 @@ use super::recent::RecentRequests;
 use crate::config::Settings;
 use crate::models::Catalog;
 use crate::net::filter::SourceFilter;
+use crate::responses::ResponseStore;
 use crate::runner::Backend;
 
 /// One configuration generation.
@@ -66,6 +67,8 @@ pub struct AppState {
     pub recent: Arc<RecentRequests>,
     /// Renders `/metrics` (None: no recorder could be installed).
     pub metrics: Option<PrometheusHandle>,
+    /// Recent Responses API answers, for `previous_response_id`.
+    pub responses: Arc<ResponseStore>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
             body_budget: BodyBudget::new(budget),
             recent: Arc::default(),
             metrics,
+            responses: Arc::default(),
         }
     }
 

@@ -161,6 +161,12 @@ impl ApiError {
         }
     }
 
+    /// Names the request field at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> ApiError {
+        self.param = Some(param.into());
+        self
+    }
+
     pub fn with_retry_after(mut self, secs: u64) -> ApiError {
         self.retry_after = Some(secs);
         self

@@ -1,0 +1,128 @@
+//! `POST /v1/responses` (the OpenAI Responses API) on the same runs as chat completions:
+//! the body parsed by [`crate::responses`] (a `previous_response_id` continues a kept
+//! conversation), one CLI run, then one `response` object or the Responses API's event
+//! stream ([`super::responses_sse`]). With `store` (the default) the answer is kept in
+//! memory for `previous_response_id`.
+
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Request, Response};
+
+use super::answer;
+use super::request_log::RequestLog;
+use super::responses_sse::{Keep, ResponsesWriter};
+use super::sse::{self, Timing};
+use super::{AppState, Body, Live, respond, run};
+use crate::openai::{ApiError, Message, Role};
+use crate::responses::{self, Echo, ResponsesMeta, Status};
+
+/// The endpoint label in logs and metrics.
+const ENDPOINT: &str = "responses";
+
+pub async fn create(state: &AppState, live: &Live, request: Request<Incoming>) -> Response<Body> {
+    let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
+    let mut log = RequestLog::new(id.clone(), ENDPOINT, state.recent.clone());
+    let mut response = match answer(state, live, request, &id, &mut log).await {
+        Ok(response) => response,
+        Err(error) => {
+            log.rejected(&error);
+            respond::error(&error)
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn answer(
+    state: &AppState,
+    live: &Live,
+    request: Request<Incoming>,
+    id: &str,
+    log: &mut RequestLog,
+) -> Result<Response<Body>, ApiError> {
+    let max_age = Duration::from_secs(live.settings.responses_kept_secs);
+    let mut meta = ResponsesMeta::default();
+    let started = run::start(state, live, request, log, |body| {
+        let request = responses::parse_responses_request(body, |previous| {
+            state.responses.get(previous, max_age)
+        })?;
+        meta = request.meta;
+        Ok(request.chat)
+    })
+    .await?;
+    let request = meta;
+    let chat = &started.chat;
+    let (tools, tool_choice) = Echo::tools_of(&chat.tools);
+    let echo = Echo {
+        id: id.to_string(),
+        created_at: run::unix_now(),
+        model: chat.model.clone(),
+        instructions: request.instructions.clone(),
+        previous_response_id: request.previous_response_id.clone(),
+        store: request.store,
+        metadata: request.metadata.clone(),
+        max_output_tokens: chat.controls.max_tokens,
+        tools,
+        tool_choice,
+        parallel_tool_calls: chat.tools.parallel,
+    };
+    let keep = (request.store && live.settings.responses_kept > 0).then(|| Keep {
+        store: state.responses.clone(),
+        max: live.settings.responses_kept,
+        conversation: request.conversation(chat),
+    });
+    let mut log = log.take();
+    let ignored = chat.controls.ignored.join(", ");
+    let response = if chat.stream {
+        let timing = Timing {
+            hold: live.settings.stream_header_hold(),
+            keepalive: live.settings.keepalive(),
+        };
+        sse::respond(started.rx, ResponsesWriter::new(echo, keep), timing, log).await
+    } else {
+        let answer = answer::collect(started.rx, chat.model.clone(), &mut log).await?;
+        let echo = Echo {
+            model: answer.model.clone(),
+            ..echo
+        };
+        let output = responses::output_items(&answer.reasoning, &answer.text, &answer.calls);
+        let body = responses::response(
+            &echo,
+            Status::of(answer.finish.reason),
+            &output,
+            Some(&answer.finish.usage),
+            None,
+        );
+        if let Some(keep) = keep {
+            let mut messages = keep.conversation;
+            messages.push(Message {
+                role: Role::Assistant,
+                text: answer.text.clone(),
+                images: Vec::new(),
+                tool_calls: answer.calls.clone(),
+                tool_call_id: None,
+            });
+            keep.store.keep(id, messages, keep.max);
+        }
+        let mut response = respond::ok_json(&body);
+        if answer.overage {
+            respond::mark_overage(&mut response);
+        }
+        Ok(response)
+    };
+    response.map(|mut response| {
+        if started.overage {
+            respond::mark_overage(&mut response);
+        }
+        if !ignored.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&ignored)
+        {
+            response.headers_mut().insert("x-ignored-params", value);
+        }
+        response
+    })
+}

@@ -1,0 +1,325 @@
+//! The Responses API's stream: `response.created`, `response.in_progress`, then per output
+//! item `response.output_item.added`, its parts and deltas (`response.output_text.delta`,
+//! `response.function_call_arguments.delta`, `response.reasoning_summary_text.delta`) and
+//! their `.done` events, `response.output_item.done`; then `response.completed` (or
+//! `response.incomplete`, `response.failed`). Every event has a `sequence_number`.
+//! When the answer completes and the request asked to store it, the conversation is kept
+//! for `previous_response_id`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::sse::{EventWriter, event};
+use crate::openai::{ApiError, Message, Role, ToolCall};
+use crate::responses::{self, Echo, ResponseStore, Status};
+use crate::translate::outcome::{Finish, Output};
+
+/// Where a finished answer is kept, and the conversation that led to it.
+pub struct Keep {
+    pub store: Arc<ResponseStore>,
+    pub max: usize,
+    pub conversation: Vec<Message>,
+}
+
+/// The output item being streamed.
+enum Open {
+    Reasoning {
+        id: String,
+        text: String,
+    },
+    Message {
+        id: String,
+        text: String,
+    },
+    Call {
+        id: String,
+        call: ToolCall,
+        index: usize,
+    },
+}
+
+pub struct ResponsesWriter {
+    echo: Echo,
+    keep: Option<Keep>,
+    sequence: u64,
+    started: bool,
+    /// Finished output items, in order.
+    items: Vec<Value>,
+    open: Option<Open>,
+    /// All the answer's text and calls, for the kept conversation.
+    text: String,
+    calls: Vec<ToolCall>,
+}
+
+impl ResponsesWriter {
+    pub fn new(echo: Echo, keep: Option<Keep>) -> ResponsesWriter {
+        ResponsesWriter {
+            echo,
+            keep,
+            sequence: 0,
+            started: false,
+            items: Vec::new(),
+            open: None,
+            text: String::new(),
+            calls: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, out: &mut VecDeque<Bytes>, kind: &str, mut data: Value) {
+        if let Some(object) = data.as_object_mut() {
+            object.insert("type".into(), json!(kind));
+            object.insert("sequence_number".into(), json!(self.sequence));
+        }
+        self.sequence += 1;
+        out.push_back(event(Some(kind), &data.to_string()));
+    }
+
+    fn start(&mut self, out: &mut VecDeque<Bytes>) {
+        if !self.started {
+            self.started = true;
+            let response = responses::response(&self.echo, Status::InProgress, &[], None, None);
+            self.send(out, "response.created", json!({"response": response}));
+            let response = responses::response(&self.echo, Status::InProgress, &[], None, None);
+            self.send(out, "response.in_progress", json!({"response": response}));
+        }
+    }
+
+    fn output_index(&self) -> usize {
+        self.items.len()
+    }
+
+    fn added(&mut self, out: &mut VecDeque<Bytes>, item: Value) {
+        let index = self.output_index();
+        self.send(
+            out,
+            "response.output_item.added",
+            json!({"output_index": index, "item": item}),
+        );
+    }
+
+    fn open_message(&mut self, out: &mut VecDeque<Bytes>) -> String {
+        if let Some(Open::Message { id, .. }) = &self.open {
+            return id.clone();
+        }
+        self.close(out);
+        let id = responses::item_id("msg");
+        self.added(out, responses::message_item(&id, None, "in_progress"));
+        let index = self.output_index();
+        self.send(
+            out,
+            "response.content_part.added",
+            json!({"item_id": id, "output_index": index, "content_index": 0,
+                "part": responses::text_part("")}),
+        );
+        self.open = Some(Open::Message {
+            id: id.clone(),
+            text: String::new(),
+        });
+        id
+    }
+
+    fn open_reasoning(&mut self, out: &mut VecDeque<Bytes>) -> String {
+        if let Some(Open::Reasoning { id, .. }) = &self.open {
+            return id.clone();
+        }
+        self.close(out);
+        let id = responses::item_id("rs");
+        self.added(out, responses::reasoning_item(&id, None));
+        let index = self.output_index();
+        self.send(
+            out,
+            "response.reasoning_summary_part.added",
+            json!({"item_id": id, "output_index": index, "summary_index": 0,
+                "part": responses::summary_part("")}),
+        );
+        self.open = Some(Open::Reasoning {
+            id: id.clone(),
+            text: String::new(),
+        });
+        id
+    }
+
+    /// Ends the open item with its `.done` events.
+    fn close(&mut self, out: &mut VecDeque<Bytes>) {
+        let index = self.output_index();
+        let item = match self.open.take() {
+            None => return,
+            Some(Open::Message { id, text }) => {
+                self.send(
+                    out,
+                    "response.output_text.done",
+                    json!({"item_id": id, "output_index": index, "content_index": 0,
+                        "text": text, "logprobs": []}),
+                );
+                self.send(
+                    out,
+                    "response.content_part.done",
+                    json!({"item_id": id, "output_index": index, "content_index": 0,
+                        "part": responses::text_part(&text)}),
+                );
+                responses::message_item(&id, Some(&text), "completed")
+            }
+            Some(Open::Reasoning { id, text }) => {
+                self.send(
+                    out,
+                    "response.reasoning_summary_text.done",
+                    json!({"item_id": id, "output_index": index, "summary_index": 0,
+                        "text": text}),
+                );
+                self.send(
+                    out,
+                    "response.reasoning_summary_part.done",
+                    json!({"item_id": id, "output_index": index, "summary_index": 0,
+                        "part": responses::summary_part(&text)}),
+                );
+                responses::reasoning_item(&id, Some(&text))
+            }
+            Some(Open::Call { id, call, .. }) => {
+                self.send(
+                    out,
+                    "response.function_call_arguments.done",
+                    json!({"item_id": id, "output_index": index, "name": call.name,
+                        "arguments": call.arguments}),
+                );
+                self.calls.push(call.clone());
+                responses::function_call_item(&id, &call, "completed")
+            }
+        };
+        self.send(
+            out,
+            "response.output_item.done",
+            json!({"output_index": index, "item": item}),
+        );
+        self.items.push(item);
+    }
+
+    /// Keeps the conversation and this answer for `previous_response_id`.
+    fn keep(&mut self) {
+        if let Some(keep) = self.keep.take() {
+            let mut messages = keep.conversation;
+            messages.push(Message {
+                role: Role::Assistant,
+                text: std::mem::take(&mut self.text),
+                images: Vec::new(),
+                tool_calls: std::mem::take(&mut self.calls),
+                tool_call_id: None,
+            });
+            keep.store.keep(&self.echo.id, messages, keep.max);
+        }
+    }
+}
+
+impl EventWriter for ResponsesWriter {
+    fn model(&mut self, model: String) {
+        self.echo.model = model;
+    }
+
+    fn content(&mut self, output: Output, out: &mut VecDeque<Bytes>) {
+        self.start(out);
+        match output {
+            Output::Text(piece) => {
+                let id = self.open_message(out);
+                let index = self.output_index();
+                if let Some(Open::Message { text, .. }) = &mut self.open {
+                    text.push_str(&piece);
+                }
+                self.text.push_str(&piece);
+                self.send(
+                    out,
+                    "response.output_text.delta",
+                    json!({"item_id": id, "output_index": index, "content_index": 0,
+                        "delta": piece, "logprobs": []}),
+                );
+            }
+            Output::Reasoning(piece) => {
+                let id = self.open_reasoning(out);
+                let index = self.output_index();
+                if let Some(Open::Reasoning { text, .. }) = &mut self.open {
+                    text.push_str(&piece);
+                }
+                self.send(
+                    out,
+                    "response.reasoning_summary_text.delta",
+                    json!({"item_id": id, "output_index": index, "summary_index": 0,
+                        "delta": piece}),
+                );
+            }
+            Output::ToolCall { index, id, name } => {
+                self.close(out);
+                let item_id = responses::item_id("fc");
+                let call = ToolCall {
+                    id,
+                    name,
+                    arguments: String::new(),
+                };
+                self.added(
+                    out,
+                    responses::function_call_item(&item_id, &call, "in_progress"),
+                );
+                self.open = Some(Open::Call {
+                    id: item_id,
+                    call,
+                    index,
+                });
+            }
+            Output::ToolArgs { index, arguments } => {
+                let output_index = self.output_index();
+                if let Some(Open::Call {
+                    id,
+                    call,
+                    index: open,
+                }) = &mut self.open
+                    && *open == index
+                {
+                    call.arguments.push_str(&arguments);
+                    let id = id.clone();
+                    self.send(
+                        out,
+                        "response.function_call_arguments.delta",
+                        json!({"item_id": id, "output_index": output_index,
+                            "delta": arguments}),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, finish: Finish, out: &mut VecDeque<Bytes>) {
+        self.start(out);
+        self.close(out);
+        let status = Status::of(finish.reason);
+        let response =
+            responses::response(&self.echo, status, &self.items, Some(&finish.usage), None);
+        let kind = match status {
+            Status::Incomplete(_) => "response.incomplete",
+            _ => "response.completed",
+        };
+        self.send(out, kind, json!({"response": response}));
+        self.keep();
+    }
+
+    fn fail(&mut self, error: &ApiError, out: &mut VecDeque<Bytes>) {
+        self.start(out);
+        let failure = json!({"code": error_code(error), "message": error.message});
+        let response =
+            responses::response(&self.echo, Status::Failed, &self.items, None, Some(failure));
+        self.send(out, "response.failed", json!({"response": response}));
+    }
+
+    fn opening(&mut self, out: &mut VecDeque<Bytes>) {
+        self.start(out);
+    }
+}
+
+/// The Responses API's error codes for a failed response.
+fn error_code(error: &ApiError) -> &'static str {
+    match error.status() {
+        429 => "rate_limit_exceeded",
+        400 => "invalid_prompt",
+        _ => "server_error",
+    }
+}

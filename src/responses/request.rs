@@ -1,0 +1,677 @@
+//! Parsing and validating `POST /v1/responses` bodies into the one request shape the runner
+//! plans from ([`ChatRequest`]): `instructions` becomes the system prompt, `input` items
+//! become turns (`message` items with input_text / input_image / output_text parts,
+//! `function_call` items as the assistant's tool calls, `function_call_output` items as
+//! tool results), and a `previous_response_id` puts the kept conversation first.
+//!
+//! Tools other than `function`, background runs and server-side conversations cannot be
+//! carried through the CLI and are refused with a 400 naming the field.
+
+use serde_json::{Map, Value};
+
+use crate::openai::controls::{Controls, ResponseFormat, reasoning_effort, schema_format};
+use crate::openai::image::{ImageSource, parse_part};
+use crate::openai::tools::{FunctionDef, ToolCall, ToolChoice, Tools, valid_name};
+use crate::openai::{ApiError, ChatRequest, ErrorKind, Message, Role, check_ending};
+
+/// Parameters accepted without effect (named back in `x-ignored-params`).
+const IGNORED: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_logprobs",
+    "truncation",
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
+    "user",
+];
+
+/// A parsed Responses request: the run's request and what the answer repeats or keeps.
+#[derive(Clone, Debug)]
+pub struct ResponsesRequest {
+    pub chat: ChatRequest,
+    pub meta: ResponsesMeta,
+}
+
+/// What a Responses request asks beyond the run itself.
+#[derive(Clone, Debug, Default)]
+pub struct ResponsesMeta {
+    /// `instructions`, echoed in the response (they do not carry over to a continuation).
+    pub instructions: Option<String>,
+    pub previous_response_id: Option<String>,
+    /// `store` (default true): keep the answer for `previous_response_id`.
+    pub store: bool,
+    /// `metadata`, echoed.
+    pub metadata: Value,
+}
+
+impl ResponsesMeta {
+    /// The conversation of `chat` without the instructions: what a continuation starts from.
+    pub fn conversation(&self, chat: &ChatRequest) -> Vec<Message> {
+        let skip = usize::from(self.instructions.is_some());
+        chat.messages.iter().skip(skip).cloned().collect()
+    }
+}
+
+/// Parses a body; `previous` looks up the conversation of a kept response id.
+pub fn parse_responses_request(
+    body: &[u8],
+    previous: impl FnOnce(&str) -> Option<Vec<Message>>,
+) -> Result<ResponsesRequest, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(
+            "body",
+            format!(
+                "We could not parse the JSON body of your request ({e}). Send a JSON object \
+                 with `model` and `input`."
+            ),
+        )
+    })?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::invalid(
+            "body",
+            "The request body must be a JSON object with `model` and `input`.",
+        ));
+    };
+    let model = match obj.get("model") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "model",
+                "You must provide a model parameter (see GET /v1/models).",
+            ));
+        }
+        Some(_) => return Err(ApiError::invalid("model", "`model` must be a string.")),
+    };
+    for (key, what) in [
+        (
+            "background",
+            "Background responses are not supported by this proxy",
+        ),
+        (
+            "conversation",
+            "Server-side conversations are not supported by this proxy",
+        ),
+    ] {
+        if obj
+            .get(key)
+            .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+        {
+            return Err(ApiError::invalid(
+                key,
+                format!("{what}; send the conversation in `input` or use `previous_response_id`."),
+            ));
+        }
+    }
+    let stream = flag(&obj, "stream")?.unwrap_or(false);
+    let store = flag(&obj, "store")?.unwrap_or(true);
+    let instructions = match obj.get("instructions") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "instructions",
+                "`instructions` must be a string.",
+            ));
+        }
+    };
+    let previous_response_id = match obj.get("previous_response_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "previous_response_id",
+                "`previous_response_id` must be a string.",
+            ));
+        }
+    };
+    let mut messages = Vec::new();
+    if let Some(text) = &instructions {
+        messages.push(plain(Role::System, text.clone()));
+    }
+    if let Some(id) = &previous_response_id {
+        let kept = previous(id).ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "Previous response with id '{id}' not found. This proxy keeps the last \
+                     `responses_kept` answers for `responses_kept_secs` seconds, in memory \
+                     (a restart forgets them); send the whole conversation in `input` instead."
+                ),
+            )
+            .with_param("previous_response_id")
+        })?;
+        messages.extend(kept);
+    }
+    messages.extend(input(obj.get("input"), &messages)?);
+    check_ending(&messages)?;
+    Ok(ResponsesRequest {
+        chat: ChatRequest {
+            model,
+            messages,
+            stream,
+            include_usage: true,
+            controls: controls(&obj)?,
+            tools: tools(&obj)?,
+        },
+        meta: ResponsesMeta {
+            instructions,
+            previous_response_id,
+            store,
+            metadata: obj.get("metadata").cloned().unwrap_or(Value::Null),
+        },
+    })
+}
+
+fn flag(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::invalid(
+            key,
+            format!("`{key}` must be a boolean."),
+        )),
+    }
+}
+
+fn plain(role: Role, text: String) -> Message {
+    Message {
+        role,
+        text,
+        images: Vec::new(),
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+    }
+}
+
+/// `input`: a string (one user message) or items.
+fn input(value: Option<&Value>, earlier: &[Message]) -> Result<Vec<Message>, ApiError> {
+    let items = match value {
+        Some(Value::String(text)) => return Ok(vec![plain(Role::User, text.clone())]),
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) | None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "input",
+                "Missing required parameter: `input` (a string or a list of items).",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "input",
+                "`input` must be a string or an array of items.",
+            ));
+        }
+    };
+    let mut out: Vec<Message> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let param = format!("input[{i}]");
+        let kind = item.get("type").and_then(Value::as_str);
+        match kind {
+            None | Some("message") => out.push(message(item, &param)?),
+            Some("function_call") => {
+                let call = function_call(item, &param)?;
+                // Consecutive calls are one assistant turn (parallel calls).
+                match out.last_mut() {
+                    Some(last) if last.role == Role::Assistant => last.tool_calls.push(call),
+                    _ => out.push(Message {
+                        tool_calls: vec![call],
+                        ..plain(Role::Assistant, String::new())
+                    }),
+                }
+            }
+            Some("function_call_output") => {
+                let id = item.get("call_id").and_then(Value::as_str).unwrap_or("");
+                let known = earlier
+                    .iter()
+                    .chain(out.iter())
+                    .any(|m| m.tool_calls.iter().any(|c| c.id == id));
+                if id.is_empty() || !known {
+                    return Err(ApiError::invalid(
+                        format!("{param}.call_id"),
+                        "This function_call_output answers no function_call of the \
+                         conversation; its `call_id` must be one of theirs.",
+                    ));
+                }
+                let (text, images) = output_content(item.get("output"), &param)?;
+                out.push(Message {
+                    images,
+                    tool_call_id: Some(id.to_string()),
+                    ..plain(Role::Tool, text)
+                });
+            }
+            // The model's earlier reasoning cannot be replayed through the CLI.
+            Some("reasoning") => {}
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    format!("{param}.type"),
+                    format!(
+                        "Input items of type `{}` are not supported; send message, \
+                         function_call and function_call_output items.",
+                        other.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A `message` item (or the short `{role, content}` form).
+fn message(item: &Value, param: &str) -> Result<Message, ApiError> {
+    let role = match item.get("role").and_then(Value::as_str) {
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        Some("system" | "developer") => Role::System,
+        _ => {
+            return Err(ApiError::invalid(
+                format!("{param}.role"),
+                "A message needs `role`: user, assistant, system or developer.",
+            ));
+        }
+    };
+    let parts = match item.get("content") {
+        Some(Value::String(text)) => return Ok(plain(role, text.clone())),
+        Some(Value::Array(parts)) => parts,
+        _ => {
+            return Err(ApiError::invalid(
+                format!("{param}.content"),
+                "`content` must be a string or an array of content parts.",
+            ));
+        }
+    };
+    let mut texts = Vec::new();
+    let mut images = Vec::new();
+    for (j, part) in parts.iter().enumerate() {
+        let part_param = format!("{param}.content[{j}]");
+        match part.get("type").and_then(Value::as_str) {
+            Some("input_text" | "output_text" | "text") => match part.get("text") {
+                Some(Value::String(text)) => texts.push(text.clone()),
+                _ => {
+                    return Err(ApiError::invalid(
+                        format!("{part_param}.text"),
+                        "A text part needs a string `text`.",
+                    ));
+                }
+            },
+            Some("refusal") => {}
+            Some("input_image") if role == Role::User => {
+                images.push(input_image(part, &part_param)?)
+            }
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    format!("{part_param}.type"),
+                    format!(
+                        "Content parts of type `{}` are not supported here; send input_text \
+                         and (in user messages) input_image parts.",
+                        other.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    format!("{part_param}.type"),
+                    "Each content part needs a string `type`.",
+                ));
+            }
+        }
+    }
+    Ok(Message {
+        images,
+        ..plain(role, texts.join("\n"))
+    })
+}
+
+/// An `input_image` part: `image_url` as a data: or http(s) URL (file ids are refused).
+fn input_image(part: &Value, param: &str) -> Result<ImageSource, ApiError> {
+    match part.get("image_url").and_then(Value::as_str) {
+        Some(url) => parse_part(
+            &serde_json::json!({"type": "image_url", "image_url": {"url": url}}),
+            param,
+        ),
+        None => Err(ApiError::invalid(
+            format!("{param}.image_url"),
+            "An input_image part needs `image_url` (a data: URL or an http(s) URL); file ids \
+             are not supported.",
+        )),
+    }
+}
+
+fn function_call(item: &Value, param: &str) -> Result<ToolCall, ApiError> {
+    let id = item.get("call_id").and_then(Value::as_str).unwrap_or("");
+    if id.is_empty() || id.len() > 128 {
+        return Err(ApiError::invalid(
+            format!("{param}.call_id"),
+            "A function_call item needs its `call_id`.",
+        ));
+    }
+    let name = item.get("name").and_then(Value::as_str).unwrap_or("");
+    if !valid_name(name) {
+        return Err(ApiError::invalid(
+            format!("{param}.name"),
+            "A function_call item needs the function's `name`.",
+        ));
+    }
+    let arguments = match item.get("arguments") {
+        Some(Value::String(text)) => text.clone(),
+        None | Some(Value::Null) => "{}".to_string(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("{param}.arguments"),
+                "`arguments` must be a JSON string.",
+            ));
+        }
+    };
+    Ok(ToolCall {
+        id: id.to_string(),
+        name: name.to_string(),
+        arguments,
+    })
+}
+
+/// A function_call_output's `output`: a string or input_text / input_image parts.
+fn output_content(
+    value: Option<&Value>,
+    param: &str,
+) -> Result<(String, Vec<ImageSource>), ApiError> {
+    match value {
+        Some(Value::String(text)) => Ok((text.clone(), Vec::new())),
+        Some(Value::Array(parts)) => {
+            let mut texts = Vec::new();
+            let mut images = Vec::new();
+            for (j, part) in parts.iter().enumerate() {
+                let part_param = format!("{param}.output[{j}]");
+                match part.get("type").and_then(Value::as_str) {
+                    Some("input_text" | "output_text" | "text") => {
+                        texts.push(part.get("text").and_then(Value::as_str).unwrap_or(""));
+                    }
+                    Some("input_image") => images.push(input_image(part, &part_param)?),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            format!("{part_param}.type"),
+                            "Function output parts may be input_text or input_image.",
+                        ));
+                    }
+                }
+            }
+            Ok((texts.join("\n"), images))
+        }
+        _ => Err(ApiError::invalid(
+            format!("{param}.output"),
+            "`output` must be a string or an array of parts.",
+        )),
+    }
+}
+
+/// `max_output_tokens`, `reasoning`, `text.format`.
+fn controls(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
+    let max_tokens = match obj.get("max_output_tokens") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if n >= 1 => Some(n),
+            _ => {
+                return Err(ApiError::invalid(
+                    "max_output_tokens",
+                    "`max_output_tokens` must be a positive integer.",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "max_output_tokens",
+                "`max_output_tokens` must be a positive integer.",
+            ));
+        }
+    };
+    let (effort, thinking) = reasoning_effort(
+        obj.get("reasoning").and_then(|r| r.get("effort")),
+        "reasoning.effort",
+    )?;
+    let format = match obj
+        .get("text")
+        .and_then(|t| t.get("format"))
+        .filter(|f| !f.is_null())
+    {
+        None => ResponseFormat::Text,
+        Some(format) => match format.get("type").and_then(Value::as_str) {
+            Some("text") => ResponseFormat::Text,
+            Some("json_object") => ResponseFormat::JsonObject,
+            Some("json_schema") => schema_format(format.get("schema"), "text.format.schema")?,
+            _ => {
+                return Err(ApiError::invalid(
+                    "text.format.type",
+                    "`text.format.type` must be `text`, `json_object` or `json_schema`.",
+                ));
+            }
+        },
+    };
+    Ok(Controls {
+        max_tokens,
+        stop: Vec::new(),
+        effort,
+        thinking,
+        format,
+        ignored: obj
+            .iter()
+            .filter(|(key, value)| IGNORED.contains(&key.as_str()) && !value.is_null())
+            .map(|(key, _)| key.clone())
+            .collect(),
+    })
+}
+
+/// `tools` (type `function`, flat: name, description, parameters), `tool_choice`,
+/// `parallel_tool_calls`.
+fn tools(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
+    let mut functions: Vec<FunctionDef> = Vec::new();
+    match obj.get("tools") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, tool) in items.iter().enumerate() {
+                let param = format!("tools[{i}]");
+                match tool.get("type").and_then(Value::as_str) {
+                    Some("function") => {}
+                    other => {
+                        return Err(ApiError::invalid(
+                            format!("{param}.type"),
+                            format!(
+                                "Tools of type `{}` are not supported by this proxy; only \
+                                 `function` tools are.",
+                                other.unwrap_or("").chars().take(40).collect::<String>()
+                            ),
+                        ));
+                    }
+                }
+                let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
+                if !valid_name(name) {
+                    return Err(ApiError::invalid(
+                        format!("{param}.name"),
+                        "A function needs a `name` of 1 to 64 letters, digits, `_` or `-`.",
+                    ));
+                }
+                if functions.iter().any(|f| f.name == name) {
+                    return Err(ApiError::invalid(
+                        format!("{param}.name"),
+                        format!("The function name `{name}` appears twice."),
+                    ));
+                }
+                let parameters = match tool.get("parameters") {
+                    None | Some(Value::Null) => r#"{"type":"object","properties":{}}"#.to_string(),
+                    Some(schema @ Value::Object(map))
+                        if map.get("type").is_none_or(|t| t.as_str() == Some("object")) =>
+                    {
+                        let mut schema = schema.clone();
+                        if let Some(object) = schema.as_object_mut() {
+                            object
+                                .entry("type")
+                                .or_insert_with(|| Value::String("object".into()));
+                        }
+                        schema.to_string()
+                    }
+                    Some(_) => {
+                        return Err(ApiError::invalid(
+                            format!("{param}.parameters"),
+                            "`parameters` must be a JSON schema of `\"type\": \"object\"`.",
+                        ));
+                    }
+                };
+                functions.push(FunctionDef {
+                    name: name.to_string(),
+                    description: tool
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    parameters,
+                });
+            }
+        }
+        Some(_) => return Err(ApiError::invalid("tools", "`tools` must be an array.")),
+    }
+    let choice = match obj.get("tool_choice") {
+        None | Some(Value::Null) => ToolChoice::Auto,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            _ => {
+                return Err(ApiError::invalid(
+                    "tool_choice",
+                    "`tool_choice` must be auto, none, required or {\"type\": \"function\", \"name\": …}.",
+                ));
+            }
+        },
+        Some(Value::Object(choice))
+            if choice.get("type").and_then(Value::as_str) == Some("function") =>
+        {
+            match choice.get("name").and_then(Value::as_str) {
+                Some(name) if functions.iter().any(|f| f.name == name) => {
+                    ToolChoice::Named(name.to_string())
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        "tool_choice.name",
+                        "`tool_choice` must name one of the function tools.",
+                    ));
+                }
+            }
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "tool_choice",
+                "`tool_choice` must be auto, none, required or {\"type\": \"function\", \"name\": …}.",
+            ));
+        }
+    };
+    if matches!(choice, ToolChoice::Required | ToolChoice::Named(_)) && functions.is_empty() {
+        return Err(ApiError::invalid(
+            "tool_choice",
+            "`tool_choice` asks for a tool call, but no tools are given.",
+        ));
+    }
+    let parallel = flag(obj, "parallel_tool_calls")?.unwrap_or(true);
+    Ok(Tools {
+        functions,
+        choice,
+        parallel,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<ResponsesRequest, ApiError> {
+        parse_responses_request(value.to_string().as_bytes(), |_| None)
+    }
+
+    #[test]
+    fn a_string_input_with_instructions() {
+        let r = parse(
+            json!({"model": "m", "input": "hi", "instructions": "Be brief.",
+            "max_output_tokens": 50, "reasoning": {"effort": "low"}, "store": false}),
+        )
+        .unwrap();
+        assert_eq!(r.chat.system_prompt().as_deref(), Some("Be brief."));
+        assert_eq!(r.chat.messages.last().unwrap().text, "hi");
+        assert_eq!(r.chat.controls.max_tokens, Some(50));
+        assert!(r.chat.controls.thinking && !r.meta.store);
+        assert_eq!(
+            r.meta.conversation(&r.chat).len(),
+            1,
+            "instructions do not carry over"
+        );
+    }
+
+    #[test]
+    fn function_calls_and_outputs_become_turns() {
+        let r = parse(
+            json!({"model": "m", "tools": [{"type": "function", "name": "f",
+            "parameters": {"type": "object"}}], "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "go"}]},
+            {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"},
+            {"type": "function_call", "call_id": "call_2", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "one"},
+            {"type": "function_call_output", "call_id": "call_2", "output": "two"}]}),
+        )
+        .unwrap();
+        let roles: Vec<Role> = r.chat.messages.iter().map(|m| m.role).collect();
+        assert_eq!(roles, [Role::User, Role::Assistant, Role::Tool, Role::Tool]);
+        assert_eq!(
+            r.chat.messages[1].tool_calls.len(),
+            2,
+            "parallel calls, one turn"
+        );
+    }
+
+    #[test]
+    fn previous_response_id_continues_or_is_a_404() {
+        let error = parse(json!({"model": "m", "input": "hi",
+            "previous_response_id": "resp_gone"}))
+        .unwrap_err();
+        assert_eq!(error.status(), 404);
+        let kept = vec![
+            plain(Role::User, "earlier".into()),
+            plain(Role::Assistant, "ok".into()),
+        ];
+        let r = parse_responses_request(
+            json!({"model": "m", "input": "next", "previous_response_id": "resp_1"})
+                .to_string()
+                .as_bytes(),
+            |id| (id == "resp_1").then(|| kept.clone()),
+        )
+        .unwrap();
+        assert_eq!(r.chat.messages.len(), 3);
+    }
+
+    #[test]
+    fn what_cannot_be_carried_names_its_field() {
+        for (body, param) in [
+            (
+                json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]}),
+                "tools[0].type",
+            ),
+            (
+                json!({"model": "m", "input": "x", "background": true}),
+                "background",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "function_call_output", "call_id": "c",
+                "output": "x"}]}),
+                "input[0].call_id",
+            ),
+            (
+                json!({"model": "m", "input": [{"role": "user", "content": [
+                {"type": "input_file", "file_id": "f"}]}]}),
+                "input[0].content[0].type",
+            ),
+            (
+                json!({"model": "m", "input": "x", "text": {"format": {"type": "json_schema"}}}),
+                "text.format.schema",
+            ),
+            (json!({"model": "m"}), "input"),
+        ] {
+            let error = parse(body.clone()).unwrap_err();
+            assert_eq!(error.param.as_deref(), Some(param), "{body}");
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The Responses API's answer: the `response` object (status, output items, usage, and the
+//! request's settings echoed back) and its output items — `reasoning` (the model's thinking
+//! as a summary), `message` with `output_text`, `function_call` with its `call_id`.
+
+use serde_json::{Value, json};
+
+use crate::openai::{FinishReason, FunctionDef, ToolCall, ToolChoice, Tools, Usage};
+
+/// What every `response` object of one request repeats.
+#[derive(Clone, Debug)]
+pub struct Echo {
+    pub id: String,
+    pub created_at: i64,
+    pub model: String,
+    pub instructions: Option<String>,
+    pub previous_response_id: Option<String>,
+    pub store: bool,
+    pub metadata: Value,
+    pub max_output_tokens: Option<u32>,
+    pub tools: Value,
+    pub tool_choice: Value,
+    pub parallel_tool_calls: bool,
+}
+
+impl Echo {
+    /// The request's tools as the response repeats them.
+    pub fn tools_of(tools: &Tools) -> (Value, Value) {
+        let list: Vec<Value> = tools.functions.iter().map(function_tool).collect();
+        let choice = match &tools.choice {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Named(name) => json!({"type": "function", "name": name}),
+        };
+        (Value::Array(list), choice)
+    }
+}
+
+fn function_tool(f: &FunctionDef) -> Value {
+    let parameters: Value = serde_json::from_str(&f.parameters).unwrap_or_else(|_| json!({}));
+    json!({"type": "function", "name": f.name, "description": f.description,
+        "parameters": parameters, "strict": false})
+}
+
+/// How a response stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    InProgress,
+    Completed,
+    /// Cut short: `max_output_tokens` or a content filter.
+    Incomplete(&'static str),
+    Failed,
+}
+
+impl Status {
+    /// The status of a finished answer.
+    pub fn of(reason: FinishReason) -> Status {
+        match reason {
+            FinishReason::Length => Status::Incomplete("max_output_tokens"),
+            FinishReason::ContentFilter => Status::Incomplete("content_filter"),
+            FinishReason::Stop | FinishReason::ToolCalls => Status::Completed,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Status::InProgress => "in_progress",
+            Status::Completed => "completed",
+            Status::Incomplete(_) => "incomplete",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// `usage` as the Responses API counts it.
+pub fn usage(usage: &Usage) -> Value {
+    json!({
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.prompt_tokens_details.cached_tokens},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.total_tokens,
+    })
+}
+
+/// The `response` object.
+pub fn response(
+    echo: &Echo,
+    status: Status,
+    output: &[Value],
+    usage: Option<&Usage>,
+    error: Option<Value>,
+) -> Value {
+    let incomplete = match status {
+        Status::Incomplete(reason) => json!({"reason": reason}),
+        _ => Value::Null,
+    };
+    json!({
+        "id": echo.id,
+        "object": "response",
+        "created_at": echo.created_at,
+        "status": status.name(),
+        "error": error,
+        "incomplete_details": incomplete,
+        "instructions": echo.instructions,
+        "max_output_tokens": echo.max_output_tokens,
+        "model": echo.model,
+        "output": output,
+        "parallel_tool_calls": echo.parallel_tool_calls,
+        "previous_response_id": echo.previous_response_id,
+        "reasoning": {"effort": null, "summary": null},
+        "store": echo.store,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": echo.tool_choice,
+        "tools": echo.tools,
+        "truncation": "disabled",
+        "usage": usage.map(self::usage),
+        "metadata": if echo.metadata.is_object() { echo.metadata.clone() } else { json!({}) },
+    })
+}
+
+/// A new item id with `prefix` (`msg`, `fc`, `rs`).
+pub fn item_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An `output_text` part.
+pub fn text_part(text: &str) -> Value {
+    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+}
+
+/// A `message` output item.
+pub fn message_item(id: &str, text: Option<&str>, status: &str) -> Value {
+    let content: Vec<Value> = text.map(text_part).into_iter().collect();
+    json!({"type": "message", "id": id, "status": status, "role": "assistant",
+        "content": content})
+}
+
+/// A `function_call` output item.
+pub fn function_call_item(id: &str, call: &ToolCall, status: &str) -> Value {
+    json!({"type": "function_call", "id": id, "call_id": call.id, "name": call.name,
+        "arguments": call.arguments, "status": status})
+}
+
+/// A `summary_text` part.
+pub fn summary_part(text: &str) -> Value {
+    json!({"type": "summary_text", "text": text})
+}
+
+/// A `reasoning` output item: the thinking as its summary.
+pub fn reasoning_item(id: &str, text: Option<&str>) -> Value {
+    let summary: Vec<Value> = text.map(summary_part).into_iter().collect();
+    json!({"type": "reasoning", "id": id, "summary": summary})
+}
+
+/// The output items of a whole answer: reasoning, the message, then the calls.
+pub fn output_items(reasoning: &str, text: &str, calls: &[ToolCall]) -> Vec<Value> {
+    let mut items = Vec::new();
+    if !reasoning.is_empty() {
+        items.push(reasoning_item(&item_id("rs"), Some(reasoning)));
+    }
+    if !text.is_empty() || calls.is_empty() {
+        items.push(message_item(&item_id("msg"), Some(text), "completed"));
+    }
+    items.extend(
+        calls
+            .iter()
+            .map(|call| function_call_item(&item_id("fc"), call, "completed")),
+    );
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echo() -> Echo {
+        Echo {
+            id: "resp_1".into(),
+            created_at: 1,
+            model: "m".into(),
+            instructions: None,
+            previous_response_id: None,
+            store: true,
+            metadata: Value::Null,
+            max_output_tokens: Some(5),
+            tools: json!([]),
+            tool_choice: json!("auto"),
+            parallel_tool_calls: true,
+        }
+    }
+
+    #[test]
+    fn a_cut_answer_is_incomplete_with_its_reason() {
+        let usage = Usage::new(10, 0, 2, 5);
+        let r = response(
+            &echo(),
+            Status::of(FinishReason::Length),
+            &output_items("", "partial", &[]),
+            Some(&usage),
+            None,
+        );
+        assert_eq!(r["status"], "incomplete");
+        assert_eq!(r["incomplete_details"]["reason"], "max_output_tokens");
+        assert_eq!(r["output"][0]["content"][0]["text"], "partial");
+        assert_eq!(r["usage"]["input_tokens"], 12);
+        assert_eq!(r["usage"]["input_tokens_details"]["cached_tokens"], 2);
+    }
+
+    #[test]
+    fn calls_come_after_the_text_with_their_call_ids() {
+        let call = ToolCall {
+            id: "toolu_9".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+        };
+        let items = output_items("hmm", "", std::slice::from_ref(&call));
+        assert_eq!(items[0]["type"], "reasoning");
+        assert_eq!(items[1]["type"], "function_call");
+        assert_eq!(items[1]["call_id"], "toolu_9");
+    }
+}

@@ -1,0 +1,280 @@
+//! `POST /v1/responses` (the OpenAI Responses API) through the real CLI 2.1.332 and the mock
+//! Messages API: the `response` object and the documented event stream with sequence
+//! numbers, function calls and their outputs with matching ids upstream,
+//! `previous_response_id` (kept, forgotten with `store: false`, unknown: 404), refusals of
+//! what cannot be carried; then the official `openai` SDK's `responses.create` /
+//! `responses.stream` (tests/python_responses/).
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Daemon, DaemonOptions};
+
+async fn post(daemon: &Daemon, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(daemon.url("/v1/responses"))
+        .json(body)
+        .send()
+        .await
+        .expect("POST /v1/responses")
+}
+
+/// The events of an SSE body: (name, data).
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter_map(|frame| {
+            let name = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))?
+                .to_string();
+            let data = frame.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name, serde_json::from_str(data).ok()?))
+        })
+        .collect()
+}
+
+fn output_text(response: &Value) -> String {
+    response["output"]
+        .as_array()
+        .expect("output")
+        .iter()
+        .filter(|item| item["type"] == "message")
+        .flat_map(|item| item["content"].as_array().cloned().unwrap_or_default())
+        .filter_map(|part| part["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A text answer, whole and streamed, with the events in the documented order.
+#[tokio::test]
+async fn a_response_comes_back_whole_and_streamed() {
+    let Some((mock, daemon)) = support::real_cli_daemon("").await else {
+        return;
+    };
+    let response = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "input": "hello responses",
+            "instructions": "Be brief.", "max_output_tokens": 300}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["object"], "response");
+    assert_eq!(body["status"], "completed");
+    assert!(body["id"].as_str().expect("id").starts_with("resp_"));
+    assert_eq!(body["instructions"], "Be brief.");
+    assert_eq!(
+        output_text(&body),
+        support::mock_anthropic::mock_reply("hello responses")
+    );
+    assert!(body["usage"]["input_tokens"].as_u64().expect("usage") > 0);
+    let system = mock.message_requests()[0].body["system"].to_string();
+    assert!(system.contains("Be brief."), "{system}");
+
+    let streamed = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "input": "stream it", "stream": true}),
+    )
+    .await;
+    assert_eq!(streamed.status(), 200);
+    let events = events(&streamed.text().await.expect("body"));
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let expected_start = [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+    ];
+    assert_eq!(&names[..5], &expected_start, "{names:?}");
+    let tail = [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ];
+    assert_eq!(&names[names.len() - 4..], &tail, "{names:?}");
+    for (i, (name, data)) in events.iter().enumerate() {
+        assert_eq!(data["sequence_number"], i, "sequence numbers count up");
+        assert_eq!(&data["type"], name);
+    }
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n == "response.output_text.delta")
+        .filter_map(|(_, d)| d["delta"].as_str())
+        .collect();
+    assert_eq!(text, support::mock_anthropic::mock_reply("stream it"));
+    let (_, completed) = &events[events.len() - 1];
+    assert_eq!(output_text(&completed["response"]), text);
+}
+
+/// Function calls come back with call ids; their outputs go upstream as tool_result blocks
+/// with the same ids, and `previous_response_id` carries the conversation.
+#[tokio::test]
+async fn function_calls_round_trip_and_previous_response_id_continues() {
+    let Some((mock, daemon)) = support::real_cli_daemon("").await else {
+        return;
+    };
+    let tools = json!([{"type": "function", "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
+    let first: Value = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "tools": tools,
+            "input": "weather?\nCALL get_weather {\"city\":\"Rome\"}"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let call = first["output"]
+        .as_array()
+        .expect("output")
+        .iter()
+        .find(|item| item["type"] == "function_call")
+        .cloned()
+        .expect("a function_call item");
+    assert_eq!(call["name"], "get_weather");
+    assert_eq!(
+        serde_json::from_str::<Value>(call["arguments"].as_str().expect("arguments"))
+            .expect("JSON"),
+        json!({"city": "Rome"})
+    );
+    let call_id = call["call_id"].as_str().expect("call_id").to_string();
+    assert_eq!(mock.message_requests().len(), 1);
+
+    // The output, continuing from the kept response.
+    let second: Value = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "tools": tools,
+            "previous_response_id": first["id"],
+            "input": [{"type": "function_call_output", "call_id": call_id, "output": "warm"}]}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(second["status"], "completed", "{second}");
+    assert_eq!(output_text(&second), format!("Results: {call_id}=warm"));
+    assert_eq!(second["previous_response_id"], first["id"]);
+    let upstream = mock.message_requests()[1].body["messages"].to_string();
+    assert!(
+        upstream.contains(&format!("\"tool_use_id\":\"{call_id}\"")),
+        "{upstream}"
+    );
+    assert!(
+        upstream.contains("CALL get_weather"),
+        "the first turn came along"
+    );
+
+    // A plain follow-up to the second response: the whole conversation goes upstream.
+    let third = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "previous_response_id": second["id"],
+            "input": "thanks", "store": false}),
+    )
+    .await;
+    assert_eq!(third.status(), 200);
+    let third: Value = third.json().await.expect("json");
+    let upstream = mock.message_requests()[2].body["messages"].to_string();
+    assert!(upstream.contains("Results: "), "{upstream}");
+    let gone = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "previous_response_id": third["id"],
+            "input": "again"}),
+    )
+    .await;
+    assert_eq!(gone.status(), 404, "store: false keeps nothing");
+    let error: Value = gone.json().await.expect("json");
+    assert_eq!(error["error"]["param"], "previous_response_id");
+}
+
+/// Streamed function calls: output_item.added with the call, argument deltas, .done.
+#[tokio::test]
+async fn a_streamed_function_call() {
+    let Some((_mock, daemon)) = support::real_cli_daemon("").await else {
+        return;
+    };
+    let body = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "stream": true,
+            "tools": [{"type": "function", "name": "get_weather",
+                       "parameters": {"type": "object"}}],
+            "input": "CALL get_weather {\"city\":\"Kyiv\"}"}),
+    )
+    .await
+    .text()
+    .await
+    .expect("body");
+    let events = events(&body);
+    let added = events
+        .iter()
+        .find(|(n, d)| n == "response.output_item.added" && d["item"]["type"] == "function_call")
+        .expect("a function_call item is added");
+    assert_eq!(added.1["item"]["name"], "get_weather");
+    let pieces: String = events
+        .iter()
+        .filter(|(n, _)| n == "response.function_call_arguments.delta")
+        .filter_map(|(_, d)| d["delta"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&pieces).expect("JSON"),
+        json!({"city": "Kyiv"})
+    );
+    let done = events
+        .iter()
+        .find(|(n, _)| n == "response.function_call_arguments.done")
+        .expect("arguments done");
+    assert_eq!(done.1["arguments"], pieces);
+    assert_eq!(events[events.len() - 1].0, "response.completed");
+}
+
+/// What cannot be carried is a 400 naming the field, in OpenAI's error shape; unknown
+/// previous responses are a 404; nothing runs for them.
+#[tokio::test]
+async fn refusals_name_their_field() {
+    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    for (body, status, param) in [
+        (
+            json!({"model": "claude-opus-4", "input": "x", "tools": [{"type": "web_search"}]}),
+            400,
+            "tools[0].type",
+        ),
+        (
+            json!({"model": "claude-opus-4", "input": "x", "previous_response_id": "resp_nope"}),
+            404,
+            "previous_response_id",
+        ),
+        (
+            json!({"model": "claude-opus-4", "input": [{"role": "user", "content": [
+                {"type": "input_image", "image_url": "data:image/bmp;base64,AAAA"}]}]}),
+            400,
+            "input[0].content[0].image_url.url",
+        ),
+        (json!({"model": "claude-opus-4"}), 400, "input"),
+    ] {
+        let response = post(&daemon, &body).await;
+        assert_eq!(response.status(), status, "{body}");
+        let error: Value = response.json().await.expect("json");
+        assert_eq!(error["error"]["param"], param, "{error}");
+    }
+    assert!(daemon.fake_records().is_empty(), "no CLI ran");
+}
+
+/// The official `openai` SDK's `responses.create` / `responses.stream`: text, function calls
+/// and their outputs, `previous_response_id`.
+#[tokio::test]
+async fn openai_sdk_responses() {
+    let Some(python) = support::venv_python() else {
+        return;
+    };
+    let Some((_mock, daemon)) = support::real_cli_daemon("").await else {
+        return;
+    };
+    support::run_pytest(
+        &python,
+        "tests/python_responses",
+        &daemon.url("/v1"),
+        &daemon,
+    )
+    .await;
+}
