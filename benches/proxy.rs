@@ -120,7 +120,8 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let report = runtime.block_on(run(counts, quick));
-    let name = if quick {
+    let partial = std::env::var_os("PROXY_BENCH_ONLY").is_some();
+    let name = if quick || partial {
         "BENCHMARKS.quick.md"
     } else {
         "BENCHMARKS.md"
@@ -152,14 +153,25 @@ async fn run(counts: Counts, quick: bool) -> String {
     .unwrap();
     out.push_str(&machine(&bins));
 
-    eprintln!("[1/4] the CLI path with the fake CLI");
-    out.push_str(&cli_path(&bins, counts).await);
-    eprintln!("[2/4] the real CLI against the mock Messages API");
-    out.push_str(&real_cli(&bins, counts).await);
-    eprintln!("[3/4] the HTTP layer");
-    out.push_str(&http_layer(&bins, counts).await);
-    eprintln!("[4/4] start, ai-proxy-check, sizes");
-    out.push_str(&start_and_sizes(&bins, counts).await);
+    // PROXY_BENCH_ONLY=2 (or 1,3 …) runs only those sections (while working on one).
+    let only = std::env::var("PROXY_BENCH_ONLY").unwrap_or_default();
+    let wanted = |n: &str| only.is_empty() || only.split(',').any(|s| s.trim() == n);
+    if wanted("1") {
+        eprintln!("[1/4] the CLI path with the fake CLI");
+        out.push_str(&cli_path(&bins, counts).await);
+    }
+    if wanted("2") {
+        eprintln!("[2/4] the real CLI against the mock Messages API");
+        out.push_str(&real_cli(&bins, counts).await);
+    }
+    if wanted("3") {
+        eprintln!("[3/4] the HTTP layer");
+        out.push_str(&http_layer(&bins, counts).await);
+    }
+    if wanted("4") {
+        eprintln!("[4/4] start, ai-proxy-check, sizes");
+        out.push_str(&start_and_sizes(&bins, counts).await);
+    }
     writeln!(
         out,
         "\n_The whole run took {:.0} s._",

@@ -79,7 +79,7 @@ async fn repeated_setup_uses_the_warm_process() {
     let record = daemon
         .fake_records()
         .into_iter()
-        .find(|r| r["stdin"] == "second")
+        .find(|r| r["user_text"] == "second")
         .expect("record");
     assert_eq!(
         record["pid"].as_u64(),
@@ -106,7 +106,7 @@ async fn repeated_setup_uses_the_warm_process() {
     let record = daemon
         .fake_records()
         .into_iter()
-        .find(|r| r["stdin"] == "third")
+        .find(|r| r["user_text"] == "third")
         .expect("record");
     assert_ne!(record["pid"].as_u64(), Some(u64::from(next_warm)));
     assert_eq!(record["system_prompt"], "Be verbose.");

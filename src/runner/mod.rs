@@ -282,10 +282,11 @@ impl Backend {
         run.token = crate::login::load_token(&run.settings).map(|t| t.token);
         let mode = self.mode_for(&run.settings, &run.plan);
         let key = self.key_for(&run, mode);
-        let Some(prepared) = self.obtain(&run, key.clone(), ticket, &tx).await else {
+        let warm_key = key.warm_variant();
+        let Some(prepared) = self.obtain(&run, key, &warm_key, ticket, &tx).await else {
             return;
         };
-        self.clone().refill(&run, key);
+        self.clone().refill(&run, warm_key);
         let deadline = Instant::now() + run.settings.total_timeout();
         let permit = match self.execute(prepared, &run, mode, &tx, deadline).await {
             Ok((Attempt::Over, _)) => return,
@@ -320,18 +321,22 @@ impl Backend {
         }
     }
 
-    /// A CLI process for `key`: a warm one, or a fresh one once a slot is free. `None` when
-    /// the client left or the failure was already sent.
+    /// A CLI process: a warm one kept under `warm_key`, or a fresh one for `key` once a slot
+    /// is free. `None` when the client left or the failure was already sent.
     async fn obtain(
         &self,
         run: &Run,
         key: WarmKey,
+        warm_key: &WarmKey,
         ticket: QueueTicket,
         tx: &mpsc::Sender<Output>,
     ) -> Option<Prepared> {
-        // A stream-json process reads its session at start: it cannot be started ahead.
-        let pool_on = self.pool.target() > 0 && key.controls().can_be_warm();
-        let warm = if pool_on { self.pool.take(&key) } else { None };
+        let pool_on = self.pool.target() > 0 && warm_key.can_be_warm();
+        let warm = if pool_on {
+            self.pool.take(warm_key)
+        } else {
+            None
+        };
         if let Some(prepared) = warm {
             drop(ticket);
             tracing::debug!("using a warm claude CLI process");
@@ -369,7 +374,7 @@ impl Backend {
     /// concurrency limit: a warm process holds a permit like a running one. A reload while
     /// this runs makes the pool refuse what it starts (see [`WarmPool::put`]).
     fn refill(self: Arc<Self>, run: &Run, key: WarmKey) {
-        if self.pool.target() == 0 || !key.controls().can_be_warm() {
+        if self.pool.target() == 0 || !key.can_be_warm() {
             return;
         }
         self.pool.retain_key(&key);

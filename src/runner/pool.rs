@@ -68,11 +68,29 @@ pub struct StartControls {
     pub tools: Option<String>,
 }
 
-impl StartControls {
+impl WarmKey {
+    /// Whether the process reads its session file at start (stream-json input, client
+    /// tools): then the file must exist before it starts, and it cannot be started ahead.
+    pub fn reads_session_at_start(&self) -> bool {
+        self.resume && (self.controls.stream_input || self.controls.tools.is_some())
+    }
+
     /// Whether such a process can be started ahead: not when it must read its session or
-    /// its tool setup at start (images, client tools).
+    /// its tool setup at start.
     pub fn can_be_warm(&self) -> bool {
-        !self.stream_input && self.tools.is_none()
+        self.controls.tools.is_none() && !self.reads_session_at_start()
+    }
+
+    /// The key a pre-started process for this setup is kept under: a new conversation's
+    /// process takes its prompt as a stream-json message, so that it finishes its whole
+    /// start (MCP, tools, `system/init`) before the prompt arrives (measured: its first
+    /// token comes several times sooner than a pre-started `-p` process's).
+    pub fn warm_variant(&self) -> WarmKey {
+        let mut key = self.clone();
+        if !self.resume {
+            key.controls.stream_input = true;
+        }
+        key
     }
 }
 
@@ -286,7 +304,18 @@ mod tests {
         assert_ne!(base, key(|k| k.4 = 1));
         assert_ne!(base, key(|k| k.5.max_output_tokens = Some(77)));
         assert_ne!(base, key(|k| k.5.tools = Some("[]".into())));
-        assert!(!key(|k| k.5.stream_input = true).controls().can_be_warm());
+        let images_later_turn = key(|k| {
+            k.2 = true;
+            k.5.stream_input = true
+        });
+        assert!(
+            !images_later_turn.can_be_warm(),
+            "reads its session at start"
+        );
+        let new_conversation = key(|_| {});
+        assert!(new_conversation.warm_variant().controls().stream_input);
+        assert!(new_conversation.warm_variant().can_be_warm());
+        assert!(!key(|k| k.2 = true).warm_variant().controls().stream_input);
         assert!(!format!("{base:?}").contains("\"t\""));
     }
 

@@ -74,7 +74,7 @@ impl Backend {
             };
         let resume_id = key.resumes().then(|| uuid::Uuid::new_v4().to_string());
         // With stream-json input or tools the CLI reads the session at start.
-        let session = if !key.controls().can_be_warm() {
+        let session = if key.reads_session_at_start() {
             self.write_session(run, &workspace.cwd, resume_id.as_deref())?
         } else {
             None
