@@ -1,8 +1,9 @@
 //! A fake `claude` CLI (2.1.332, print mode) for integration tests.
 //!
 //! `cargo test` builds it as `target/debug/examples/fake_claude`. It accepts the argv the daemon
-//! passes, reads the prompt from stdin to EOF and prints stream-json lines shaped like the real
-//! CLI's (see `fixtures/claude-cli/v2.1.332/`). What it does is chosen by a scenario:
+//! passes, reads the prompt from stdin to EOF (with `--input-format stream-json`: one message
+//! line per turn, answering each until stdin closes, as the real CLI does) and prints
+//! stream-json lines shaped like the real CLI's (see `fixtures/claude-cli/v2.1.332/`). What it does is chosen by a scenario:
 //! a marker `@fake:<scenario>` anywhere in stdin (the last one wins; all markers are removed from
 //! the user text), else env `FAKE_CLAUDE_SCENARIO`, else `ok`.
 //!
@@ -1047,10 +1048,17 @@ fn main() {
         None => (None, None),
     };
 
-    let mut stdin_bytes = Vec::new();
-    let _ = io::stdin().read_to_end(&mut stdin_bytes);
-    let stdin = String::from_utf8_lossy(&stdin_bytes).into_owned();
-    let mut prompt = if args.input_format.as_deref() == Some("stream-json") {
+    // stream-json input: one user message line per turn (the process stays for the next
+    // one until stdin closes, like the real CLI); text input: the prompt to EOF.
+    let stream_json = args.input_format.as_deref() == Some("stream-json");
+    let stdin = if stream_json {
+        next_message_line().unwrap_or_default()
+    } else {
+        let mut stdin_bytes = Vec::new();
+        let _ = io::stdin().read_to_end(&mut stdin_bytes);
+        String::from_utf8_lossy(&stdin_bytes).into_owned()
+    };
+    let mut prompt = if stream_json {
         stream_json_prompt(&stdin)
     } else {
         stdin.clone()
@@ -1213,7 +1221,74 @@ fn main() {
             let prefix: String = run.ok_text().chars().take(10).collect();
             run.abandoned(&chunks(&prefix, DELTA_CHARS))
         }
-        Scenario::Replay(variant) => replay(&variant),
+        Scenario::Replay(ref variant) => replay(variant),
     };
+    let conversational = matches!(
+        scenario,
+        Scenario::Ok | Scenario::NoResume | Scenario::History
+    );
+    if stream_json && code == 0 && conversational {
+        let first_reply = match scenario {
+            Scenario::History => history_text(session_lines.as_ref(), &run.user_text),
+            _ => run.ok_text(),
+        };
+        run.later_turns(
+            session_lines.as_ref(),
+            first_reply,
+            scenario == Scenario::History,
+        );
+    }
     run.exit(code);
+}
+
+/// The next non-empty line of stdin (a stream-json message), or `None` at EOF.
+fn next_message_line() -> Option<String> {
+    use std::io::BufRead;
+    let stdin = io::stdin();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if line.trim().is_empty() => continue,
+            Ok(_) => return Some(line),
+        }
+    }
+}
+
+impl Run {
+    /// A live conversation: each further user message line gets its reply, until stdin
+    /// closes. `turns` in the record lists every turn's user text; the `history` scenario
+    /// describes the conversation as the process holds it (session rows, then its turns).
+    fn later_turns(&mut self, session: Option<&Vec<Value>>, first_reply: String, history: bool) {
+        let mut held: Vec<String> = vec![
+            format!("user:{}", self.user_text),
+            format!("assistant:{first_reply}"),
+        ];
+        let mut turns = vec![json!(self.user_text)];
+        while let Some(line) = next_message_line() {
+            let (_, text) = extract_marker(&stream_json_prompt(&line));
+            self.user_text = text;
+            turns.push(json!(self.user_text));
+            self.rec.set("turns", json!(turns));
+            self.rec.write();
+            let reply = if history {
+                let base = history_text(session, "");
+                let mut described: Vec<String> = base
+                    .trim_start_matches("turns=")
+                    .split('|')
+                    .filter(|t| *t != "user:")
+                    .map(str::to_string)
+                    .collect();
+                described.extend(held.iter().cloned());
+                described.push(format!("user:{}", self.user_text));
+                format!("turns={}", described.join("|"))
+            } else {
+                self.ok_text()
+            };
+            self.stream_reply(&reply, "end_turn");
+            held.push(format!("user:{}", self.user_text));
+            held.push(format!("assistant:{reply}"));
+        }
+    }
 }

@@ -131,6 +131,11 @@ pub struct Settings {
     pub warm: usize,
     /// A warm process unused this long is ended.
     pub warm_idle_secs: u64,
+    /// Conversations whose CLI process is kept between turns (0 turns this off); within
+    /// what `warm_memory_mb` leaves after the warm pool.
+    pub live_sessions: usize,
+    /// A kept conversation process unused this long is ended.
+    pub live_idle_secs: u64,
     /// Memory the warm pool may use (a CLI process needs ~300 MB).
     pub warm_memory_mb: u64,
     /// Largest accepted request body.
@@ -213,6 +218,8 @@ impl Default for Settings {
             cli_max_retries: 2,
             warm: 1,
             warm_idle_secs: 600,
+            live_sessions: 2,
+            live_idle_secs: 300,
             warm_memory_mb: 1024,
             max_body_bytes: 8 * 1024 * 1024,
             max_image_bytes: 5 * 1024 * 1024,
@@ -268,6 +275,9 @@ impl Settings {
     }
     pub fn warm_idle(&self) -> Duration {
         Duration::from_secs(self.warm_idle_secs)
+    }
+    pub fn live_idle(&self) -> Duration {
+        Duration::from_secs(self.live_idle_secs)
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
@@ -386,12 +396,16 @@ impl Settings {
             ("shutdown_grace_secs", self.shutdown_grace_secs),
             ("login_timeout_secs", self.login_timeout_secs),
             ("warm_idle_secs", self.warm_idle_secs),
+            ("live_idle_secs", self.live_idle_secs),
             ("connection_idle_secs", self.connection_idle_secs),
             ("body_read_timeout_secs", self.body_read_timeout_secs),
         ] {
             if v == 0 || v > 86_400 {
                 return bad(key, "must be between 1 and 86400 seconds");
             }
+        }
+        if self.live_sessions > 64 {
+            return bad("live_sessions", "must be between 0 and 64");
         }
         if self.warm > 16 {
             return bad("warm", "must be between 0 and 16");
@@ -706,6 +720,8 @@ pub fn known_keys() -> Vec<&'static str> {
         "cli_max_retries",
         "warm",
         "warm_idle_secs",
+        "live_sessions",
+        "live_idle_secs",
         "warm_memory_mb",
         "max_body_bytes",
         "max_image_bytes",

@@ -89,7 +89,11 @@ async fn repeated_setup_uses_the_warm_process() {
     assert_eq!(record["system_prompt"], "Be brief.");
     // /health and the request log say how each request was served.
     let health: Value = daemon.health().await;
-    assert_eq!(health["served"], json!({"cold": 1, "warm": 1}), "{health}");
+    assert_eq!(
+        health["served"],
+        json!({"cold": 1, "warm": 1, "live": 0}),
+        "{health}"
+    );
     assert!(
         eventually(Duration::from_secs(3), || daemon
             .stderr()

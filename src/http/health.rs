@@ -46,9 +46,11 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
         "queued": live.backend.limiter.queued(),
         "max_concurrent": live.backend.limiter.max_concurrent(),
         "warm": live.backend.pool.len(),
+        "live_conversations": live.backend.live.len(),
         "served": {
             "cold": live.backend.served_cold.load(Ordering::Relaxed),
             "warm": live.backend.served_warm.load(Ordering::Relaxed),
+            "live": live.backend.served_live.load(Ordering::Relaxed),
         },
         "client_auth": if live.api_key.is_some() { "api-key" } else { "none" },
         "listeners": state

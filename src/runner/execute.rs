@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::io::{read_line, read_tail};
 use super::limiter::RunPermit;
+use super::live::{self, LiveProcess};
 use super::{Backend, Mode, Prepared, Run, internal};
 use crate::claude::events::{self, CliEvent};
 use crate::claude::session::{self, Deferred, Row, RowMeta, SessionTurn};
@@ -23,6 +24,8 @@ use crate::translate::stop::StopMatcher;
 use crate::translate::tool_plan::{ToolRun, ToolTurn};
 use serde_json::{Value, json};
 
+/// How long a kept process may take to accept its next message.
+const LIVE_WRITE_WAIT: Duration = Duration::from_secs(5);
 /// How long the CLI may take to exit after its `result`.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 /// Session version stamped into synthesized session rows when the CLI's is unknown.
@@ -52,16 +55,19 @@ enum Pumped {
 }
 
 impl Backend {
-    /// Gives a prepared CLI its session file and prompt and follows it to the end. Returns
-    /// the permit, so that a flattened retry does not queue again.
+    /// Gives a prepared CLI its session file and prompt and follows it to the end. With
+    /// `keep` (and stream-json input) a process that answered is kept for the
+    /// conversation's next turn instead of ending. Returns the permit (unless kept), so
+    /// that a flattened retry does not queue again.
     pub(super) async fn execute(
         &self,
         prepared: Prepared,
         run: &Run,
         mode: Mode,
+        keep: bool,
         tx: &mpsc::Sender<Output>,
         deadline: Instant,
-    ) -> Result<(Attempt, RunPermit), ApiError> {
+    ) -> Result<(Attempt, Option<RunPermit>), ApiError> {
         let Prepared {
             process,
             pipes,
@@ -76,15 +82,44 @@ impl Backend {
             Some(written) => Some(written),
             None => self.write_session(run, &workspace.cwd, resume_id.as_deref())?,
         };
+        let keep = keep && key.controls().stream_input;
         let prompt = stdin_bytes(run, mode, key.controls().stream_input);
         let mut stdin = pipes.stdin;
-        tokio::spawn(async move {
+        // A kept process's stdin stays open: its next turn is the next line.
+        let writer = tokio::spawn(async move {
             let _ = stdin.write_all(&prompt).await;
-            let _ = stdin.shutdown().await;
+            if !keep {
+                // Dropping the pipe is what closes it (EOF: the CLI answers and exits).
+                let _ = stdin.shutdown().await;
+                return None;
+            }
+            Some(stdin)
         });
         let stderr_task = tokio::spawn(read_tail(pipes.stderr));
 
-        let pumped = pump(run, &self.quota, pipes.stdout, tx, deadline).await;
+        let mut stdout = BufReader::new(pipes.stdout);
+        let mut answer = String::new();
+        let pumped = pump(run, &self.quota, &mut stdout, tx, deadline, &mut answer).await;
+        if keep && matches!(pumped, Pumped::Finished) {
+            // The CLI read its session file at start; a kept process needs it no more.
+            drop(session);
+            if let Ok(Some(stdin)) = writer.await {
+                self.live.put(LiveProcess {
+                    setup: key.setup(),
+                    digest: live::digest_after(&run.plan, &answer),
+                    process,
+                    stdin,
+                    stdout,
+                    stderr: stderr_task,
+                    workspace,
+                    permit,
+                    idle_since: Instant::now(),
+                    turns: 1,
+                });
+                return Ok((Attempt::Over, None));
+            }
+            return Ok((Attempt::Over, Some(permit)));
+        }
         let result = match pumped {
             Pumped::ClientGone => {
                 process.terminate().await;
@@ -125,7 +160,62 @@ impl Backend {
         };
         drop(session);
         drop(workspace);
-        Ok((result, permit))
+        Ok((result, Some(permit)))
+    }
+
+    /// The next turn of a kept conversation: only the new user message goes to the process
+    /// that holds the conversation; if it answers, it is kept again.
+    pub(super) async fn execute_live(
+        &self,
+        mut live: LiveProcess,
+        run: &Run,
+        tx: &mpsc::Sender<Output>,
+        deadline: Instant,
+    ) {
+        let line = stdin_bytes(run, Mode::Single, true);
+        let written = tokio::time::timeout(LIVE_WRITE_WAIT, live.stdin.write_all(&line)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            live.process.terminate().await;
+            let error = ApiError::new(
+                ErrorKind::BadGateway,
+                "The claude CLI kept for this conversation stopped taking messages; retry the                  request (it will start a new CLI).",
+            );
+            let _ = tx.send(Output::Failed(error)).await;
+            return;
+        }
+        let mut answer = String::new();
+        let pumped = pump(
+            run,
+            &self.quota,
+            &mut live.stdout,
+            tx,
+            deadline,
+            &mut answer,
+        )
+        .await;
+        match pumped {
+            Pumped::Finished => {
+                live.digest = live::digest_after(&run.plan, &answer);
+                live.turns += 1;
+                self.live.put(live);
+            }
+            Pumped::ClientGone | Pumped::Stopped => live.process.terminate().await,
+            Pumped::TimedOut(error) | Pumped::Refused(error) => {
+                live.process.terminate().await;
+                let _ = tx.send(Output::Failed(error)).await;
+            }
+            Pumped::Eof { saw_garbage, .. } => {
+                drop(live.stdin);
+                let status = live.process.wait(EXIT_WAIT).await;
+                let tail = live.stderr.await.unwrap_or_default();
+                let error = if self.limiter.is_closed() {
+                    shutting_down()
+                } else {
+                    errors::from_exit(status, &tail, saw_garbage)
+                };
+                let _ = tx.send(Output::Failed(error)).await;
+            }
+        }
     }
 }
 
@@ -279,16 +369,17 @@ fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
 }
 
 /// Reads the CLI's stdout, translating and forwarding, until the answer is complete, the
-/// output ends, a timeout fires or the client goes away.
+/// output ends, a timeout fires or the client goes away. `answer` gets the answer's text as
+/// the client has it (what a kept process must be continued with).
 async fn pump(
     run: &Run,
     quota: &QuotaBook,
-    stdout: tokio::process::ChildStdout,
+    reader: &mut BufReader<tokio::process::ChildStdout>,
     tx: &mpsc::Sender<Output>,
     deadline: Instant,
+    answer: &mut String,
 ) -> Pumped {
     let settings = &run.settings;
-    let mut reader = BufReader::new(stdout);
     let mut translator = translator_for(run);
     let mut saw_garbage = false;
     let mut stop = StopMatcher::new(&run.plan.stop);
@@ -304,7 +395,7 @@ async fn pump(
         line.clear();
         let read = tokio::select! {
             _ = tx.closed() => return Pumped::ClientGone,
-            read = tokio::time::timeout_at(limit, read_line(&mut reader, &mut line)) => read,
+            read = tokio::time::timeout_at(limit, read_line(reader, &mut line)) => read,
         };
         match read {
             Err(_) => return Pumped::TimedOut(timeout_error(settings, which)),
@@ -341,6 +432,16 @@ async fn pump(
             None => (outputs, false),
         };
         for output in outputs {
+            match &output {
+                Output::Text(text) => answer.push_str(text),
+                Output::Retract(len) => {
+                    let keep = answer.len().saturating_sub(*len);
+                    if answer.is_char_boundary(keep) {
+                        answer.truncate(keep);
+                    }
+                }
+                _ => {}
+            }
             // A client that stops reading is treated as gone after `idle_timeout_secs`: it
             // must not hold a CLI (and its slot) forever.
             match tokio::time::timeout(settings.idle_timeout(), tx.send(output)).await {

@@ -12,6 +12,7 @@
 //!
 //! - [`limiter`]: the concurrency limit and the FIFO queue.
 //! - [`pool`]: pre-started CLI processes waiting for their prompt.
+//! - [`live`]: CLI processes kept between the turns of their conversation.
 //! - `prepare`: starting a CLI process with everything but its prompt.
 //! - `execute`: feeding it the prompt and following its output to the end.
 //! - [`work_root`]: the private directory runs live in; `workspace`: one run's directory.
@@ -21,6 +22,7 @@
 mod execute;
 mod io;
 pub mod limiter;
+pub mod live;
 pub mod pool;
 mod prepare;
 pub mod sweep;
@@ -44,6 +46,7 @@ use crate::translate::outcome::Output;
 use crate::translate::plan::RunPlan;
 use execute::Attempt;
 use limiter::{Limiter, QueueTicket};
+use live::LiveSessions;
 use pool::{StartControls, WarmKey, WarmPool};
 pub use prepare::Prepared;
 
@@ -66,6 +69,8 @@ pub struct Backend {
     pub groups: ProcessGroups,
     /// Pre-started CLI processes.
     pub pool: WarmPool,
+    /// CLI processes kept between the turns of their conversation.
+    pub live: LiveSessions,
     cli: RwLock<CliState>,
     /// `$CLAUDE_CONFIG_DIR` or `~/.claude`: where session files go.
     claude_home: Option<PathBuf>,
@@ -82,6 +87,8 @@ pub struct Backend {
     /// Runs served by a process started for them / by a warm one, since start.
     pub served_cold: AtomicU64,
     pub served_warm: AtomicU64,
+    /// Turns served by a process kept from the conversation's previous turn.
+    pub served_live: AtomicU64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -118,6 +125,7 @@ impl Backend {
             limiter: Limiter::new(settings.max_concurrent, settings.queue_limit),
             groups,
             pool: WarmPool::new(pool::target_size(&settings), settings.warm_idle()),
+            live: LiveSessions::new(live::target_size(&settings), settings.live_idle()),
             cli: RwLock::new(CliState {
                 located: locate::locate_from_env(settings.cli_path.as_deref()),
                 version: None,
@@ -132,6 +140,7 @@ impl Backend {
             quota: QuotaBook::new(),
             served_cold: AtomicU64::new(0),
             served_warm: AtomicU64::new(0),
+            served_live: AtomicU64::new(0),
             settings: RwLock::new(settings),
         })
     }
@@ -158,6 +167,8 @@ impl Backend {
             .resize(settings.max_concurrent, settings.queue_limit);
         self.pool
             .reconfigure(pool::target_size(&settings), settings.warm_idle());
+        self.live
+            .reconfigure(live::target_size(&settings), settings.live_idle());
         if let Ok(mut current) = self.settings.write() {
             *current = settings;
         }
@@ -174,6 +185,7 @@ impl Backend {
     pub fn close(&self) {
         self.limiter.close();
         self.pool.close();
+        self.live.close();
     }
 
     /// The CLI as last seen.
@@ -258,6 +270,18 @@ impl Backend {
         }
     }
 
+    /// Whether this run's process may be kept for the conversation's next turn: its input
+    /// is stream-json, and what it holds afterwards is exactly the conversation the client
+    /// will send back (no stop sequence cut the answer, no structured output or tool calls
+    /// stand in for it, the history was not flattened).
+    fn can_go_live(&self, run: &Run, mode: Mode) -> bool {
+        self.live.enabled()
+            && mode != Mode::Flatten
+            && run.plan.tools.is_none()
+            && run.plan.stop.is_empty()
+            && run.plan.json_schema.is_none()
+    }
+
     fn key_for(&self, run: &Run, mode: Mode) -> WarmKey {
         WarmKey::new(
             &run.cli,
@@ -272,7 +296,8 @@ impl Backend {
                 thinking: run.plan.thinking,
                 json_schema: run.plan.json_schema.clone(),
                 stream_input: !run.plan.prompt_images.is_empty()
-                    || (mode == Mode::Flatten && run.plan.history_has_images()),
+                    || (mode == Mode::Flatten && run.plan.history_has_images())
+                    || self.can_go_live(run, mode),
                 tools: run.plan.tools.as_ref().map(|t| t.functions_json()),
             },
         )
@@ -282,14 +307,29 @@ impl Backend {
         run.token = crate::login::load_token(&run.settings).map(|t| t.token);
         let mode = self.mode_for(&run.settings, &run.plan);
         let key = self.key_for(&run, mode);
+        let keep = self.can_go_live(&run, mode);
+        if keep && mode == Mode::Resume {
+            let digest = live::digest_before(&run.plan);
+            if let Some(process) = self.live.take(&key.setup(), &digest) {
+                drop(ticket);
+                self.served_live.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.send(Output::Served("live")).await;
+                let deadline = Instant::now() + run.settings.total_timeout();
+                self.execute_live(process, &run, &tx, deadline).await;
+                return;
+            }
+        }
         let warm_key = key.warm_variant();
         let Some(prepared) = self.obtain(&run, key, &warm_key, ticket, &tx).await else {
             return;
         };
         self.clone().refill(&run, warm_key);
         let deadline = Instant::now() + run.settings.total_timeout();
-        let permit = match self.execute(prepared, &run, mode, &tx, deadline).await {
-            Ok((Attempt::Over, _)) => return,
+        let permit = match self
+            .execute(prepared, &run, mode, keep, &tx, deadline)
+            .await
+        {
+            Ok((Attempt::Over, _)) | Ok((Attempt::ResumeRejected, None)) => return,
             Ok((Attempt::ResumeRejected, _)) if run.plan.tools.is_some() => {
                 let error = internal(
                     "The claude CLI rejected the session that carries the tool calls; please \
@@ -299,7 +339,7 @@ impl Backend {
                 let _ = tx.send(Output::Failed(error)).await;
                 return;
             }
-            Ok((Attempt::ResumeRejected, permit)) => permit,
+            Ok((Attempt::ResumeRejected, Some(permit))) => permit,
             Err(error) => {
                 let _ = tx.send(Output::Failed(error)).await;
                 return;
@@ -311,7 +351,7 @@ impl Backend {
         let key = self.key_for(&run, Mode::Flatten);
         let result = match self.prepare(&run, key, permit) {
             Ok(prepared) => self
-                .execute(prepared, &run, Mode::Flatten, &tx, deadline)
+                .execute(prepared, &run, Mode::Flatten, false, &tx, deadline)
                 .await
                 .map(|_| ()),
             Err(error) => Err(error),
@@ -348,9 +388,11 @@ impl Backend {
         if pool_on {
             crate::telemetry::warm_pool(false);
         }
-        // A warm process for another setup holds a slot this request may need.
+        // A warm process for another setup, or the oldest kept conversation, holds a slot
+        // this request may need.
         if self.limiter.available() == 0 {
             self.pool.clear();
+            self.live.evict_oldest();
         }
         let permit = tokio::select! {
             permit = self.limiter.acquire(ticket, run.settings.queue_timeout()) => permit,

@@ -27,7 +27,7 @@ use crate::config::Settings;
 use crate::openai::Effort;
 
 /// Memory one CLI process needs (measured peak RSS 200–300 MB).
-const CLI_PROCESS_MB: u64 = 300;
+pub(super) const CLI_PROCESS_MB: u64 = 300;
 
 /// How many warm processes the settings allow.
 pub fn target_size(settings: &Settings) -> usize {
@@ -69,6 +69,15 @@ pub struct StartControls {
 }
 
 impl WarmKey {
+    /// The setup alone, for comparing a live process's start with a request's: whether it
+    /// was started for a first or a later turn does not matter once it runs.
+    pub fn setup(&self) -> WarmKey {
+        let mut key = self.clone();
+        key.resume = false;
+        key.controls.stream_input = true;
+        key
+    }
+
     /// Whether the process reads its session file at start (stream-json input, client
     /// tools): then the file must exist before it starts, and it cannot be started ahead.
     pub fn reads_session_at_start(&self) -> bool {

@@ -159,8 +159,10 @@ impl Daemon {
             .env("RUST_LOG", "info,claude_max_proxy=debug")
             .env("FAKE_CLAUDE_LOG_DIR", fake_log.path())
             .env("CLAUDE_MAX_PROXY_WORK_DIR", work_dir.path())
-            // Tests that count processes want none started ahead; the pool has its own tests.
+            // Tests that count processes want none started ahead or kept between turns; the
+            // pool and live conversations have their own tests.
             .env("CLAUDE_MAX_PROXY_WARM", "0")
+            .env("CLAUDE_MAX_PROXY_LIVE_SESSIONS", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -308,19 +310,28 @@ impl Daemon {
 /// CLI retries), pointed at a fresh mock Messages API; `None` (after saying why) without
 /// the real CLI.
 pub async fn real_cli_daemon(config: &str) -> Option<(mock_anthropic::MockAnthropic, Daemon)> {
+    real_cli_daemon_with(config, &[]).await
+}
+
+/// [`real_cli_daemon`] with extra environment (it wins over the harness's defaults).
+pub async fn real_cli_daemon_with(
+    config: &str,
+    env: &[(&str, &str)],
+) -> Option<(mock_anthropic::MockAnthropic, Daemon)> {
     let cli = real_claude()?;
     let mock = mock_anthropic::MockAnthropic::start().await;
-    let daemon = Daemon::start(
-        DaemonOptions {
-            cli: Some(cli),
-            ..DaemonOptions::default()
-        }
-        .config(config)
-        .env("ANTHROPIC_BASE_URL", &mock.base_url())
-        .env("CLAUDE_MAX_PROXY_CLI_MAX_RETRIES", "0")
-        .env("CLAUDE_CODE_OAUTH_TOKEN", "test-oauth-token"),
-    )
-    .await;
+    let mut options = DaemonOptions {
+        cli: Some(cli),
+        ..DaemonOptions::default()
+    }
+    .config(config)
+    .env("ANTHROPIC_BASE_URL", &mock.base_url())
+    .env("CLAUDE_MAX_PROXY_CLI_MAX_RETRIES", "0")
+    .env("CLAUDE_CODE_OAUTH_TOKEN", "test-oauth-token");
+    for (key, value) in env {
+        options = options.env(key, value);
+    }
+    let daemon = Daemon::start(options).await;
     Some((mock, daemon))
 }
 
