@@ -1241,7 +1241,8 @@ fn main() {
     run.exit(code);
 }
 
-/// The next non-empty line of stdin (a stream-json message), or `None` at EOF.
+/// The next user message line of stdin, or `None` at EOF. Control requests on the way
+/// (`initialize`) are answered with a `control_response` line, as the real CLI does.
 fn next_message_line() -> Option<String> {
     use std::io::BufRead;
     let stdin = io::stdin();
@@ -1251,8 +1252,19 @@ fn next_message_line() -> Option<String> {
         match stdin.lock().read_line(&mut line) {
             Ok(0) | Err(_) => return None,
             Ok(_) if line.trim().is_empty() => continue,
-            Ok(_) => return Some(line),
+            Ok(_) => {}
         }
+        let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if value["type"] == "control_request" {
+            let response = json!({"type": "control_response", "response": {
+                "subtype": "success", "request_id": value["request_id"],
+                "response": {"commands": [], "models": []}}});
+            let mut out = io::stdout().lock();
+            let _ = writeln!(out, "{response}");
+            let _ = out.flush();
+            continue;
+        }
+        return Some(line);
     }
 }
 

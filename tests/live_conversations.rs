@@ -167,8 +167,10 @@ async fn many_conversations_stay_within_the_bounds() {
             let kept = health["live_conversations"].as_u64().expect("count") as usize;
             assert!(kept <= KEPT, "{kept} kept, at most {KEPT}: {health}");
             most = most.max(kept);
+            // An evicted process is ended in the background: give it a moment.
+            let pid = daemon.pid();
             assert!(
-                descendants(daemon.pid()).len() <= KEPT,
+                eventually(Duration::from_secs(3), || descendants(pid).len() <= KEPT).await,
                 "no more CLI processes than kept ones between requests"
             );
         }
@@ -298,4 +300,70 @@ async fn real_cli_live_turns_send_what_resumed_turns_send() {
 /// The mock's reply to the last user text of an upstream conversation.
 fn mock_reply_of(upstream: &[(String, String)]) -> String {
     support::mock_anthropic::mock_reply(&upstream.last().expect("a turn").1)
+}
+
+/// The real CLI: a new conversation's request from a pre-started (primed) process sends
+/// upstream what a cold process sends — the same system prompt, tools and messages.
+#[tokio::test]
+async fn real_cli_warm_sends_what_cold_sends() {
+    let Some((warm_mock, warm_daemon)) =
+        support::real_cli_daemon_with("", &[("CLAUDE_MAX_PROXY_WARM", "1")]).await
+    else {
+        return;
+    };
+    let body = json!({"model": "claude-sonnet-4", "messages": [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "first"}]});
+    answer(&warm_daemon, &body).await;
+    let pid = warm_daemon.pid();
+    assert!(
+        eventually(Duration::from_secs(10), || descendants(pid).len() == 1).await,
+        "a process is started ahead"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut second = body.clone();
+    second["messages"][1]["content"] = json!("second");
+    answer(&warm_daemon, &second).await;
+    assert_eq!(warm_daemon.health().await["served"]["warm"], 1);
+    let Some((cold_mock, cold_daemon)) = support::real_cli_daemon("").await else {
+        return;
+    };
+    answer(&cold_daemon, &second).await;
+    let warm = &warm_mock.message_requests()[1].body;
+    let cold = &cold_mock.message_requests()[0].body;
+    for field in ["system", "tools", "model", "max_tokens", "thinking"] {
+        assert_eq!(
+            without_volatile(&warm[field]),
+            without_volatile(&cold[field]),
+            "{field} differs"
+        );
+    }
+    assert_eq!(
+        without_volatile(&warm["messages"]),
+        without_volatile(&cold["messages"]),
+        "the same messages"
+    );
+}
+
+/// `value` with what differs between any two runs blanked: the run's working directory
+/// and the billing header's per-request hash.
+fn without_volatile(value: &Value) -> Value {
+    let mut text = value.to_string();
+    while let Some(at) = text.find("/tmp/.tmp") {
+        let end = text[at..]
+            .find("/cwd")
+            .map(|i| at + i + "/cwd".len())
+            .unwrap_or(text.len());
+        text.replace_range(at..end, "<cwd>");
+    }
+    let mut out = String::with_capacity(text.len());
+    for piece in text.split("cch=") {
+        if out.is_empty() && !text.starts_with("cch=") {
+            out.push_str(piece);
+            continue;
+        }
+        out.push_str("cch=");
+        out.push_str(piece.trim_start_matches(|c: char| c.is_ascii_alphanumeric()));
+    }
+    serde_json::from_str(&out).unwrap_or(Value::String(out))
 }

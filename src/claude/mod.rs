@@ -1,8 +1,9 @@
 //! The official `claude` CLI as a backend: finding it ([`locate`]), the argv and
 //! environment of one run ([`command`]), the session file that carries earlier turns
 //! ([`session`]), spawning it in its own process group and ending that group
-//! ([`process`]), and its stream-json output as typed events ([`events`], with the
-//! subscription's rate-limit reports in [`rate_limit`]).
+//! ([`process`]), its stream-json input ([`stream_input`]: one user message line per turn) and
+//! output as typed events ([`events`], with the subscription's rate-limit reports in
+//! [`rate_limit`]).
 //!
 //! Nothing here knows about OpenAI; `translate` maps between the two.
 
@@ -12,3 +13,4 @@ pub mod locate;
 pub mod process;
 pub mod rate_limit;
 pub mod session;
+pub mod stream_input;

@@ -14,6 +14,7 @@ use super::live::{self, LiveProcess};
 use super::{Backend, Mode, Prepared, Run, internal};
 use crate::claude::events::{self, CliEvent};
 use crate::claude::session::{self, Deferred, Row, RowMeta, SessionTurn};
+use crate::claude::stream_input;
 use crate::config::Settings;
 use crate::openai::FinishReason;
 use crate::openai::{ApiError, ErrorKind};
@@ -359,13 +360,9 @@ fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
     }
     blocks.extend(run.plan.prompt_images.iter().map(|i| i.to_block()));
     if !text.trim().is_empty() {
-        blocks.push(serde_json::json!({"type": "text", "text": text}));
+        blocks.push(stream_input::text_block(text));
     }
-    let line = serde_json::json!({"type": "user",
-        "message": {"role": "user", "content": blocks}, "parent_tool_use_id": null});
-    let mut bytes = line.to_string().into_bytes();
-    bytes.push(b'\n');
-    bytes
+    stream_input::user_message_line(blocks)
 }
 
 /// Reads the CLI's stdout, translating and forwarding, until the answer is complete, the

@@ -427,7 +427,8 @@ impl Backend {
                     break;
                 };
                 match self.prepare(&run, key.clone(), permit) {
-                    Ok(prepared) => {
+                    Ok(mut prepared) => {
+                        prepared.prime().await;
                         if !self.pool.put(prepared) {
                             break;
                         }

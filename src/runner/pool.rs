@@ -1,11 +1,14 @@
 //! The warm pool: CLI processes started ahead of time for the setup used last (CLI, model,
-//! system prompt, single- or multi-turn, login token), so the next request with that setup
-//! skips the CLI's ~0.4–0.6 s cold start.
+//! system prompt, single- or multi-turn, generation controls, login token), so the next
+//! request with that setup skips the CLI's cold start.
 //!
-//! What the CLI allows (measured with 2.1.332): in `-p` mode a pre-started process waits for
-//! its prompt on stdin; the system prompt file is read at start, so it is part of the key;
-//! `--resume <id>` reads the session file when stdin closes, so a multi-turn process is
-//! started with a fresh session id and its file is written just before the prompt.
+//! What the CLI allows (measured with 2.1.332): a pre-started process waits for its prompt on
+//! stdin; the system prompt file and flags are read at start, so they are part of the key. A
+//! new conversation's process takes its prompt as a stream-json message
+//! ([`WarmKey::warm_variant`]): it finishes its whole start before the prompt arrives. For a
+//! later turn a `-p` process with `--resume <id>` reads the session file when stdin closes, so
+//! it is started with a fresh session id and its file is written just before the prompt; a
+//! stream-json process reads its session at start and cannot be started ahead.
 //! A process serves one request only. Warm processes hold concurrency permits like running
 //! ones, are bounded by `warm` and `warm_memory_mb`, expire after `warm_idle_secs`, and are
 //! dropped (their process groups ended) when another setup needs the slot, on reload and at

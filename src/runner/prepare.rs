@@ -28,6 +28,16 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// For a process started ahead with stream-json input: has it do its start-up work now
+    /// (`initialize`) instead of when its prompt arrives.
+    pub(super) async fn prime(&mut self) {
+        if self.key.controls().stream_input && !self.key.reads_session_at_start() {
+            use tokio::io::AsyncWriteExt;
+            let line = crate::claude::stream_input::initialize_line();
+            let _ = self.pipes.stdin.write_all(&line).await;
+        }
+    }
+
     /// Whether the process is still waiting (not crashed while idle).
     pub(super) fn is_alive(&mut self) -> bool {
         self.process.is_running()
