@@ -639,6 +639,13 @@ impl Conn {
 
     /// A streaming chat completion; times the first content delta and `[DONE]`.
     async fn stream_chat(&mut self, body: &Value) -> Timing {
+        self.stream_chat_until(body, "\"delta\":{\"content\":\"")
+            .await
+    }
+
+    /// A streaming chat completion; times the first chunk containing `first_marker` and
+    /// `[DONE]`.
+    async fn stream_chat_until(&mut self, body: &Value, first_marker: &str) -> Timing {
         let started = Instant::now();
         let request = Request::post("/v1/chat/completions")
             .header("host", "127.0.0.1")
@@ -667,7 +674,7 @@ impl Conn {
             };
             seen.extend_from_slice(&data);
             let text = String::from_utf8_lossy(&seen);
-            if first.is_none() && text.contains("\"delta\":{\"content\":\"") {
+            if first.is_none() && text.contains(first_marker) {
                 first = Some(started.elapsed());
             }
             if text.contains("data: [DONE]") {
@@ -962,6 +969,13 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
         ),
         ("turns 2–5: daemon, live process (defaults)", "1", "2", true),
     ];
+    let tool_setups: [(&str, &str); 2] = [
+        (
+            "**first tool call** (a new conversation with a client tool): daemon, cold (`warm = 0`)",
+            "0",
+        ),
+        ("first tool call: daemon, warm (`warm = 1`)", "1"),
+    ];
     for (name, warm, live, turns) in setups {
         let mut daemon_env = env.to_vec();
         daemon_env.push((WARM_ENV, warm));
@@ -1005,8 +1019,39 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
         drop(conn);
         drop(daemon);
     }
+    for (name, warm) in tool_setups {
+        let mut daemon_env = env.to_vec();
+        daemon_env.push((WARM_ENV, warm));
+        let Ok(daemon) = start_daemon(&bins.daemon, real, &daemon_env).await else {
+            writeln!(out, "| {name} | – | not available | | | |").unwrap();
+            continue;
+        };
+        let mut conn = Conn::open(daemon.port).await;
+        conn.stream_chat_until(&tool_body(0), "\"tool_calls\"")
+            .await;
+        let mut runs = Vec::new();
+        for i in 1..=counts.real_runs {
+            tokio::time::sleep(PAUSE).await;
+            runs.push(
+                conn.stream_chat_until(&tool_body(i), "\"tool_calls\"")
+                    .await,
+            );
+        }
+        let served = conn.get_json("/health").await["served"].clone();
+        row(&mut out, name, &runs);
+        eprintln!("  {name}: served {served}");
+    }
     out.push('\n');
     out
+}
+
+/// A new conversation offering one client function, whose prompt makes the mock call it.
+fn tool_body(i: usize) -> Value {
+    json!({"model": REAL_MODEL, "stream": true,
+        "tools": [{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+        "messages": [{"role": "system", "content": REAL_SYSTEM},
+            {"role": "user", "content": format!("weather {i}?\nCALL get_weather {{\"city\":\"Oslo\"}}")}]})
 }
 
 /// The pause before each measured request.

@@ -241,3 +241,46 @@ async fn real_cli_serves_warm_requests() {
         .collect();
     assert_eq!(roles, vec!["user", "assistant", "user"]);
 }
+
+/// A new conversation offering client tools is served by a process started ahead with the
+/// same tools (its MCP stub already connected): the turn still ends at the model's call
+/// after one upstream request.
+#[tokio::test]
+async fn real_cli_serves_a_first_tool_turn_warm() {
+    let Some((mock, daemon)) =
+        support::real_cli_daemon_with("", &[("CLAUDE_MAX_PROXY_WARM", "1")]).await
+    else {
+        return;
+    };
+    let ask = |city: &str| {
+        json!({"model": "claude-sonnet-4", "tools": [{"type": "function", "function": {
+            "name": "get_weather", "parameters": {"type": "object",
+            "properties": {"city": {"type": "string"}}}}}],
+            "messages": [{"role": "user",
+                "content": format!("weather?\nCALL get_weather {{\"city\":\"{city}\"}}")}]})
+    };
+    chat(&daemon, &ask("Oslo")).await;
+    // (The process and its MCP stub: two descendants; the pool counts the process.)
+    let mut ready = false;
+    for _ in 0..200 {
+        if warm_count(&daemon).await == 1 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "a process is started ahead with the tools");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let before = mock.message_requests().len();
+    let answer = chat(&daemon, &ask("Rome")).await;
+    let call = &answer["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "get_weather", "{answer}");
+    assert_eq!(call["function"]["arguments"], "{\"city\":\"Rome\"}");
+    assert_eq!(answer["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        mock.message_requests().len(),
+        before + 1,
+        "one upstream request"
+    );
+    assert_eq!(daemon.health().await["served"]["warm"], 1);
+}

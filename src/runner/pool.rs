@@ -87,10 +87,11 @@ impl WarmKey {
         self.resume && (self.controls.stream_input || self.controls.tools.is_some())
     }
 
-    /// Whether such a process can be started ahead: not when it must read its session or
-    /// its tool setup at start.
+    /// Whether such a process can be started ahead: not when it must read its session at
+    /// start (a later turn with stream-json input or client tools). A new conversation with
+    /// client tools can: its tool list is part of the key and its stub starts with it.
     pub fn can_be_warm(&self) -> bool {
-        self.controls.tools.is_none() && !self.reads_session_at_start()
+        !self.reads_session_at_start()
     }
 
     /// The key a pre-started process for this setup is kept under: a new conversation's
