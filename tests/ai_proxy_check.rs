@@ -1,5 +1,6 @@
 //! `ai-proxy-check` on the host against the real daemon with the fake CLI: one test per
-//! stage and exit code, `--json`, `--quiet` and `--wait` with a daemon that starts late.
+//! stage and exit code, `--json`, `--quiet` and `--wait` with a daemon that starts late, and
+//! the request stage through each API (`--api chat|messages|responses`).
 //! `AI_PROXY_CHECK_CONTAINER` pins where the check thinks it runs (this machine may itself be
 //! a container), since some diagnoses depend on it.
 
@@ -108,6 +109,130 @@ async fn success_with_chat() {
     let v1 = format!("{}/v1", daemon.base_url.replace("127.0.0.1", "localhost"));
     let run = check(&["--quiet", "--url", &v1], &[]).await;
     assert_eq!((run.code, run.both().as_str()), (0, ""));
+}
+
+/// The `chat` stage's line of a text report.
+fn chat_line(run: &Run) -> &str {
+    run.stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("chat "))
+        .unwrap_or_else(|| panic!("no chat line in {}", run.stdout))
+}
+
+/// `--api messages`: the request goes to /v1/messages with `x-api-key` (the daemon has a
+/// key, so only that header lets it through) and `anthropic-version`, and the answer is read
+/// as the Messages API's named events. `--api chat` is what `--chat` always did.
+#[tokio::test]
+async fn api_messages_streams_through_the_messages_api() {
+    let daemon =
+        Daemon::start(DaemonOptions::fake().env("CLAUDE_MAX_PROXY_API_KEY", "right-key")).await;
+    let env = [
+        ("AI_PROXY_URL", daemon.base_url.as_str()),
+        ("AI_PROXY_KEY", "right-key"),
+    ];
+    let run = check(&["--api", "messages"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let line = chat_line(&run);
+    assert!(line.contains(" ok "), "{line}");
+    assert!(line.contains("first token after"), "{line}");
+    assert!(line.contains("via POST /v1/messages"), "{line}");
+    assert!(line.contains("Hello from the fake"), "{line}");
+    assert!(
+        daemon.stderr().contains(r#"endpoint="messages""#),
+        "the daemon served it as a Messages request: {}",
+        daemon.stderr()
+    );
+    let run = check(&["--api", "messages", "--json"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    assert_eq!(value["stages"][5]["stage"], "chat");
+    assert_eq!(value["stages"][5]["api"], "messages");
+    assert!(value["stages"][5]["first_token_ms"].as_f64().is_some());
+    let run = check(&["--api", "chat"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    assert!(!chat_line(&run).contains("via"), "{}", run.stdout);
+}
+
+/// `--api messages` reads the Messages API's errors: its 401 for the CLI's login, an
+/// unknown model, and an `error` event after the stream started.
+#[tokio::test]
+async fn api_messages_failures_are_exit_10_with_the_fix() {
+    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    let url = daemon.base_url.as_str();
+    let run = check(
+        &["--api", "messages", "--prompt", "hi @fake:not_logged_in"],
+        &[("AI_PROXY_URL", url)],
+    )
+    .await;
+    assert_eq!(run.code, 10, "{}", run.both());
+    assert!(
+        run.stderr.contains("error: POST /v1/messages answered 401"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("claude-max-proxy login"),
+        "{}",
+        run.stderr
+    );
+    let run = check(
+        &["--api", "messages", "--model", "gpt-9"],
+        &[("AI_PROXY_URL", url)],
+    )
+    .await;
+    assert_eq!(run.code, 10, "{}", run.both());
+    assert!(
+        run.stderr
+            .contains("POST /v1/messages answered 404 Not Found: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("does not serve this model"),
+        "{}",
+        run.stderr
+    );
+    let run = check(
+        &["--api", "messages", "--prompt", "hi @fake:crash_midstream"],
+        &[("AI_PROXY_URL", url)],
+    )
+    .await;
+    assert_eq!(run.code, 10, "{}", run.both());
+    assert!(
+        run.stderr.contains("the stream failed after it started"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `--api responses`: the request goes to /v1/responses (`input`, `stream: true`) and the
+/// answer is read as the Responses API's events up to `response.completed`; a failure after
+/// the start is its `response.failed`.
+#[tokio::test]
+async fn api_responses_streams_through_the_responses_api() {
+    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    let url = daemon.base_url.as_str();
+    let run = check(&["--api", "responses"], &[("AI_PROXY_URL", url)]).await;
+    assert_eq!(run.code, 0, "{}", run.both());
+    let line = chat_line(&run);
+    assert!(line.contains("via POST /v1/responses"), "{line}");
+    assert!(line.contains("Hello from the fake"), "{line}");
+    assert!(
+        daemon.stderr().contains(r#"endpoint="responses""#),
+        "the daemon served it as a Responses request: {}",
+        daemon.stderr()
+    );
+    let run = check(
+        &["--api", "responses", "--prompt", "hi @fake:crash_midstream"],
+        &[("AI_PROXY_URL", url)],
+    )
+    .await;
+    assert_eq!(run.code, 10, "{}", run.both());
+    assert!(
+        run.stderr.contains("the stream failed after it started"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Nothing listening: exit 5, "not running", and the doctor command.
@@ -348,9 +473,17 @@ async fn connect_timeout_is_exit_6_with_the_firewall_rule() {
 async fn usage_and_url_errors() {
     let run = check(&["--bogus"], &[]).await;
     assert_eq!(run.code, 2);
+    let run = check(&["--api", "grpc"], &[]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("chat, messages or responses"),
+        "{}",
+        run.stderr
+    );
     let run = check(&["--help"], &[]).await;
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("Exit codes:"));
+    assert!(run.stdout.contains("--api <API>"), "{}", run.stdout);
     let run = check(&[], &[]).await;
     assert_eq!(run.code, 3);
     assert!(

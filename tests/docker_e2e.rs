@@ -7,6 +7,8 @@
 //! check gating an app that streams a completion, the key passed through), `docker run` on
 //! the default bridge, and the failures a user meets first, each with its exit code and
 //! hint: daemon stopped, daemon on loopback only, compose without the override, wrong key.
+//! And `claude-code.yaml`: Claude Code (the real CLI 2.1.332, in an image built by
+//! `compose/claude-code/build-rootfs.sh`) answering through the daemon's Messages API.
 //!
 //! Each test uses its own image tag and compose project, and a [`Cleanup`] guard removes
 //! what it created even when an assertion fails. Without a reachable Docker engine the tests
@@ -100,12 +102,13 @@ fn env() -> Option<&'static Env> {
     }
 }
 
-/// Removes this test's containers, compose projects and image, also on panic.
+/// Removes this test's containers, compose projects, volumes and image, also on panic.
 struct Cleanup {
     compose: Vec<String>,
     image: String,
     projects: Vec<String>,
     containers: Vec<String>,
+    volumes: Vec<String>,
 }
 
 impl Drop for Cleanup {
@@ -117,6 +120,9 @@ impl Drop for Cleanup {
             let mut down = compose_base(&self.compose, project, &[], &[]);
             down.args(["down", "--volumes", "--remove-orphans"]);
             let _ = quiet(&mut down);
+        }
+        for volume in &self.volumes {
+            let _ = quiet(Command::new("docker").args(["volume", "rm", "-f", volume]));
         }
         let _ = quiet(Command::new("docker").args(["rmi", "-f", &self.image]));
     }
@@ -154,6 +160,7 @@ impl Lab {
             image: image.clone(),
             projects: Vec::new(),
             containers: Vec::new(),
+            volumes: Vec::new(),
         };
         let output = Command::new("docker")
             .args(["build", "-q", "-f"])
@@ -518,4 +525,117 @@ async fn compose_with_a_wrong_key_is_rejected() {
     assert!(!retried_401, "{}", run.check_logs);
     assert!(!run.check_logs.contains("a-wrong-key"), "the key leaked");
     assert_eq!(run.app, None, "the app must not start: {}", run.app_logs);
+}
+
+/// compose/claude-code.yaml: Claude Code in an image built from this machine's files (the
+/// real CLI from .venv, gathered by build-rootfs.sh; nothing pulled) answers `-p` through the
+/// daemon's Messages API with the proxy's key, in the workspace it was given.
+#[tokio::test]
+async fn claude_code_in_a_container_answers_through_the_messages_api() {
+    let Some(env) = env() else {
+        return;
+    };
+    let Some(cli) = support::real_claude() else {
+        return;
+    };
+    let id = unique("claude-code");
+    let image = format!("claude-code-e2e:{id}");
+    let project = format!("ccode-{id}");
+    let _cleanup = Cleanup {
+        compose: env.compose.clone(),
+        image: image.clone(),
+        projects: vec![project.clone()],
+        containers: Vec::new(),
+        volumes: vec![format!("{project}_claude-code-home")],
+    };
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let rootfs = scratch.path().join("rootfs");
+    let root = support::root();
+    let built = Command::new("bash")
+        .arg(root.join("compose/claude-code/build-rootfs.sh"))
+        .env("CLAUDE_BIN", &cli)
+        .env("CLAUDE_CODE_ROOTFS", &rootfs)
+        .output()
+        .expect("run build-rootfs.sh");
+    assert!(
+        built.status.success(),
+        "build-rootfs.sh: {}",
+        combined(&built)
+    );
+    let output = timed(
+        Command::new("docker")
+            .args(["build", "-q", "-t", &image, "-f"])
+            .arg(root.join("compose/claude-code/Dockerfile"))
+            .arg(scratch.path()),
+        Duration::from_secs(300),
+    );
+    assert!(
+        output.status.success(),
+        "docker build: {}",
+        combined(&output)
+    );
+    let workspace = scratch.path().join("workspace");
+    std::fs::create_dir(&workspace).expect("workspace");
+    std::fs::write(workspace.join("NOTES.md"), "the e2e workspace\n").expect("write");
+    let key = format!("key-{id}");
+    let daemon = daemon(true, Some(&key)).await;
+    let url = format!("http://host.docker.internal:{}", daemon.port);
+    let workspace_text = workspace.to_string_lossy().into_owned();
+    let vars = [
+        ("CLAUDE_CODE_IMAGE", image.as_str()),
+        ("ANTHROPIC_BASE_URL", url.as_str()),
+        ("AI_PROXY_KEY", key.as_str()),
+        ("CLAUDE_CODE_WORKSPACE", workspace_text.as_str()),
+    ];
+    let mut run = Command::new(&env.compose[0]);
+    run.args(&env.compose[1..])
+        .args(["-p", &project, "-f"])
+        .arg(root.join("compose/claude-code.yaml"))
+        .args([
+            "run",
+            "--rm",
+            "-T",
+            "claude-code",
+            "-p",
+            "say hi to the proxy",
+        ]);
+    for name in [
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "CLAUDE_CODE_MODEL",
+    ] {
+        run.env_remove(name);
+    }
+    for (k, v) in vars {
+        run.env(k, v);
+    }
+    let output = timed(&mut run, Duration::from_secs(180));
+    let text = combined(&output);
+    eprintln!("--- claude-code run → {:?}\n{text}", output.status.code());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{text}\ndaemon log:\n{}",
+        daemon.stderr()
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("Hello from the fake. You said:") && stdout.contains("say hi to the proxy"),
+        "{stdout}"
+    );
+    // The daemon's log is read by a task of this runtime, which the blocking run above held
+    // up: let it catch up.
+    let served = r#"endpoint="messages""#;
+    for _ in 0..50 {
+        if daemon.stderr().contains(served) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        daemon.stderr().contains(served),
+        "the CLI came in through the Messages API: {}",
+        daemon.stderr()
+    );
+    // The daemon requires its key: the answer proves the CLI sent AI_PROXY_KEY.
 }

@@ -16,6 +16,11 @@ use serde_json::{Map, Value, json};
 #[path = "../../src/openai/mod.rs"]
 pub mod openai;
 
+/// `src/anthropic/`: the Messages API's request parsing (into the same `ChatRequest`), its
+/// answers and its error object. It builds on `openai` only.
+#[path = "../../src/anthropic/mod.rs"]
+pub mod anthropic;
+
 /// `src/claude/events.rs` and the `rate_limit` events it parses (the rest of `claude`
 /// spawns processes).
 #[path = "../../src/claude"]
@@ -37,8 +42,9 @@ pub mod translate {
     pub mod tool_names;
 }
 
+use anthropic::parse_messages_request;
 use claude::events::parse_line;
-use openai::{ChatRequest, Role, parse_chat_request};
+use openai::{ChatRequest, Role, ToolChoice, parse_chat_request};
 use translate::outcome::{Output, Translator};
 
 // ---------------------------------------------------------------------------------------
@@ -99,6 +105,108 @@ pub fn check_chat_request(body: &[u8]) -> Option<ChatRequest> {
     }
 }
 
+/// Parses a `POST /v1/messages` body and checks what the HTTP layer and the runner rely on:
+/// a rejection is a 400 naming its param, with a Messages API error object that names it
+/// too; an accepted request has a model and ends on the user's turn (text, images or tool
+/// results), every tool result answers a call of an earlier assistant turn, and the tools,
+/// tool choice and controls are well-formed.
+pub fn check_messages_request(body: &[u8]) -> Option<ChatRequest> {
+    let request = match parse_messages_request(body) {
+        Err(error) => {
+            assert_eq!(
+                error.status(),
+                400,
+                "a parse error must be a 400: {error:?}"
+            );
+            let param = error.param.as_deref().unwrap_or_default();
+            assert!(
+                !param.is_empty(),
+                "a parse error must name its param: {error:?}"
+            );
+            assert!(!error.message.is_empty(), "{error:?}");
+            assert_eq!(anthropic::status(&error), 400, "{error:?}");
+            // The error object a client gets is valid JSON of the Messages API's shape, and
+            // (having no `param`) names the field in its message.
+            let object: Value =
+                serde_json::from_str(&anthropic::error_json(&error)).expect("error JSON");
+            assert_eq!(object["type"], "error");
+            assert_eq!(object["error"]["type"], "invalid_request_error");
+            let message = object["error"]["message"].as_str().expect("message");
+            assert!(
+                message.contains(param),
+                "{message:?} does not name {param:?}"
+            );
+            return None;
+        }
+        Ok(request) => request,
+    };
+    assert!(!request.model.is_empty(), "accepted without a model");
+    let last = request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role != Role::System)
+        .expect("accepted without a user turn");
+    match last.role {
+        Role::User => assert!(
+            !last.text.trim().is_empty() || !last.images.is_empty(),
+            "accepted an empty last user turn"
+        ),
+        Role::Tool => {}
+        other => panic!("accepted ending on {other:?}"),
+    }
+    for (i, message) in request.messages.iter().enumerate() {
+        if message.role == Role::Tool {
+            let id = message.tool_call_id.as_deref().expect("a tool result's id");
+            assert!(
+                request.messages[..i]
+                    .iter()
+                    .any(|m| m.role == Role::Assistant && m.tool_calls.iter().any(|c| c.id == id)),
+                "tool result {id:?} answers no earlier call"
+            );
+        }
+        for call in &message.tool_calls {
+            assert_eq!(
+                message.role,
+                Role::Assistant,
+                "a call outside an assistant turn"
+            );
+            assert!(!call.id.is_empty() && openai::tools::valid_name(&call.name));
+            let arguments: Value = serde_json::from_str(&call.arguments).expect("arguments JSON");
+            assert!(arguments.is_object(), "arguments must be an object");
+        }
+    }
+    let tools = &request.tools;
+    for (i, function) in tools.functions.iter().enumerate() {
+        assert!(openai::tools::valid_name(&function.name), "{function:?}");
+        assert!(
+            tools.functions[..i].iter().all(|f| f.name != function.name),
+            "duplicate tool {:?}",
+            function.name
+        );
+        let schema: Value = serde_json::from_str(&function.parameters).expect("schema JSON");
+        assert_eq!(schema["type"], "object");
+    }
+    match &tools.choice {
+        ToolChoice::Named(name) => {
+            assert!(tools.functions.iter().any(|f| &f.name == name), "{name:?}")
+        }
+        ToolChoice::Required => assert!(!tools.functions.is_empty()),
+        ToolChoice::Auto | ToolChoice::None => {}
+    }
+    let controls = &request.controls;
+    assert!(controls.stop.iter().all(|s| !s.is_empty()));
+    assert!(controls.max_tokens.is_none_or(|n| n >= 1));
+    if let openai::ResponseFormat::JsonSchema(schema) = &controls.format {
+        let parsed: Value = serde_json::from_str(schema).expect("schema is JSON");
+        assert!(parsed.is_object(), "a schema must be an object");
+    }
+    if let Some(system) = request.system_prompt() {
+        assert!(!system.trim().is_empty());
+    }
+    Some(request)
+}
+
 /// Checks one translator's outputs as they come: no text after the end, at most one end,
 /// no empty text, no retraction when streaming (sent text is final).
 #[derive(Debug)]
@@ -139,6 +247,8 @@ impl OutputChecker {
                 Output::ToolCall { .. } | Output::ToolArgs { .. } => {
                     panic!("a tool call without client tools")
                 }
+                // Nor is thinking asked for (`with_thinking`): it is never part of the text.
+                Output::Reasoning(_) => panic!("thinking output the client did not ask for"),
                 Output::Failed(error) => {
                     assert!(error.status() >= 400, "{error:?}");
                     self.ended = true;

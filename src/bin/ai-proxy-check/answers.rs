@@ -154,10 +154,15 @@ pub fn error_code(body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Whether an OpenAI error message is about the client key (as opposed to the CLI's login).
+/// Whether an error message is about the client key (as opposed to the CLI's login on the
+/// host, whose message also names keys: "… In api-key mode, check ANTHROPIC_API_KEY").
 pub fn is_client_key_error(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
-    lower.contains("api key") || lower.contains("api_key") || lower.contains("bearer")
+    let about_the_cli = ["claude cli", "log in", "login"]
+        .iter()
+        .any(|words| lower.contains(words));
+    !about_the_cli
+        && (lower.contains("api key") || lower.contains("api_key") || lower.contains("bearer"))
 }
 
 /// At most 160 characters of `body` on one line.
@@ -258,6 +263,15 @@ mod tests {
         );
         assert_eq!(error_code(b"<html>"), None);
         assert!(!is_client_key_error("Not logged in. Run claude auth login"));
+        // The daemon's 401 for the CLI's own login names ANTHROPIC_API_KEY too.
+        let login = "The claude CLI could not authenticate with Anthropic (Not logged in · \
+                     Please run /login). Log in on the host where the proxy runs: run \
+                     `claude-max-proxy login` […]. In api-key mode, check ANTHROPIC_API_KEY.";
+        assert!(!is_client_key_error(login));
+        let missing = "This proxy requires an API key: send `Authorization: Bearer <key>` or \
+                       `x-api-key: <key>` (SDK clients: api_key=<key>; in containers set \
+                       AI_PROXY_KEY).";
+        assert!(is_client_key_error(missing));
         assert_eq!(error_message(b""), "(empty body)");
         assert_eq!(snippet(&[b'a'; 200]).chars().count(), 161);
     }

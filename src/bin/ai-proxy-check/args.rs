@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::api::Api;
+
 /// The help text (`--help`).
 pub const USAGE: &str = "\
 ai-proxy-check: can this container reach claude-max-proxy on the host?
@@ -11,17 +13,22 @@ ai-proxy-check: can this container reach claude-max-proxy on the host?
 Usage: ai-proxy-check [OPTIONS]
 
 Runs, one line each with its timing: parse the URL, resolve the host, TCP connect,
-GET /health, GET /v1/models and, with --chat, a short streaming completion.
+GET /health, GET /v1/models and, with --chat or --api, a short streamed request.
 On a failure it prints the likely cause and the exact fix, and exits with the stage's code.
 
 Options:
       --url <URL>          the proxy [default: $AI_PROXY_URL], e.g. http://host.docker.internal:3456
-      --chat               also stream a short completion and time its first token
+      --chat               also stream a short answer and time its first token
+      --api <API>          the API that request uses (implies --chat) [default: chat]:
+                             chat       POST /v1/chat/completions (OpenAI clients)
+                             messages   POST /v1/messages with x-api-key and
+                                        anthropic-version (Anthropic clients, Claude Code)
+                             responses  POST /v1/responses (OpenAI Responses API)
       --model <ID>         model for --chat [default: haiku if listed, else the first listed]
       --prompt <TEXT>      prompt for --chat [default: \"Reply with the single word: pong\"]
       --wait <DURATION>    retry until everything passes or DURATION is over (e.g. 30s, 2m)
       --timeout <DURATION> limit for each network step [default: 5s]
-      --chat-timeout <DURATION>  limit for the whole completion [default: 60s]
+      --chat-timeout <DURATION>  limit for the whole answer [default: 60s]
       --json               print one JSON object instead of lines
   -q, --quiet              print nothing on success, only the failure
   -h, --help               print this help
@@ -30,6 +37,8 @@ Options:
 Environment:
   AI_PROXY_URL   the proxy's base URL (an OpenAI base URL ending in /v1 works too)
   AI_PROXY_KEY   sent as `Authorization: Bearer <key>` when the proxy has an api_key
+                 (the --api messages request sends it as `x-api-key: <key>` instead, as
+                 Anthropic clients do)
   AI_PROXY_CHECK_CONTAINER  `none` (on the host) or `docker`/`podman`: overrides the guess
                  of where this runs, which decides some diagnoses
 
@@ -44,7 +53,7 @@ Exit codes:
    7  health: /health failed, or the daemon reported a problem
    8  auth: the proxy rejected AI_PROXY_KEY (401/403)
    9  models: /v1/models failed
-  10  chat: the streaming completion failed
+  10  chat: the streamed request (--chat / --api) failed
 ";
 
 /// What to do.
@@ -62,7 +71,10 @@ pub struct Options {
     pub url: Option<String>,
     /// `AI_PROXY_KEY` (never a flag: argv shows in `ps`); empty counts as unset.
     pub key: Option<String>,
+    /// Whether to send the streamed request (`--chat`, or any `--api`).
     pub chat: bool,
+    /// The API that request uses.
+    pub api: Api,
     pub model: Option<String>,
     pub prompt: String,
     /// Retry until this much time has passed.
@@ -88,6 +100,7 @@ pub fn parse(
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty()),
         chat: false,
+        api: Api::Chat,
         model: None,
         prompt: DEFAULT_PROMPT.to_string(),
         wait: None,
@@ -113,6 +126,10 @@ pub fn parse(
             "-V" | "--version" => return Ok(Command::Version),
             "--url" => options.url = Some(value("--url")?),
             "--chat" => options.chat = true,
+            "--api" => {
+                options.api = Api::parse(&value("--api")?)?;
+                options.chat = true;
+            }
             "--model" => options.model = Some(value("--model")?),
             "--prompt" => options.prompt = value("--prompt")?,
             "--wait" => options.wait = Some(duration("--wait", &value("--wait")?)?),
@@ -221,6 +238,22 @@ mod tests {
         assert_eq!(o.model.as_deref(), Some("sonnet"));
         assert_eq!(o.wait, Some(Duration::from_secs(30)));
         assert_eq!(o.timeout, Duration::from_millis(1500));
+        assert_eq!(o.api, Api::Chat);
+    }
+
+    #[test]
+    fn api_picks_the_request_and_implies_chat() {
+        let o = options(&["--api", "messages"], &[]);
+        assert!(o.chat);
+        assert_eq!(o.api, Api::Messages);
+        let o = options(&["--api=responses"], &[]);
+        assert_eq!((o.chat, o.api), (true, Api::Responses));
+        assert!(
+            run(&["--api", "grpc"], &[])
+                .unwrap_err()
+                .contains("chat, messages or responses")
+        );
+        assert!(run(&["--api"], &[]).unwrap_err().contains("needs a value"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! One run of the stages, in order, stopping at the first failure: URL → resolve → connect →
-//! `/health` → `/v1/models` → (with `--chat`) a streaming completion. This module owns the
+//! `/health` → `/v1/models` → (with `--chat` or `--api`) a short streamed request. This module owns the
 //! bookkeeping, one function per stage: its timing, its summary and `--json` data, the facts
 //! a diagnosis needs (addresses, our own address, whether a key was sent), and which stage a
 //! failure belongs to. The work itself is in the stage modules (`target`, `resolve`,
@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use crate::api::Api;
 use crate::args::Options;
 use crate::chat;
 use crate::client::Client;
@@ -197,7 +198,7 @@ async fn models_stage(
     Ok(ids)
 }
 
-/// Streaming completion (`--chat`), bounded by `--chat-timeout`.
+/// The streamed request (`--chat`, in the API `--api` chose), bounded by `--chat-timeout`.
 async fn chat_stage(
     client: &mut Client,
     target: &Target,
@@ -208,16 +209,18 @@ async fn chat_stage(
     let t = Instant::now();
     let model = chat::pick_model(options.model.as_deref(), ids);
     let key_sent = options.key.is_some();
+    let api = options.api;
     let chat = tokio::time::timeout(
         options.chat_timeout,
-        chat::stream_chat(client, target, &model, &options.prompt, key_sent),
+        chat::stream_chat(client, target, api, &model, &options.prompt, key_sent),
     )
     .await
     .map_err(|_| {
         at(Stage::Chat, t)((
             Problem::NoAnswer,
             format!(
-                "no complete answer from `{model}` within {} (--chat-timeout)",
+                "no complete answer from `{model}` ({}) within {} (--chat-timeout)",
+                api.request(),
                 secs(options.chat_timeout)
             ),
         ))
@@ -228,8 +231,14 @@ async fn chat_stage(
         .map(|d| format!("first token after {}", duration(d)))
         .unwrap_or_default();
     let used = chat.model.clone().unwrap_or_else(|| model.clone());
-    let summary = format!("{first} from {used}: \"{}\"", chat.text);
+    // The default API keeps its summary as it always was; the others name their request.
+    let via = match api {
+        Api::Chat => String::new(),
+        _ => format!(" via {}", api.request()),
+    };
+    let summary = format!("{first} from {used}{via}: \"{}\"", chat.text);
     let data = json!({
+        "api": api.name(),
         "model": used,
         "first_token_ms": chat.first_token.map(|d| d.as_secs_f64() * 1000.0),
         "text": chat.text,

@@ -1,7 +1,8 @@
 //! A minimal HTTP/1.1 client on hyper's connection API: one keep-alive connection to the
 //! address the connect stage found (reopened if the daemon closes it), the `Host` header
-//! from the URL, and `Authorization: Bearer $AI_PROXY_KEY` when a key is set. Bodies are read
-//! with a size cap; streaming bodies are handed out frame by frame.
+//! from the URL, and `Authorization: Bearer $AI_PROXY_KEY` when a key is set (for the
+//! Messages API `x-api-key` and `anthropic-version`, as Anthropic clients send them). Bodies
+//! are read with a size cap; streaming bodies are handed out frame by frame.
 
 use std::net::SocketAddr;
 
@@ -12,6 +13,8 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+use crate::api::{ANTHROPIC_VERSION, Api};
 
 /// How an exchange failed below the HTTP status level.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,6 +88,17 @@ impl Client {
         path: &str,
         json: Option<Bytes>,
     ) -> Result<Response<Incoming>, HttpError> {
+        self.send_for(Api::Chat, method, path, json).await
+    }
+
+    /// Sends one request with the headers `api`'s clients send.
+    pub async fn send_for(
+        &mut self,
+        api: Api,
+        method: Method,
+        path: &str,
+        json: Option<Bytes>,
+    ) -> Result<Response<Incoming>, HttpError> {
         let reusable = match self.sender.take() {
             Some(mut s) => s.ready().await.is_ok().then_some(s),
             None => None,
@@ -107,7 +121,12 @@ impl Client {
                 concat!("ai-proxy-check/", env!("CARGO_PKG_VERSION")),
             )
             .header(hyper::header::ACCEPT, "application/json, text/event-stream");
-        if let Some(key) = &self.key {
+        if api.anthropic() {
+            builder = builder.header("anthropic-version", ANTHROPIC_VERSION);
+            if let Some(key) = &self.key {
+                builder = builder.header("x-api-key", key);
+            }
+        } else if let Some(key) = &self.key {
             builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {key}"));
         }
         let body = match json {
@@ -171,10 +190,9 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// The daemon refuses a POST without `Content-Type: application/json` (415) and any
-    /// request with an `Origin` (403); this is what the client sends.
-    #[tokio::test]
-    async fn posts_say_their_body_is_json() {
+    /// Sends one POST for `api` with `key` to a one-shot server; the request as it saw it
+    /// (lower-cased).
+    async fn seen_request(api: Api, key: Option<&str>) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
@@ -196,16 +214,25 @@ mod tests {
             String::from_utf8_lossy(&seen).to_ascii_lowercase()
         });
         let stream = TcpStream::connect(addr).await.unwrap();
-        let mut client = Client::new(stream, addr, "proxy.lan:3456".into(), None)
+        let key = key.map(str::to_string);
+        let mut client = Client::new(stream, addr, "proxy.lan:3456".into(), key)
             .await
             .unwrap();
         let body = Some(Bytes::from_static(b"{}"));
+        let path = format!("/v1/{}", api.endpoint());
         let response = client
-            .send(Method::POST, "/v1/chat/completions", body)
+            .send_for(api, Method::POST, &path, body)
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-        let request = server.await.unwrap();
+        server.await.unwrap()
+    }
+
+    /// The daemon refuses a POST without `Content-Type: application/json` (415) and any
+    /// request with an `Origin` (403); this is what the client sends.
+    #[tokio::test]
+    async fn posts_say_their_body_is_json() {
+        let request = seen_request(Api::Chat, None).await;
         assert!(
             request.starts_with("post /v1/chat/completions http/1.1\r\n"),
             "{request}"
@@ -219,5 +246,27 @@ mod tests {
             "{request}"
         );
         assert!(!request.contains("\r\norigin:"), "{request}");
+        assert!(!request.contains("\r\nauthorization:"), "{request}");
+    }
+
+    /// The key goes as a bearer token, or for the Messages API as `x-api-key` beside
+    /// `anthropic-version`, as Anthropic clients send it.
+    #[tokio::test]
+    async fn the_key_travels_as_each_api_expects() {
+        let request = seen_request(Api::Responses, Some("k1")).await;
+        assert!(request.starts_with("post /v1/responses "), "{request}");
+        assert!(
+            request.contains("\r\nauthorization: bearer k1\r\n"),
+            "{request}"
+        );
+        assert!(!request.contains("x-api-key"), "{request}");
+        let request = seen_request(Api::Messages, Some("k1")).await;
+        assert!(request.starts_with("post /v1/messages "), "{request}");
+        assert!(request.contains("\r\nx-api-key: k1\r\n"), "{request}");
+        assert!(
+            request.contains("\r\nanthropic-version: 2023-06-01\r\n"),
+            "{request}"
+        );
+        assert!(!request.contains("authorization:"), "{request}");
     }
 }

@@ -77,6 +77,7 @@ pub fn diagnose(failure: &Failure, facts: &Facts, context: &Context) -> Diagnosi
         | Problem::NoModels
         | Problem::NotLoggedIn
         | Problem::StreamFailed
+        | Problem::UnknownEndpoint
         | Problem::Busy { .. } => daemon_problem(failure, &place),
     }
 }
@@ -285,6 +286,17 @@ fn daemon_problem(failure: &Failure, place: &Place) -> Diagnosis {
         (Stage::Chat, Problem::Status(429)) => diagnosis(
             "the proxy is busy, or the subscription's rate limit was hit",
             "retry later, or raise `max_concurrent` / `queue_limit` on the host",
+        ),
+        (_, Problem::UnknownEndpoint) => diagnosis(
+            "the daemon does not serve this API (the error above names the request): it is \
+             older than this ai-proxy-check",
+            "upgrade claude-max-proxy on the host (`packaging/install.sh` from a current \
+             checkout, or the current Debian package) and restart it; `--api chat` checks the \
+             API every version serves",
+        ),
+        (Stage::Chat, Problem::Status(529)) => diagnosis(
+            "Anthropic is overloaded (529 `overloaded_error`, passed on by the proxy)",
+            "retry in a minute (`--wait 2m` retries on its own); nothing is wrong with the setup",
         ),
         (_, Problem::Status(415)) => diagnosis(
             "the proxy refused the request's Content-Type (415): it takes only \
@@ -605,6 +617,13 @@ mod tests {
         let busy = Problem::Busy { retry_after: None };
         let d = diagnose(&failure(Stage::Chat, busy), &f, &ctx);
         assert!(d.fix.starts_with("retry in a few seconds"), "{d:?}");
+        let d = diagnose(&failure(Stage::Chat, Problem::UnknownEndpoint), &f, &ctx);
+        assert!(
+            d.cause.contains("older") && d.fix.contains("--api chat"),
+            "{d:?}"
+        );
+        let d = diagnose(&failure(Stage::Chat, Problem::Status(529)), &f, &ctx);
+        assert!(d.cause.contains("overloaded"), "{d:?}");
     }
 
     #[test]

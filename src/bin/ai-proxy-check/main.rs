@@ -3,27 +3,29 @@
 //!
 //! Stages, one output line each with its timing: parse `AI_PROXY_URL` → resolve the host
 //! (hickory-resolver: /etc/hosts and resolv.conf, so it works static in a `FROM scratch`
-//! image) → TCP connect → `GET /health` → `GET /v1/models` → with `--chat` a short streaming
-//! completion. The first failing stage ends the run with its exit code (see `args::USAGE`)
-//! and a likely cause and exact fix (`diagnose`).
+//! image) → TCP connect → `GET /health` → `GET /v1/models` → with `--chat` a short streamed
+//! request, through chat completions or (`--api`) the Messages or Responses API. The first
+//! failing stage ends the run with its exit code (see `args::USAGE`) and a likely cause and
+//! exact fix (`diagnose`).
 //!
 //! Layout, top down: each module imports only modules listed after it (`main` uses `args`,
 //! `context`, `wait` and `report`).
 //! - [`wait`]: `--wait`, repeating [`check`]: one run, one function per stage (its timing,
 //!   summary and facts).
-//! - The stages' work: [`chat`] (`--chat`), [`health`], [`models`], [`resolve`],
-//!   [`connect`], [`target`] (the URL).
+//! - The stages' work: [`chat`] (`--chat`, `--api`) with [`replies`] (each API's events and
+//!   answers), [`health`], [`models`], [`resolve`], [`connect`], [`target`] (the URL).
 //! - [`step`]: one HTTP exchange and the daemon's refusals any endpoint may answer; under it
-//!   [`client`] (HTTP/1.1 on hyper), [`answers`] (the proxy's JSON), [`sse`] (the completion
-//!   stream).
+//!   [`client`] (HTTP/1.1 on hyper), [`answers`] (the proxy's JSON), [`sse`] (event frames).
 //! - [`report`]: text and JSON output, with [`diagnose`]: cause and fix.
 //! - At the bottom: [`stage`] (stages, problems, exit codes, the report's data),
 //!   [`context`] (in a container or not, /etc/hosts), [`timing`] (how times read),
-//!   [`args`] (flags and environment; the help text and exit-code table).
+//!   [`args`] (flags and environment; the help text and exit-code table), [`api`] (what
+//!   each API's request looks like).
 //!
 //! Kept small and static: a current-thread tokio runtime, hyper's client connection, no clap.
 
 mod answers;
+mod api;
 mod args;
 mod chat;
 mod check;
@@ -33,6 +35,7 @@ mod context;
 mod diagnose;
 mod health;
 mod models;
+mod replies;
 mod report;
 mod resolve;
 mod sse;

@@ -1,73 +1,54 @@
-//! The server-sent events of a streaming completion, parsed incrementally: text deltas,
-//! the `[DONE]` end marker and in-stream `{"error":…}` events. Comments (`: keep-alive`) and
-//! chunks without text are skipped.
+//! Server-sent events, split incrementally into frames: the optional `event:` name and the
+//! joined `data:` lines of each complete event. Comments (`: keep-alive`) and events without
+//! data are skipped; what the data means is each API's business (`replies`).
 
-use serde_json::Value;
-
-/// One meaningful event.
+/// One complete event with data.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// A chunk with delta text.
-    Text(String),
-    /// `data: [DONE]`.
-    Done,
-    /// `data: {"error":{…}}`: the stream failed after it started.
-    Error(String),
+pub struct Frame {
+    /// The `event:` field, if any (the Messages and Responses APIs name their events).
+    pub event: Option<String>,
+    /// The `data:` lines, joined with newlines.
+    pub data: String,
 }
 
-/// Accumulates bytes and yields complete events.
+/// Accumulates bytes and yields complete frames.
 #[derive(Debug, Default)]
 pub struct Parser {
     buffer: Vec<u8>,
-    /// The `model` of the chunks (the model the CLI really used).
-    pub model: Option<String>,
 }
 
 impl Parser {
-    /// Feeds bytes; returns the events completed by them.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<Event> {
+    /// Feeds bytes; returns the frames completed by them.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Frame> {
         self.buffer.extend_from_slice(bytes);
-        let mut events = Vec::new();
+        let mut frames = Vec::new();
         while let Some((end, separator)) = find_event_end(&self.buffer) {
             let raw: Vec<u8> = self.buffer.drain(..end + separator).collect();
-            let text = String::from_utf8_lossy(&raw[..end]);
-            if let Some(event) = self.event(&text) {
-                events.push(event);
+            if let Some(frame) = frame(&String::from_utf8_lossy(&raw[..end])) {
+                frames.push(frame);
             }
         }
-        events
+        frames
     }
+}
 
-    fn event(&mut self, text: &str) -> Option<Event> {
-        let data: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(|d| d.strip_prefix(' ').unwrap_or(d))
-            .collect();
-        if data.is_empty() {
-            return None;
-        }
-        let data = data.join("\n");
-        if data.trim() == "[DONE]" {
-            return Some(Event::Done);
-        }
-        let value: Value = serde_json::from_str(&data).ok()?;
-        if let Some(error) = value.get("error") {
-            let message = error
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown error");
-            return Some(Event::Error(message.to_string()));
-        }
-        if let Some(model) = value.get("model").and_then(Value::as_str) {
-            self.model = Some(model.to_string());
-        }
-        value
-            .pointer("/choices/0/delta/content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(|t| Event::Text(t.to_string()))
+/// The fields of one event's text.
+fn frame(text: &str) -> Option<Frame> {
+    let data: Vec<&str> = field(text, "data:").collect();
+    if data.is_empty() {
+        return None;
     }
+    Some(Frame {
+        event: field(text, "event:").last().map(str::to_string),
+        data: data.join("\n"),
+    })
+}
+
+/// The values of the lines of `text` that start with `name` (one leading space dropped).
+fn field<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+    text.lines()
+        .filter_map(move |line| line.strip_prefix(name))
+        .map(|value| value.strip_prefix(' ').unwrap_or(value))
 }
 
 /// The end of the first complete event and the length of its separator (`\n\n` or
@@ -88,39 +69,44 @@ fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_split_chunks_comments_and_done() {
-        let mut p = Parser::default();
-        let stream = concat!(
-            ": keep-alive\n\n",
-            "data: {\"model\":\"claude-haiku-4-5\",\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"content\":\"po\"}}]}\n\n",
-            "data: {\"choices\":[{\"delta\":{\"content\":\"ng\"}}]}\r\n\r\n",
-            "data: [DONE]\n\n"
-        );
-        let mut events = Vec::new();
-        for piece in stream.as_bytes().chunks(7) {
-            events.extend(p.push(piece));
+    fn data(text: &str) -> Frame {
+        Frame {
+            event: None,
+            data: text.to_string(),
         }
-        assert_eq!(
-            events,
-            vec![
-                Event::Text("po".into()),
-                Event::Text("ng".into()),
-                Event::Done
-            ]
-        );
-        assert_eq!(p.model.as_deref(), Some("claude-haiku-4-5"));
     }
 
     #[test]
-    fn error_events() {
+    fn splits_chunks_and_skips_comments() {
         let mut p = Parser::default();
-        let events = p.push(b"data: {\"error\":{\"message\":\"upstream 529\",\"type\":\"x\"}}\n\n");
-        assert_eq!(events, vec![Event::Error("upstream 529".into())]);
-        assert!(
-            p.push(b"data: {\"choices\":[]}\n\ndata: not json\n\n")
-                .is_empty()
+        let stream = concat!(
+            ": keep-alive\n\n",
+            "data: {\"a\":1}\n\n",
+            "event: ping\r\ndata: {\"type\":\"ping\"}\r\n\r\n",
+            "data: [DONE]\n\n"
         );
+        let mut frames = Vec::new();
+        for piece in stream.as_bytes().chunks(7) {
+            frames.extend(p.push(piece));
+        }
+        assert_eq!(
+            frames,
+            vec![
+                data("{\"a\":1}"),
+                Frame {
+                    event: Some("ping".into()),
+                    data: "{\"type\":\"ping\"}".into()
+                },
+                data("[DONE]"),
+            ]
+        );
+    }
+
+    #[test]
+    fn joins_data_lines_and_waits_for_the_end() {
+        let mut p = Parser::default();
+        assert!(p.push(b"data: one\ndata:two\n").is_empty());
+        assert_eq!(p.push(b"\n"), vec![data("one\ntwo")]);
+        assert!(p.push(b"event: x\n\n").is_empty());
     }
 }

@@ -86,8 +86,11 @@ pub enum Problem {
     NoModels,
     /// The completion's CLI is not logged in on the host (401 from the chat stage).
     NotLoggedIn,
-    /// The stream broke after it started (error event, missing `[DONE]`, no text).
+    /// The stream broke after it started (error event, no end marker, no text).
     StreamFailed,
+    /// The daemon does not serve the request's path (404 `unknown_url`): it predates the
+    /// API `--api` chose.
+    UnknownEndpoint,
 }
 
 impl Problem {
@@ -114,6 +117,7 @@ impl Problem {
             Problem::NoModels => "no_models",
             Problem::NotLoggedIn => "not_logged_in",
             Problem::StreamFailed => "stream_failed",
+            Problem::UnknownEndpoint => "unknown_endpoint",
         }
     }
 }

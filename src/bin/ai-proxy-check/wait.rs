@@ -52,6 +52,7 @@ pub fn is_permanent(problem: &Problem) -> bool {
             | Problem::Unauthorized { .. }
             | Problem::HostNotAllowed
             | Problem::OriginNotAllowed
+            | Problem::UnknownEndpoint
     )
 }
 
@@ -67,6 +68,7 @@ mod tests {
         assert!(!is_permanent(&Problem::NoSuchName));
         assert!(!is_permanent(&Problem::Status(503)));
         assert!(is_permanent(&Problem::HostNotAllowed));
+        assert!(is_permanent(&Problem::UnknownEndpoint));
         assert!(!is_permanent(&Problem::Busy {
             retry_after: Some(1)
         }));
@@ -81,6 +83,7 @@ mod tests {
             url: Some(format!("http://127.0.0.1:{port}")),
             key: None,
             chat: false,
+            api: crate::api::Api::Chat,
             model: None,
             prompt: String::new(),
             wait: Some(Duration::from_millis(2500)),
