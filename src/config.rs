@@ -234,6 +234,8 @@ impl Default for Settings {
                 "sonnet",
                 "haiku",
                 "claude-opus-5-5",
+                "claude-sonnet-5-5",
+                "claude-haiku-5-5",
                 "claude-opus-4-8",
                 "claude-sonnet-4-5",
                 "claude-haiku-4-5-20251001",
