@@ -327,3 +327,68 @@ async fn burst_with_random_disconnects_leaves_nothing() {
         "{h}"
     );
 }
+
+/// The Messages and Responses endpoints share the runner: a full queue is a 429 in each
+/// API's own shape, and a client that leaves a stream ends its CLI on every endpoint.
+#[tokio::test]
+async fn every_api_shares_the_queue_and_ends_the_cli_of_a_departed_client() {
+    let daemon = Daemon::start(
+        DaemonOptions::fake()
+            .env("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "1")
+            .env("CLAUDE_MAX_PROXY_QUEUE_LIMIT", "0")
+            .env("CLAUDE_MAX_PROXY_STREAM_HEADER_HOLD_MS", "50"),
+    )
+    .await;
+    let messages = |text: &str| {
+        json!({"model": "claude-opus-4", "max_tokens": 100, "stream": true,
+            "messages": [{"role": "user", "content": text}]})
+    };
+    let responses = |text: &str| json!({"model": "claude-opus-4", "stream": true, "input": text});
+    // A Messages stream holds the only slot.
+    let held = client()
+        .post(daemon.url("/v1/messages"))
+        .json(&messages("@fake:hang"))
+        .send()
+        .await
+        .unwrap();
+    records(&daemon, 1).await;
+    let full_messages = client()
+        .post(daemon.url("/v1/messages"))
+        .json(&messages("no room"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full_messages.status(), 429);
+    let body: Value = full_messages.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    let full_responses = client()
+        .post(daemon.url("/v1/responses"))
+        .json(&responses("no room"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(full_responses.status(), 429);
+    let body: Value = full_responses.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "queue_full", "{body}");
+    // The client of the Messages stream leaves: its CLI ends, the slot frees.
+    drop(held);
+    let pid = daemon.pid();
+    assert!(
+        eventually(Duration::from_secs(5), || descendants(pid).is_empty()).await,
+        "the departed client's CLI was ended"
+    );
+    // A Responses stream whose client leaves mid-answer ends its CLI too.
+    let slow = client()
+        .post(daemon.url("/v1/responses"))
+        .json(&responses("@fake:slow:300 take your time"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), 200);
+    drop(slow);
+    assert!(
+        eventually(Duration::from_secs(5), || descendants(pid).is_empty()).await,
+        "the departed Responses client's CLI was ended"
+    );
+    assert_eq!(health(&daemon).await["in_flight"], 0);
+}
