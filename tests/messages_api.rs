@@ -16,20 +16,6 @@ fn post(daemon: &Daemon, path: &str, body: &Value) -> reqwest::RequestBuilder {
         .json(body)
 }
 
-/// The events of an SSE body: (name, data).
-fn events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter_map(|frame| {
-            let name = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))?
-                .to_string();
-            let data = frame.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name, serde_json::from_str(data).ok()?))
-        })
-        .collect()
-}
-
 fn weather_tool() -> Value {
     json!([{"name": "get_weather", "description": "The weather in a city",
         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -91,7 +77,7 @@ async fn a_message_comes_back_whole_and_streamed() {
         "text/event-stream",
         "an event stream"
     );
-    let events = events(&response.text().await.expect("body"));
+    let events = support::named_events(&response.text().await.expect("body"));
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names[0], "message_start", "{names:?}");
     assert_eq!(names[names.len() - 1], "message_stop", "{names:?}");
@@ -163,7 +149,7 @@ async fn a_tool_round_trip_keeps_the_ids() {
         .text()
         .await
         .expect("body");
-    let events = events(&body);
+    let events = support::named_events(&body);
     let start = events
         .iter()
         .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
@@ -246,7 +232,7 @@ async fn thinking_comes_back_as_thinking_blocks_and_reasoning_content() {
         .text()
         .await
         .expect("body");
-    let events = events(&body);
+    let events = support::named_events(&body);
     let thought: String = events
         .iter()
         .filter_map(|(_, d)| d["delta"]["thinking"].as_str())

@@ -19,20 +19,6 @@ async fn post(daemon: &Daemon, body: &Value) -> reqwest::Response {
         .expect("POST /v1/responses")
 }
 
-/// The events of an SSE body: (name, data).
-fn events(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter_map(|frame| {
-            let name = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))?
-                .to_string();
-            let data = frame.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name, serde_json::from_str(data).ok()?))
-        })
-        .collect()
-}
-
 fn output_text(response: &Value) -> String {
     response["output"]
         .as_array()
@@ -76,7 +62,7 @@ async fn a_response_comes_back_whole_and_streamed() {
     )
     .await;
     assert_eq!(streamed.status(), 200);
-    let events = events(&streamed.text().await.expect("body"));
+    let events = support::named_events(&streamed.text().await.expect("body"));
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     let expected_start = [
         "response.created",
@@ -205,7 +191,7 @@ async fn a_streamed_function_call() {
     .text()
     .await
     .expect("body");
-    let events = events(&body);
+    let events = support::named_events(&body);
     let added = events
         .iter()
         .find(|(n, d)| n == "response.output_item.added" && d["item"]["type"] == "function_call")

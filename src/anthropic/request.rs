@@ -12,10 +12,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::openai::controls::{Controls, ResponseFormat, effort_named, schema_format};
+use crate::openai::controls::{
+    Controls, ResponseFormat, effort_named, positive_int, schema_format,
+};
 use crate::openai::image::{ImageSource, from_base64};
 use crate::openai::tools::{FunctionDef, ToolCall, ToolChoice, Tools, valid_name};
-use crate::openai::{ApiError, ChatRequest, Message, Role, check_ending};
+use crate::openai::{
+    ApiError, ChatRequest, Message, Role, check_ending, json_object, required_model,
+};
 
 /// The prefix of the system block Claude Code adds as request metadata.
 const BILLING_HEADER: &str = "x-anthropic-billing-header:";
@@ -25,31 +29,8 @@ const IGNORED: &[&str] = &["temperature", "top_p", "top_k", "service_tier"];
 
 /// Parses and validates a Messages API request body.
 pub fn parse_messages_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(
-            "body",
-            format!(
-                "The body is not valid JSON ({e}). Send a JSON object with `model`, \
-                 `max_tokens` and `messages`."
-            ),
-        )
-    })?;
-    let Value::Object(obj) = value else {
-        return Err(ApiError::invalid(
-            "body",
-            "The request body must be a JSON object with `model`, `max_tokens` and `messages`.",
-        ));
-    };
-    let model = match obj.get("model") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err(ApiError::invalid(
-                "model",
-                "Field required (see GET /v1/models).",
-            ));
-        }
-        Some(_) => return Err(ApiError::invalid("model", "`model` must be a string.")),
-    };
+    let obj = json_object(body, "`model`, `max_tokens` and `messages`")?;
+    let model = required_model(&obj)?;
     let stream = match obj.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -382,24 +363,7 @@ fn tool_result(block: &Value, param: &str, earlier: &[Message]) -> Result<Messag
 
 /// `max_tokens`, `stop_sequences`, `thinking`, `output_config` / `output_format`.
 fn controls(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
-    let max_tokens = match obj.get("max_tokens") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n >= 1 => Some(n),
-            _ => {
-                return Err(ApiError::invalid(
-                    "max_tokens",
-                    "`max_tokens` must be a positive integer.",
-                ));
-            }
-        },
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "max_tokens",
-                "`max_tokens` must be a positive integer.",
-            ));
-        }
-    };
+    let max_tokens = positive_int(obj, "max_tokens")?;
     let stop = match obj.get("stop_sequences") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items

@@ -3,16 +3,18 @@
 //! request, however it ends.
 
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 
 use super::answer;
 use super::chat_sse::ChatWriter;
 use super::request_log::RequestLog;
+use super::respond::Dialect;
 use super::sse::{self, Timing};
 use super::{AppState, Body, Live, respond, run};
 use crate::openai::{ApiError, ChatCompletion, FunctionCall, ResponseToolCall, parse_chat_request};
 
+/// The error shape of this endpoint.
+const DIALECT: Dialect = Dialect::OpenAi;
 /// The endpoint label in logs and metrics.
 const ENDPOINT: &str = "chat_completions";
 
@@ -23,17 +25,8 @@ pub async fn completions(
 ) -> Response<Body> {
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let mut log = RequestLog::new(id.clone(), ENDPOINT, state.recent.clone());
-    let mut response = match answer(state, live, request, &id, &mut log).await {
-        Ok(response) => response,
-        Err(error) => {
-            log.rejected(&error);
-            respond::error(&error)
-        }
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
+    let result = answer(state, live, request, &id, &mut log).await;
+    run::reply(result, &mut log, &id, DIALECT)
 }
 
 async fn answer(
@@ -44,7 +37,7 @@ async fn answer(
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     let started = run::start(state, live, request, log, parse_chat_request).await?;
-    let chat = started.chat;
+    let run::Started { chat, rx, overage } = started;
     let mut log = log.take();
     let created = run::unix_now();
     let response = if chat.stream {
@@ -54,13 +47,10 @@ async fn answer(
             chat.model.clone(),
             chat.include_usage,
         );
-        let timing = Timing {
-            hold: live.settings.stream_header_hold(),
-            keepalive: live.settings.keepalive(),
-        };
-        sse::respond(started.rx, writer, timing, log).await
+        let timing = Timing::of(&live.settings);
+        sse::respond(rx, writer, timing, log).await
     } else {
-        let answer = answer::collect(started.rx, chat.model.clone(), &mut log).await?;
+        let answer = answer::collect(rx, chat.model.clone(), &mut log).await?;
         let overage = answer.overage;
         let mut response = respond::ok_json(&completion(id, created, answer));
         if overage {
@@ -68,19 +58,7 @@ async fn answer(
         }
         Ok(response)
     };
-    let ignored = chat.controls.ignored.join(", ");
-    response.map(|mut response| {
-        if started.overage {
-            respond::mark_overage(&mut response);
-        }
-        // Parameters that had no effect, so a client can tell (e.g. temperature).
-        if !ignored.is_empty()
-            && let Ok(value) = HeaderValue::from_str(&ignored)
-        {
-            response.headers_mut().insert("x-ignored-params", value);
-        }
-        response
-    })
+    run::decorate(response, overage, &chat.controls.ignored)
 }
 
 /// The `chat.completion` object of a whole answer.

@@ -4,7 +4,6 @@
 //! API's shape. `POST /v1/messages/count_tokens` is a 501 that says why.
 
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 
 use super::answer;
@@ -16,24 +15,16 @@ use super::{AppState, Body, Live, respond, run};
 use crate::anthropic;
 use crate::openai::{ApiError, ErrorKind};
 
+/// The error shape of this endpoint.
+const DIALECT: Dialect = Dialect::Anthropic;
 /// The endpoint label in logs and metrics.
 const ENDPOINT: &str = "messages";
 
 pub async fn create(state: &AppState, live: &Live, request: Request<Incoming>) -> Response<Body> {
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     let mut log = RequestLog::new(id.clone(), ENDPOINT, state.recent.clone());
-    let mut response = match answer(state, live, request, &id, &mut log).await {
-        Ok(response) => response,
-        Err(error) => {
-            log.rejected(&error);
-            respond::error_in(Dialect::Anthropic, &error)
-        }
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("request-id", value.clone());
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
+    let result = answer(state, live, request, &id, &mut log).await;
+    run::reply(result, &mut log, &id, DIALECT)
 }
 
 async fn answer(
@@ -44,17 +35,14 @@ async fn answer(
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     let started = run::start(state, live, request, log, anthropic::parse_messages_request).await?;
-    let chat = started.chat;
+    let run::Started { chat, rx, overage } = started;
     let mut log = log.take();
     let response = if chat.stream {
         let writer = MessagesWriter::new(id.to_string(), chat.model.clone());
-        let timing = Timing {
-            hold: live.settings.stream_header_hold(),
-            keepalive: live.settings.keepalive(),
-        };
-        sse::respond(started.rx, writer, timing, log).await
+        let timing = Timing::of(&live.settings);
+        sse::respond(rx, writer, timing, log).await
     } else {
-        let answer = answer::collect(started.rx, chat.model.clone(), &mut log).await?;
+        let answer = answer::collect(rx, chat.model.clone(), &mut log).await?;
         let message = anthropic::message(&anthropic::Whole {
             id,
             model: &answer.model,
@@ -71,18 +59,7 @@ async fn answer(
         }
         Ok(response)
     };
-    let ignored = chat.controls.ignored.join(", ");
-    response.map(|mut response| {
-        if started.overage {
-            respond::mark_overage(&mut response);
-        }
-        if !ignored.is_empty()
-            && let Ok(value) = HeaderValue::from_str(&ignored)
-        {
-            response.headers_mut().insert("x-ignored-params", value);
-        }
-        response
-    })
+    run::decorate(response, overage, &chat.controls.ignored)
 }
 
 /// `POST /v1/messages/count_tokens`: the CLI can count tokens only by sending the request,

@@ -7,34 +7,27 @@
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 
 use super::answer;
 use super::request_log::RequestLog;
+use super::respond::Dialect;
 use super::responses_sse::{Keep, ResponsesWriter};
 use super::sse::{self, Timing};
 use super::{AppState, Body, Live, respond, run};
 use crate::openai::{ApiError, Message, Role};
 use crate::responses::{self, Echo, ResponsesMeta, Status};
 
+/// The error shape of this endpoint.
+const DIALECT: Dialect = Dialect::OpenAi;
 /// The endpoint label in logs and metrics.
 const ENDPOINT: &str = "responses";
 
 pub async fn create(state: &AppState, live: &Live, request: Request<Incoming>) -> Response<Body> {
     let id = format!("resp_{}", uuid::Uuid::new_v4().simple());
     let mut log = RequestLog::new(id.clone(), ENDPOINT, state.recent.clone());
-    let mut response = match answer(state, live, request, &id, &mut log).await {
-        Ok(response) => response,
-        Err(error) => {
-            log.rejected(&error);
-            respond::error(&error)
-        }
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
+    let result = answer(state, live, request, &id, &mut log).await;
+    run::reply(result, &mut log, &id, DIALECT)
 }
 
 async fn answer(
@@ -55,7 +48,7 @@ async fn answer(
     })
     .await?;
     let request = meta;
-    let chat = &started.chat;
+    let run::Started { chat, rx, overage } = started;
     let (tools, tool_choice) = Echo::tools_of(&chat.tools);
     let echo = Echo {
         id: id.to_string(),
@@ -73,18 +66,14 @@ async fn answer(
     let keep = (request.store && live.settings.responses_kept > 0).then(|| Keep {
         store: state.responses.clone(),
         max: live.settings.responses_kept,
-        conversation: request.conversation(chat),
+        conversation: request.conversation(&chat),
     });
     let mut log = log.take();
-    let ignored = chat.controls.ignored.join(", ");
     let response = if chat.stream {
-        let timing = Timing {
-            hold: live.settings.stream_header_hold(),
-            keepalive: live.settings.keepalive(),
-        };
-        sse::respond(started.rx, ResponsesWriter::new(echo, keep), timing, log).await
+        let timing = Timing::of(&live.settings);
+        sse::respond(rx, ResponsesWriter::new(echo, keep), timing, log).await
     } else {
-        let answer = answer::collect(started.rx, chat.model.clone(), &mut log).await?;
+        let answer = answer::collect(rx, chat.model.clone(), &mut log).await?;
         let echo = Echo {
             model: answer.model.clone(),
             ..echo
@@ -114,15 +103,5 @@ async fn answer(
         }
         Ok(response)
     };
-    response.map(|mut response| {
-        if started.overage {
-            respond::mark_overage(&mut response);
-        }
-        if !ignored.is_empty()
-            && let Ok(value) = HeaderValue::from_str(&ignored)
-        {
-            response.headers_mut().insert("x-ignored-params", value);
-        }
-        response
-    })
+    run::decorate(response, overage, &chat.controls.ignored)
 }

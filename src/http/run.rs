@@ -2,14 +2,16 @@
 //! within the limits, parse it (each API its own way) into the one request shape the runner
 //! plans from, check images, resolve the model, predict overage, and start the CLI run.
 
-use hyper::Request;
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Request, Response};
 use tokio::sync::mpsc;
 
 use super::body::{self, BodyLimits};
 use super::overage;
 use super::request_log::RequestLog;
-use super::{AppState, Live};
+use super::respond::{self, Dialect};
+use super::{AppState, Body, Live};
 use crate::openai::{ApiError, ChatRequest};
 use crate::translate::outcome::Output;
 use crate::translate::plan;
@@ -59,6 +61,52 @@ where
         log.overage();
     }
     Ok(Started { chat, rx, overage })
+}
+
+/// The response of a generation request: the error in the API's shape (logged as refused
+/// before a run), the request id in `x-request-id` (and `request-id`, as Anthropic names
+/// it), overage marked and the parameters without effect named in `x-ignored-params`.
+pub fn reply(
+    result: Result<Response<Body>, ApiError>,
+    log: &mut RequestLog,
+    id: &str,
+    dialect: Dialect,
+) -> Response<Body> {
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            log.rejected(&error);
+            respond::error_in(dialect, &error)
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(id) {
+        if dialect == Dialect::Anthropic {
+            response.headers_mut().insert("request-id", value.clone());
+        }
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// Marks an answer that started: predicted overage, and the parameters that had no effect
+/// (so a client can tell, e.g. `temperature`).
+pub fn decorate(
+    response: Result<Response<Body>, ApiError>,
+    overage: bool,
+    ignored: &[String],
+) -> Result<Response<Body>, ApiError> {
+    let ignored = ignored.join(", ");
+    response.map(|mut response| {
+        if overage {
+            respond::mark_overage(&mut response);
+        }
+        if !ignored.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&ignored)
+        {
+            response.headers_mut().insert("x-ignored-params", value);
+        }
+        response
+    })
 }
 
 /// Refuses images over `max_image_bytes` (decoded size), naming the message.

@@ -36,6 +36,16 @@ pub struct Timing {
     pub keepalive: Duration,
 }
 
+impl Timing {
+    /// The stream timing `settings` ask for.
+    pub fn of(settings: &crate::config::Settings) -> Timing {
+        Timing {
+            hold: settings.stream_header_hold(),
+            keepalive: settings.keepalive(),
+        }
+    }
+}
+
 /// The event shapes of one API. Each method appends whole SSE events to `out`.
 pub trait EventWriter: Send + Sync + 'static {
     /// The model that answers is known (or refined).

@@ -80,9 +80,9 @@ pub struct Controls {
 
 /// Reads the controls of a request object.
 pub fn parse(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
-    let max_tokens = match max_tokens(obj, "max_completion_tokens")? {
+    let max_tokens = match positive_int(obj, "max_completion_tokens")? {
         Some(n) => Some(n),
-        None => max_tokens(obj, "max_tokens")?,
+        None => positive_int(obj, "max_tokens")?,
     };
     let (effort, thinking) = reasoning_effort(obj.get("reasoning_effort"), "reasoning_effort")?;
     Ok(Controls {
@@ -99,7 +99,8 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
     })
 }
 
-fn max_tokens(obj: &Map<String, Value>, key: &str) -> Result<Option<u32>, ApiError> {
+/// A token limit: `key` as a positive integer, if present.
+pub fn positive_int(obj: &Map<String, Value>, key: &str) -> Result<Option<u32>, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {

@@ -12,7 +12,9 @@ pub mod tools;
 pub use controls::{Controls, Effort, ResponseFormat};
 pub use error::{ApiError, ErrorKind};
 pub use image::ImageSource;
-pub use request::{ChatRequest, Message, Role, check_ending, parse_chat_request};
+pub use request::{
+    ChatRequest, Message, Role, check_ending, json_object, parse_chat_request, required_model,
+};
 pub use response::{
     ChatCompletion, Choice, Chunk, ChunkChoice, Delta, DeltaFunction, DeltaToolCall, FinishReason,
     FunctionCall, ModelList, ModelObject, ResponseMessage, ResponseToolCall, Usage,

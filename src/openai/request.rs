@@ -72,34 +72,42 @@ impl ChatRequest {
     }
 }
 
-/// Parses and validates a request body.
-pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
+/// A request body as a JSON object; `fields` names what it must hold (for the message).
+pub fn json_object(body: &[u8], fields: &str) -> Result<Map<String, Value>, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid(
             "body",
             format!(
                 "We could not parse the JSON body of your request ({e}). \
-                 Send a JSON object with `model` and `messages`."
+                 Send a JSON object with {fields}."
             ),
         )
     })?;
-    let Value::Object(obj) = value else {
-        return Err(ApiError::invalid(
+    match value {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(ApiError::invalid(
             "body",
-            "The request body must be a JSON object with `model` and `messages`.",
-        ));
-    };
+            format!("The request body must be a JSON object with {fields}."),
+        )),
+    }
+}
 
-    let model = match obj.get("model") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err(ApiError::invalid(
-                "model",
-                "You must provide a model parameter (see GET /v1/models).",
-            ));
-        }
-        Some(_) => return Err(ApiError::invalid("model", "`model` must be a string.")),
-    };
+/// The request's `model`: a non-empty string.
+pub fn required_model(obj: &Map<String, Value>) -> Result<String, ApiError> {
+    match obj.get("model") {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(ApiError::invalid(
+            "model",
+            "You must provide a model parameter (see GET /v1/models).",
+        )),
+        Some(_) => Err(ApiError::invalid("model", "`model` must be a string.")),
+    }
+}
+
+/// Parses and validates a request body.
+pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    let obj = json_object(body, "`model` and `messages`")?;
+    let model = required_model(&obj)?;
 
     let stream = optional_bool(&obj, "stream")?.unwrap_or(false);
     let include_usage = match obj.get("stream_options") {

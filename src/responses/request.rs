@@ -9,10 +9,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::openai::controls::{Controls, ResponseFormat, reasoning_effort, schema_format};
+use crate::openai::controls::{
+    Controls, ResponseFormat, positive_int, reasoning_effort, schema_format,
+};
 use crate::openai::image::{ImageSource, parse_part};
 use crate::openai::tools::{FunctionDef, ToolCall, ToolChoice, Tools, valid_name};
-use crate::openai::{ApiError, ChatRequest, ErrorKind, Message, Role, check_ending};
+use crate::openai::{
+    ApiError, ChatRequest, ErrorKind, Message, Role, check_ending, json_object, required_model,
+};
 
 /// Parameters accepted without effect (named back in `x-ignored-params`).
 const IGNORED: &[&str] = &[
@@ -58,31 +62,8 @@ pub fn parse_responses_request(
     body: &[u8],
     previous: impl FnOnce(&str) -> Option<Vec<Message>>,
 ) -> Result<ResponsesRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(
-            "body",
-            format!(
-                "We could not parse the JSON body of your request ({e}). Send a JSON object \
-                 with `model` and `input`."
-            ),
-        )
-    })?;
-    let Value::Object(obj) = value else {
-        return Err(ApiError::invalid(
-            "body",
-            "The request body must be a JSON object with `model` and `input`.",
-        ));
-    };
-    let model = match obj.get("model") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err(ApiError::invalid(
-                "model",
-                "You must provide a model parameter (see GET /v1/models).",
-            ));
-        }
-        Some(_) => return Err(ApiError::invalid("model", "`model` must be a string.")),
-    };
+    let obj = json_object(body, "`model` and `input`")?;
+    let model = required_model(&obj)?;
     for (key, what) in [
         (
             "background",
@@ -404,24 +385,7 @@ fn output_content(
 
 /// `max_output_tokens`, `reasoning`, `text.format`.
 fn controls(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
-    let max_tokens = match obj.get("max_output_tokens") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n >= 1 => Some(n),
-            _ => {
-                return Err(ApiError::invalid(
-                    "max_output_tokens",
-                    "`max_output_tokens` must be a positive integer.",
-                ));
-            }
-        },
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "max_output_tokens",
-                "`max_output_tokens` must be a positive integer.",
-            ));
-        }
-    };
+    let max_tokens = positive_int(obj, "max_output_tokens")?;
     let (effort, thinking) = reasoning_effort(
         obj.get("reasoning").and_then(|r| r.get("effort")),
         "reasoning.effort",

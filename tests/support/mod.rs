@@ -458,3 +458,17 @@ pub fn chunk_text(data: &[String]) -> String {
         })
         .collect()
 }
+
+/// The named events of an SSE body (`event:` and `data:` lines): (name, data).
+pub fn named_events(body: &str) -> Vec<(String, serde_json::Value)> {
+    body.split("\n\n")
+        .filter_map(|frame| {
+            let name = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))?
+                .to_string();
+            let data = frame.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name, serde_json::from_str(data).ok()?))
+        })
+        .collect()
+}
