@@ -52,6 +52,7 @@ fn view(state: &AppState, live: &Live, now: i64) -> StatusView {
         queued: live.backend.limiter.queued(),
         max_concurrent: live.backend.limiter.max_concurrent(),
         warm: live.backend.pool.len(),
+        live: live.backend.live.len(),
         using_overage: quota.last.as_ref().is_some_and(|l| l.using_overage),
         quota: quota_rows(&quota, now),
         recent: state

@@ -24,6 +24,8 @@ pub struct StatusView {
     pub queued: usize,
     pub max_concurrent: usize,
     pub warm: usize,
+    /// Conversations whose CLI process is kept between turns.
+    pub live: usize,
     /// One per quota window seen, most constrained first.
     pub quota: Vec<QuotaRow>,
     /// Whether requests are billed as extra usage right now.
@@ -57,7 +59,7 @@ pub struct RecentRow {
     pub status: u16,
     /// `ok`, `error`, `rejected`, `client_gone`.
     pub outcome: String,
-    /// `cold`, `warm` or empty.
+    /// `cold`, `warm`, `live` or empty.
     pub served: String,
     pub ttft_ms: Option<u64>,
     pub duration_ms: u64,
@@ -280,15 +282,17 @@ fn window_label(window: &str) -> String {
     .to_string()
 }
 
-/// "CLI processes": running out of the limit, queued and warm.
+/// "CLI processes": running out of the limit, queued, warm and kept for conversations.
 fn processes_section(view: &StatusView) -> String {
     format!(
         "<section id=\"processes\">\n<h2>CLI processes</h2>\n\
-         <p>{in_flight} / {max} running · {queued} queued · {warm} warm</p>\n</section>\n",
+         <p>{in_flight} / {max} running · {queued} queued · {warm} warm · {live} kept for \
+         conversations</p>\n</section>\n",
         in_flight = view.in_flight,
         max = view.max_concurrent,
         queued = view.queued,
         warm = view.warm,
+        live = view.live,
     )
 }
 
@@ -446,6 +450,7 @@ mod tests {
             queued: 1,
             max_concurrent: 4,
             warm: 3,
+            live: 2,
             quota: vec![
                 quota("five_hour", Some(1.3), "rejected"),
                 quota("seven_day", Some(0.42), "allowed_warning"),
@@ -599,6 +604,7 @@ mod tests {
         assert!(html.contains("2 / 4 running"));
         assert!(html.contains("1 queued"));
         assert!(html.contains("3 warm"));
+        assert!(html.contains("2 kept for conversations"));
         assert!(html.contains("up 1 h 2 min"));
         assert!(html.contains("badge ok"));
     }
