@@ -20,6 +20,11 @@ pub fn date(unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `YYYY-MM-DD` in this host's local time.
+pub fn local_date(unix: i64) -> String {
+    date(unix + local_offset(unix))
+}
+
 /// `YYYY-MM-DD HH:MM UTC` of a Unix time.
 pub fn date_time(unix: i64) -> String {
     let secs = unix.rem_euclid(DAY);

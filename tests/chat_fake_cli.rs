@@ -225,9 +225,16 @@ async fn multi_turn_resumes_a_synthesized_session() {
         .position(|a| *a == "--resume")
         .expect("--resume");
     assert_eq!(args[i + 2], "--fork-session");
+    let kinds: Vec<&str> = record["session_file_lines"]
+        .as_array()
+        .expect("session lines")
+        .iter()
+        .filter_map(|l| l["type"].as_str())
+        .collect();
     assert_eq!(
-        record["session_file_lines"].as_array().map(Vec::len),
-        Some(2)
+        kinds,
+        ["user", "attachment", "attachment", "assistant"],
+        "the turns, and the first turn's environment and date as the CLI records them"
     );
     assert!(
         !record["stdin"].as_str().unwrap().contains("Bob."),

@@ -281,6 +281,16 @@ async fn real_cli_live_turns_send_what_resumed_turns_send() {
         0,
         "the second daemon resumes every turn"
     );
+    // A resumed turn carries the first turn's environment reminder as a real resumed
+    // session does (user, system, assistant, user, …), never an empty message.
+    let resumed = &resume_mock.message_requests()[1].body["messages"];
+    assert_eq!(resumed[0]["role"], "user");
+    assert_eq!(resumed[1]["role"], "system", "{resumed}");
+    assert!(
+        resumed[1]["content"].to_string().contains("# Environment"),
+        "{resumed}"
+    );
+    assert_eq!(resumed[2]["role"], "assistant");
     assert_eq!(through_live.len(), 5);
     assert_eq!(
         through_live, through_resume,

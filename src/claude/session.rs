@@ -121,6 +121,48 @@ pub fn write(
     write_rows(claude_home, cwd, &meta, &rows, None)
 }
 
+/// The attachments the CLI writes after a conversation's first user message (measured with
+/// 2.1.332, tests/fixtures/claude-cli/j_real_resume): the environment it ran in and the
+/// date. The model attachment is left out (its marketing name is the CLI's to know): the
+/// resumed CLI then states the model in its trailing reminder instead.
+fn first_turn_attachments(cwd: &str) -> Vec<Value> {
+    let platform = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let shell = std::env::var_os("SHELL")
+        .and_then(|s| {
+            Path::new(&s)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "bash".to_string());
+    vec![
+        json!({"type": "environment", "snapshot": {"workingDirectory": cwd,
+            "isWorktree": false, "isGitRepo": false, "additionalWorkingDirectories": [],
+            "platform": platform, "shell": shell, "osVersion": os_version()}}),
+        json!({"type": "date", "date": crate::clock::local_date(crate::clock::now())}),
+    ]
+}
+
+/// `Linux 6.1.0-18-amd64`, `Darwin 24.1.0`: the kernel's name and release.
+fn os_version() -> String {
+    // SAFETY: uname writes only into the struct we own.
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut name) } != 0 {
+        return std::env::consts::OS.to_string();
+    }
+    let field = |chars: &[libc::c_char]| -> String {
+        let bytes: Vec<u8> = chars
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!("{} {}", field(&name.sysname), field(&name.release))
+}
+
 /// What every row repeats.
 pub struct RowMeta<'a> {
     pub session_id: &'a str,
@@ -172,7 +214,9 @@ pub fn write_rows(
         out.push('\n');
         *parent = Some(uuid);
     };
+    let mut first_user = true;
     for row in rows {
+        let is_user = matches!(row, Row::User(_));
         let row = match row {
             Row::User(content) => json!({"type": "user",
                 "message": {"role": "user", "content": content}}),
@@ -190,6 +234,18 @@ pub fn write_rows(
             }
         };
         push(row, &mut parent);
+        if is_user && first_user {
+            first_user = false;
+            // What the CLI records after a conversation's first user message: resumed
+            // without them it sends an empty role-`system` message there (the real API may
+            // refuse it); with them, the environment reminder of a real resumed session.
+            for attachment in first_turn_attachments(meta.cwd) {
+                push(
+                    json!({"type": "attachment", "attachment": attachment}),
+                    &mut parent,
+                );
+            }
+        }
     }
     if let Some(call) = deferred {
         push(
@@ -258,15 +314,23 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 4, "user, environment, date, assistant");
         assert!(rows[0]["parentUuid"].is_null());
-        assert_eq!(rows[1]["parentUuid"], rows[0]["uuid"]);
+        for i in 1..rows.len() {
+            assert_eq!(rows[i]["parentUuid"], rows[i - 1]["uuid"], "chained");
+        }
         assert_eq!(rows[0]["message"]["content"], "My name is Bob.");
+        assert_eq!(rows[1]["attachment"]["type"], "environment");
         assert_eq!(
-            rows[1]["message"]["content"][0]["text"],
+            rows[1]["attachment"]["snapshot"]["workingDirectory"],
+            cwd.to_string_lossy().as_ref()
+        );
+        assert_eq!(rows[2]["attachment"]["type"], "date");
+        assert_eq!(
+            rows[3]["message"]["content"][0]["text"],
             "Nice to meet you, Bob."
         );
-        assert_eq!(rows[1]["sessionId"], file.session_id.as_str());
+        assert_eq!(rows[3]["sessionId"], file.session_id.as_str());
         drop(file);
         assert!(!path.exists());
         assert!(!path.parent().unwrap().exists());

@@ -33,6 +33,9 @@
 //!   `signature_delta`), then its text;
 //! - anything else: `Hello from the mock. You said: <last user text, trimmed>`.
 //!
+//! A request with an empty message (empty content, or an empty text block) gets the 400 the
+//! real API gives, so every test through the mock also checks that none goes upstream.
+//!
 //! It leaves everything about the CLI (spawning, parsing its stdout) to the tests.
 
 #![allow(dead_code)]
@@ -256,6 +259,14 @@ async fn handle(
     lock(&requests).push(recorded);
 
     if is_messages {
+        if let Some(why) = empty_content(&body) {
+            // As the real API does: an empty message is refused before anything else.
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &why,
+            ));
+        }
         Ok(messages(&body))
     } else {
         let mut resp = error_response(
@@ -268,6 +279,32 @@ async fn handle(
         }
         Ok(resp)
     }
+}
+
+/// Why the real API would refuse this body for an empty message (`messages.N: …`), if it
+/// would: empty content, or a text block without text.
+fn empty_content(body: &Value) -> Option<String> {
+    let messages = body.get("messages")?.as_array()?;
+    for (i, message) in messages.iter().enumerate() {
+        let empty = match message.get("content") {
+            Some(Value::String(text)) => text.is_empty(),
+            Some(Value::Array(blocks)) => {
+                blocks.is_empty()
+                    || blocks.iter().any(|b| {
+                        b.get("type").and_then(Value::as_str) == Some("text")
+                            && b.get("text").and_then(Value::as_str) == Some("")
+                    })
+            }
+            _ => true,
+        };
+        if empty {
+            return Some(format!(
+                "messages.{i}: all messages must have non-empty content except for the \
+                 optional final assistant message"
+            ));
+        }
+    }
+    None
 }
 
 /// What a request's model asks the mock to do.
