@@ -4,14 +4,17 @@
 //! fake CLI, and checks every response: no 5xx, the status is documented, the body (each
 //! SSE event included) matches its schema, content types, headers, `Allow` on 405.
 //!
-//! Both generation endpoints are covered: chat completions (OpenAI error objects) and the
-//! Messages API (`POST /v1/messages`, its named SSE events and `{"type":"error",…}` errors),
-//! and `POST /v1/messages/count_tokens`, whose documented 501 is the one expected 5xx
-//! (`tests/python/schemathesis.toml`).
+//! The three generation endpoints are covered: chat completions (OpenAI error objects), the
+//! Messages API (`POST /v1/messages`, its named SSE events and `{"type":"error",…}` errors)
+//! and the Responses API (`POST /v1/responses`, the `response` object, its named events with
+//! sequence numbers, OpenAI error objects), and `POST /v1/messages/count_tokens`, whose
+//! documented 501 is the one expected 5xx (`tests/python/schemathesis.toml`).
 //!
-//! `tests/python/schemathesis_hooks.py` points most generated chat and Messages bodies at a
-//! served model so the CLI path is exercised, not only validation. The run is bounded
-//! (examples per operation, a fixed seed, a time budget) and reproducible.
+//! `tests/python/schemathesis_hooks.py` points most generated chat, Messages and Responses
+//! bodies at a served model so the CLI path is exercised, not only validation (and has the
+//! fake CLI cut or crash some Responses answers, for `response.incomplete` and
+//! `response.failed`). The run is bounded (examples per operation, a fixed seed, a time
+//! budget) and reproducible.
 
 mod support;
 

@@ -21,6 +21,16 @@ pub mod openai;
 #[path = "../../src/anthropic/mod.rs"]
 pub mod anthropic;
 
+/// `src/responses/request.rs`: the Responses API's request parsing (into the same
+/// `ChatRequest`). Only the parser: `response.rs` builds answers (and needs `uuid`),
+/// `store.rs` is the daemon's memory behind `previous_response_id`.
+#[path = "../../src/responses"]
+pub mod responses {
+    #[path = "request.rs"]
+    mod request;
+    pub use request::{ResponsesMeta, ResponsesRequest, parse_responses_request};
+}
+
 /// `src/claude/events.rs` and the `rate_limit` events it parses (the rest of `claude`
 /// spawns processes).
 #[path = "../../src/claude"]
@@ -45,6 +55,7 @@ pub mod translate {
 use anthropic::parse_messages_request;
 use claude::events::parse_line;
 use openai::{ChatRequest, Role, ToolChoice, parse_chat_request};
+use responses::{ResponsesRequest, parse_responses_request};
 use translate::outcome::{Output, Translator};
 
 // ---------------------------------------------------------------------------------------
@@ -205,6 +216,161 @@ pub fn check_messages_request(body: &[u8]) -> Option<ChatRequest> {
         assert!(!system.trim().is_empty());
     }
     Some(request)
+}
+
+/// Parses a `POST /v1/responses` body (no response is kept, so every
+/// `previous_response_id` is unknown) and checks what the HTTP layer and the runner rely
+/// on: a rejection is a 400 naming its param (or, for a `previous_response_id`, a 404 naming
+/// it), in an OpenAI error object; an accepted request has a model and ends on the user's
+/// turn (text, images or function outputs), every function output answers an earlier call
+/// of an assistant turn, the tools are unique with object schemas, `tool_choice` names one
+/// of them, and the echoed settings match the request.
+pub fn check_responses_request(body: &[u8]) -> Option<ResponsesRequest> {
+    let parsed = parse_responses_request(body, |_| None);
+    let value: Option<Value> = serde_json::from_slice(body).ok();
+    let parsed = match parsed {
+        Err(error) => {
+            let param = error.param.as_deref().unwrap_or_default();
+            assert!(
+                !param.is_empty(),
+                "a parse error must name its param: {error:?}"
+            );
+            assert!(!error.message.is_empty(), "{error:?}");
+            // It names a field of the Responses API (`input[2].role`), not of chat's.
+            assert!(
+                param == "body"
+                    || value
+                        .as_ref()
+                        .is_some_and(|v| v.get(top_field(param)).is_some())
+                    || ["model", "input"].contains(&param),
+                "{param:?} is no field of the request: {error:?}"
+            );
+            if error.status() == 404 {
+                assert_eq!(param, "previous_response_id", "{error:?}");
+                assert!(
+                    value
+                        .as_ref()
+                        .is_some_and(|v| v["previous_response_id"].is_string()),
+                    "a 404 without a previous_response_id: {error:?}"
+                );
+            } else {
+                assert_eq!(
+                    error.status(),
+                    400,
+                    "a parse error must be a 400: {error:?}"
+                );
+            }
+            // The error object a client gets is valid JSON with the OpenAI shape.
+            let object: Value = serde_json::from_str(&error.to_json()).expect("error JSON");
+            assert_eq!(object["error"]["param"], json!(error.param));
+            assert!(object["error"]["message"].is_string());
+            return None;
+        }
+        Ok(parsed) => parsed,
+    };
+    let value = value.expect("accepted a body that is not JSON");
+    assert!(
+        value["previous_response_id"].is_null(),
+        "accepted an unknown previous_response_id"
+    );
+    for key in ["background", "conversation"] {
+        assert!(
+            value[key].is_null() || value[key] == json!(false),
+            "accepted {key}: {}",
+            value[key]
+        );
+    }
+    let request = &parsed.chat;
+    let meta = &parsed.meta;
+    assert!(!request.model.is_empty(), "accepted without a model");
+    assert_eq!(json!(request.model), value["model"]);
+    assert_eq!(request.stream, value["stream"] == json!(true));
+    assert_eq!(meta.store, value["store"] != json!(false));
+    assert_eq!(
+        meta.instructions.is_some(),
+        value["instructions"].is_string()
+    );
+    // The instructions are the first message; a continuation starts without them.
+    if let Some(instructions) = &meta.instructions {
+        assert_eq!(request.messages[0].role, Role::System);
+        assert_eq!(&request.messages[0].text, instructions);
+    }
+    assert_eq!(
+        meta.conversation(request).len() + usize::from(meta.instructions.is_some()),
+        request.messages.len()
+    );
+    let last = request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role != Role::System)
+        .expect("accepted without a user turn");
+    match last.role {
+        Role::User => assert!(
+            !last.text.trim().is_empty() || !last.images.is_empty(),
+            "accepted an empty last user turn"
+        ),
+        Role::Tool => {}
+        other => panic!("accepted ending on {other:?}"),
+    }
+    for (i, message) in request.messages.iter().enumerate() {
+        if message.role == Role::Tool {
+            let id = message.tool_call_id.as_deref().expect("a tool result's id");
+            assert!(
+                request.messages[..i]
+                    .iter()
+                    .any(|m| m.role == Role::Assistant && m.tool_calls.iter().any(|c| c.id == id)),
+                "function output {id:?} answers no earlier call"
+            );
+        }
+        if message.role != Role::User {
+            assert!(message.images.is_empty() || message.role == Role::Tool);
+        }
+        for call in &message.tool_calls {
+            assert_eq!(
+                message.role,
+                Role::Assistant,
+                "a call outside an assistant turn"
+            );
+            assert!(!call.id.is_empty() && call.id.len() <= 128, "{call:?}");
+            assert!(openai::tools::valid_name(&call.name), "{call:?}");
+        }
+    }
+    let tools = &request.tools;
+    for (i, function) in tools.functions.iter().enumerate() {
+        assert!(openai::tools::valid_name(&function.name), "{function:?}");
+        assert!(
+            tools.functions[..i].iter().all(|f| f.name != function.name),
+            "duplicate tool {:?}",
+            function.name
+        );
+        let schema: Value = serde_json::from_str(&function.parameters).expect("schema JSON");
+        assert_eq!(schema["type"], "object");
+    }
+    match &tools.choice {
+        ToolChoice::Named(name) => {
+            assert!(tools.functions.iter().any(|f| &f.name == name), "{name:?}")
+        }
+        ToolChoice::Required => assert!(!tools.functions.is_empty()),
+        ToolChoice::Auto | ToolChoice::None => {}
+    }
+    assert_eq!(tools.parallel, value["parallel_tool_calls"] != json!(false));
+    let controls = &request.controls;
+    assert!(controls.stop.is_empty(), "the Responses API has no stop");
+    assert!(controls.max_tokens.is_none_or(|n| n >= 1));
+    if let openai::ResponseFormat::JsonSchema(schema) = &controls.format {
+        let parsed: Value = serde_json::from_str(schema).expect("schema is JSON");
+        assert!(parsed.is_object(), "a schema must be an object");
+    }
+    if let Some(system) = request.system_prompt() {
+        assert!(!system.trim().is_empty());
+    }
+    Some(parsed)
+}
+
+/// The top-level field a param names: `input` of `input[2].content[0].type`.
+fn top_field(param: &str) -> &str {
+    param.split(['[', '.']).next().unwrap_or(param)
 }
 
 /// Checks one translator's outputs as they come: no text after the end, at most one end,

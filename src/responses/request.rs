@@ -124,8 +124,10 @@ pub fn parse_responses_request(
         })?;
         messages.extend(kept);
     }
-    messages.extend(input(obj.get("input"), &messages)?);
-    check_ending(&messages)?;
+    let offset = messages.len();
+    let (turns, origin) = input(obj.get("input"), &messages)?;
+    messages.extend(turns);
+    check_ending(&messages).map_err(|error| in_input(error, &messages, offset, &origin))?;
     Ok(ResponsesRequest {
         chat: ChatRequest {
             model,
@@ -165,10 +167,49 @@ fn plain(role: Role, text: String) -> Message {
     }
 }
 
-/// `input`: a string (one user message) or items.
-fn input(value: Option<&Value>, earlier: &[Message]) -> Result<Vec<Message>, ApiError> {
+/// `check_ending` names `messages[i]`, a field a Responses request does not have: names
+/// the `input` item the conversation ends at instead (`origin[k]` is the item of the k-th
+/// turn from `input`, which starts at `messages[offset]`), or `input` itself when the
+/// conversation ends before it or `input` is a string.
+fn in_input(error: ApiError, messages: &[Message], offset: usize, origin: &[usize]) -> ApiError {
+    let last = messages.iter().rposition(|m| m.role != Role::System);
+    let item = last.and_then(|last| Some((last, *origin.get(last.checked_sub(offset)?)?)));
+    let empty = error
+        .param
+        .as_deref()
+        .is_some_and(|p| p.ends_with(".content"));
+    let (param, message) = match item {
+        None if last.is_none() => (
+            "input".to_string(),
+            "The request has only instructions and system or developer messages; add a user \
+             message to `input`."
+                .to_string(),
+        ),
+        None => ("input".to_string(), error.message),
+        Some((_, i)) if empty => (format!("input[{i}].content"), error.message),
+        // The conversation ends on the assistant's function calls, or on its message.
+        Some((last, i)) if !messages[last].tool_calls.is_empty() => {
+            (format!("input[{i}]"), error.message)
+        }
+        Some((_, i)) => (format!("input[{i}].role"), error.message),
+    };
+    ApiError {
+        param: Some(param),
+        message,
+        ..error
+    }
+}
+
+/// `input`: a string (one user message) or items. With the turns, the index of the item
+/// each ends at (none for a string).
+fn input(
+    value: Option<&Value>,
+    earlier: &[Message],
+) -> Result<(Vec<Message>, Vec<usize>), ApiError> {
     let items = match value {
-        Some(Value::String(text)) => return Ok(vec![plain(Role::User, text.clone())]),
+        Some(Value::String(text)) => {
+            return Ok((vec![plain(Role::User, text.clone())], Vec::new()));
+        }
         Some(Value::Array(items)) if !items.is_empty() => items,
         Some(Value::Array(_)) | None | Some(Value::Null) => {
             return Err(ApiError::invalid(
@@ -184,6 +225,7 @@ fn input(value: Option<&Value>, earlier: &[Message]) -> Result<Vec<Message>, Api
         }
     };
     let mut out: Vec<Message> = Vec::with_capacity(items.len());
+    let mut origin: Vec<usize> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let param = format!("input[{i}]");
         let kind = item.get("type").and_then(Value::as_str);
@@ -221,7 +263,7 @@ fn input(value: Option<&Value>, earlier: &[Message]) -> Result<Vec<Message>, Api
                 });
             }
             // The model's earlier reasoning cannot be replayed through the CLI.
-            Some("reasoning") => {}
+            Some("reasoning") => continue,
             Some(other) => {
                 return Err(ApiError::invalid(
                     format!("{param}.type"),
@@ -233,8 +275,13 @@ fn input(value: Option<&Value>, earlier: &[Message]) -> Result<Vec<Message>, Api
                 ));
             }
         }
+        // This item made a turn or joined the last one (a function call): that turn ends here.
+        origin.resize(out.len(), i);
+        if let Some(last) = origin.last_mut() {
+            *last = i;
+        }
     }
-    Ok(out)
+    Ok((out, origin))
 }
 
 /// A `message` item (or the short `{role, content}` form).
@@ -605,6 +652,59 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.chat.messages.len(), 3);
+    }
+
+    /// A conversation that does not end on the user's turn names the `input` item it ends
+    /// at (not `messages[i]`, which a Responses request does not have), counting the items
+    /// the turns were made of, or `input` itself.
+    #[test]
+    fn a_bad_ending_names_its_input_item() {
+        let kept = vec![
+            plain(Role::User, "earlier".into()),
+            plain(Role::Assistant, "ok".into()),
+        ];
+        for (body, param) in [
+            (
+                json!({"model": "m", "instructions": "Be brief.", "input": [
+                {"type": "reasoning", "summary": []},
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"}]}),
+                "input[2].role",
+            ),
+            (
+                json!({"model": "m", "tools": [{"type": "function", "name": "f"}], "input": [
+                {"role": "user", "content": "go"},
+                {"role": "assistant", "content": "calling"},
+                {"type": "function_call", "call_id": "c1", "name": "f"},
+                {"type": "function_call", "call_id": "c2", "name": "f"},
+                {"type": "reasoning", "summary": []}]}),
+                "input[3]",
+            ),
+            (
+                json!({"model": "m", "input": [{"role": "user", "content": "go"},
+                {"role": "user", "content": [{"type": "input_text", "text": "  "}]},
+                {"role": "developer", "content": "terse"}]}),
+                "input[1].content",
+            ),
+            (json!({"model": "m", "input": " "}), "input"),
+            (
+                json!({"model": "m", "instructions": "x", "input": [
+                {"role": "system", "content": "y"}]}),
+                "input",
+            ),
+            (
+                json!({"model": "m", "previous_response_id": "resp_1", "input": [
+                {"role": "system", "content": "y"}]}),
+                "input",
+            ),
+        ] {
+            let error =
+                parse_responses_request(body.to_string().as_bytes(), |_| Some(kept.clone()))
+                    .unwrap_err();
+            assert_eq!(error.status(), 400, "{body}");
+            assert_eq!(error.param.as_deref(), Some(param), "{body}");
+            assert!(!error.message.contains("`messages`"), "{}", error.message);
+        }
     }
 
     #[test]
