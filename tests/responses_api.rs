@@ -172,6 +172,7 @@ async fn function_calls_round_trip_and_previous_response_id_continues() {
     assert_eq!(gone.status(), 404, "store: false keeps nothing");
     let error: Value = gone.json().await.expect("json");
     assert_eq!(error["error"]["param"], "previous_response_id");
+    assert_eq!(error["error"]["code"], "previous_response_not_found");
 }
 
 /// Streamed function calls: output_item.added with the call, argument deltas, .done.
@@ -234,7 +235,7 @@ async fn refusals_name_their_field() {
             json!({"model": "claude-opus-4", "input": [{"role": "user", "content": [
                 {"type": "input_image", "image_url": "data:image/bmp;base64,AAAA"}]}]}),
             400,
-            "input[0].content[0].image_url.url",
+            "input[0].content[0].image_url",
         ),
         (json!({"model": "claude-opus-4"}), 400, "input"),
     ] {

@@ -62,6 +62,8 @@ async fn answer(
         tools,
         tool_choice,
         parallel_tool_calls: chat.tools.parallel,
+        text_format: Echo::format_of(&chat.controls.format),
+        reasoning_effort: chat.controls.effort.map(|e| e.as_arg()),
     };
     let keep = (request.store && live.settings.responses_kept > 0).then(|| Keep {
         store: state.responses.clone(),

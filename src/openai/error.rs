@@ -23,6 +23,8 @@ pub enum ErrorKind {
     ModelNotFound,
     /// 404: unknown path.
     NotFound,
+    /// 404: a Responses API `previous_response_id` that is not (or no longer) kept.
+    PreviousResponseNotFound,
     /// 405: wrong method for a known path.
     MethodNotAllowed,
     /// 408: the request body did not arrive in time.
@@ -58,7 +60,9 @@ impl ErrorKind {
             ErrorKind::PermissionDenied
             | ErrorKind::HostNotAllowed
             | ErrorKind::OriginNotAllowed => 403,
-            ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
+            ErrorKind::ModelNotFound
+            | ErrorKind::NotFound
+            | ErrorKind::PreviousResponseNotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::RequestTimeout => 408,
             ErrorKind::PayloadTooLarge => 413,
@@ -77,6 +81,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest
             | ErrorKind::ModelNotFound
             | ErrorKind::NotFound
+            | ErrorKind::PreviousResponseNotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::RequestTimeout
             | ErrorKind::PayloadTooLarge
@@ -100,6 +105,7 @@ impl ErrorKind {
         match self {
             ErrorKind::ModelNotFound => Some("model_not_found"),
             ErrorKind::NotFound => Some("unknown_url"),
+            ErrorKind::PreviousResponseNotFound => Some("previous_response_not_found"),
             ErrorKind::MethodNotAllowed => Some("method_not_allowed"),
             ErrorKind::PayloadTooLarge => Some("request_too_large"),
             ErrorKind::UnsupportedMediaType => Some("unsupported_media_type"),

@@ -52,14 +52,19 @@ pub fn parse_part(part: &Value, param: &str) -> Result<ImageSource, ApiError> {
             "An `image_url` part needs `image_url.url`: a data: URL or an http(s) URL.",
         ));
     };
+    parse_url(url, &url_param)
+}
+
+/// An image URL: a base64 `data:` URL or an http(s) URL; errors name `param`.
+pub fn parse_url(url: &str, param: &str) -> Result<ImageSource, ApiError> {
     if let Some(rest) = url.strip_prefix("data:") {
-        return parse_data_url(rest, &url_param);
+        return parse_data_url(rest, param);
     }
     if url.starts_with("https://") || url.starts_with("http://") {
         return Ok(ImageSource::Url(url.to_string()));
     }
     Err(ApiError::invalid(
-        url_param,
+        param,
         "The image URL must be a data: URL (base64 PNG, JPEG, GIF or WebP) or an http(s) URL.",
     ))
 }

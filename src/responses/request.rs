@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::openai::controls::{
     Controls, ResponseFormat, positive_int, reasoning_effort, schema_format,
 };
-use crate::openai::image::{ImageSource, parse_part};
+use crate::openai::image::{ImageSource, parse_url};
 use crate::openai::tools::{FunctionDef, ToolCall, ToolChoice, Tools, valid_name};
 use crate::openai::{
     ApiError, ChatRequest, ErrorKind, Message, Role, check_ending, json_object, required_model,
@@ -113,7 +113,7 @@ pub fn parse_responses_request(
     if let Some(id) = &previous_response_id {
         let kept = previous(id).ok_or_else(|| {
             ApiError::new(
-                ErrorKind::NotFound,
+                ErrorKind::PreviousResponseNotFound,
                 format!(
                     "Previous response with id '{id}' not found. This proxy keeps the last \
                      `responses_kept` answers for `responses_kept_secs` seconds, in memory \
@@ -352,10 +352,7 @@ fn message(item: &Value, param: &str) -> Result<Message, ApiError> {
 /// An `input_image` part: `image_url` as a data: or http(s) URL (file ids are refused).
 fn input_image(part: &Value, param: &str) -> Result<ImageSource, ApiError> {
     match part.get("image_url").and_then(Value::as_str) {
-        Some(url) => parse_part(
-            &serde_json::json!({"type": "image_url", "image_url": {"url": url}}),
-            param,
-        ),
+        Some(url) => parse_url(url, &format!("{param}.image_url")),
         None => Err(ApiError::invalid(
             format!("{param}.image_url"),
             "An input_image part needs `image_url` (a data: URL or an http(s) URL); file ids \

@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::openai::{FinishReason, FunctionDef, ToolCall, ToolChoice, Tools, Usage};
+use crate::openai::{
+    FinishReason, FunctionDef, ResponseFormat, ToolCall, ToolChoice, Tools, Usage,
+};
 
 /// What every `response` object of one request repeats.
 #[derive(Clone, Debug)]
@@ -20,9 +22,23 @@ pub struct Echo {
     pub tools: Value,
     pub tool_choice: Value,
     pub parallel_tool_calls: bool,
+    /// `text.format` as the answer follows it.
+    pub text_format: Value,
+    /// `reasoning.effort` as run (`low` … `max`), if any.
+    pub reasoning_effort: Option<&'static str>,
 }
 
 impl Echo {
+    /// `text.format` for what the answer follows.
+    pub fn format_of(format: &ResponseFormat) -> Value {
+        match format {
+            ResponseFormat::Text => json!({"type": "text"}),
+            ResponseFormat::JsonObject => json!({"type": "json_object"}),
+            ResponseFormat::JsonSchema(schema) => json!({"type": "json_schema",
+                "schema": serde_json::from_str::<Value>(schema).unwrap_or_else(|_| json!({}))}),
+        }
+    }
+
     /// The request's tools as the response repeats them.
     pub fn tools_of(tools: &Tools) -> (Value, Value) {
         let list: Vec<Value> = tools.functions.iter().map(function_tool).collect();
@@ -108,9 +124,9 @@ pub fn response(
         "output": output,
         "parallel_tool_calls": echo.parallel_tool_calls,
         "previous_response_id": echo.previous_response_id,
-        "reasoning": {"effort": null, "summary": null},
+        "reasoning": {"effort": echo.reasoning_effort, "summary": null},
         "store": echo.store,
-        "text": {"format": {"type": "text"}},
+        "text": {"format": echo.text_format},
         "tool_choice": echo.tool_choice,
         "tools": echo.tools,
         "truncation": "disabled",
@@ -187,6 +203,8 @@ mod tests {
             tools: json!([]),
             tool_choice: json!("auto"),
             parallel_tool_calls: true,
+            text_format: json!({"type": "text"}),
+            reasoning_effort: None,
         }
     }
 
