@@ -868,17 +868,19 @@ async fn measure_level(
 // ---------------------------------------------------------------------------------------
 
 async fn real_cli(bins: &Binaries, counts: Counts) -> String {
-    let mut out = String::from(
+    let pause = pause();
+    let mut out = format!(
         "## 2. The real CLI 2.1.332 against the mock Messages API\n\n\
          The CLI from the `claude-agent-sdk` wheel with `ANTHROPIC_BASE_URL` pointing at \
          `tests/support/mock_anthropic.rs` (in this process), subscription mode (OAuth \
          token), a system prompt, one request at a time. **Baseline:** the CLI alone (a new \
          conversation), spawned with the daemon's argv and environment, prompt on stdin. Time \
-         to first token is to the first text delta. Between requests the client waits 1 s \
-         (so that a pre-started process has finished its own start, as between a person's \
-         messages). Targets (issue 12): a new conversation through the warm pool ≤ 0.3 of \
-         the bare CLI, later turns through a live process ≤ 0.15, and no path slower than \
-         before when the pool misses.\n\n",
+         to first token is to the first text delta. Between requests the client waits \
+         {} ms (`PROXY_BENCH_PAUSE_MS`; as between a person's messages, time for a \
+         pre-started process to finish its own start). Targets (issue 12): a new \
+         conversation through the warm pool ≤ 0.3 of the bare CLI, later turns through a live \
+         process ≤ 0.15, and no path slower than before when the pool misses.\n\n",
+        pause.as_millis()
     );
     let Some(real) = &bins.real else {
         out.push_str(
@@ -909,7 +911,7 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
     direct.run("Say hi").await;
     let mut alone = Vec::new();
     for _ in 0..counts.real_runs {
-        tokio::time::sleep(PAUSE).await;
+        tokio::time::sleep(pause).await;
         alone.push(direct.run("Say hi").await);
     }
     let base = percentile(&firsts(&alone), 50.0);
@@ -996,19 +998,19 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
         if turns {
             for c in 0..counts.real_runs.div_ceil(2) {
                 let mut history = vec![format!("conversation {c} turn 1")];
-                tokio::time::sleep(PAUSE).await;
+                tokio::time::sleep(pause).await;
                 conn.stream_chat(&conversation_body(&history)).await;
                 for turn in 2..=5 {
                     let last = history.last().cloned().unwrap_or_default();
                     history.push(mock_anthropic::mock_reply(&last));
                     history.push(format!("conversation {c} turn {turn}"));
-                    tokio::time::sleep(PAUSE).await;
+                    tokio::time::sleep(pause).await;
                     runs.push(conn.stream_chat(&conversation_body(&history)).await);
                 }
             }
         } else {
             for i in 0..counts.real_runs {
-                tokio::time::sleep(PAUSE).await;
+                tokio::time::sleep(pause).await;
                 let body = chat(REAL_MODEL, Some(REAL_SYSTEM), &format!("Say hi {i}"));
                 runs.push(conn.stream_chat(&body).await);
             }
@@ -1031,7 +1033,7 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
             .await;
         let mut runs = Vec::new();
         for i in 1..=counts.real_runs {
-            tokio::time::sleep(PAUSE).await;
+            tokio::time::sleep(pause).await;
             runs.push(
                 conn.stream_chat_until(&tool_body(i), "\"tool_calls\"")
                     .await,
@@ -1054,8 +1056,14 @@ fn tool_body(i: usize) -> Value {
             {"role": "user", "content": format!("weather {i}?\nCALL get_weather {{\"city\":\"Oslo\"}}")}]})
 }
 
-/// The pause before each measured request.
-const PAUSE: Duration = Duration::from_millis(1000);
+/// The pause before each measured request: `PROXY_BENCH_PAUSE_MS`, 1000 by default.
+fn pause() -> Duration {
+    let ms = std::env::var("PROXY_BENCH_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    Duration::from_millis(ms)
+}
 
 /// A streaming chat body for a conversation (user, assistant, …, user) with the system
 /// prompt.
