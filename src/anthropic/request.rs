@@ -16,7 +16,9 @@ use crate::openai::controls::{
     Controls, ResponseFormat, effort_named, positive_int, schema_format,
 };
 use crate::openai::image::{ImageSource, from_base64};
-use crate::openai::tools::{FunctionDef, ToolCall, ToolChoice, Tools, valid_name};
+use crate::openai::tools::{
+    FunctionDef, ToolCall, ToolChoice, Tools, require_tools_for, valid_name,
+};
 use crate::openai::{
     ApiError, ChatRequest, Message, Role, check_ending, json_object, required_model,
 };
@@ -501,12 +503,7 @@ fn tools(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
             (kind, parallel)
         }
     };
-    if matches!(choice, ToolChoice::Required | ToolChoice::Named(_)) && functions.is_empty() {
-        return Err(ApiError::invalid(
-            "tool_choice",
-            "`tool_choice` asks for a tool call, but no tools are given.",
-        ));
-    }
+    require_tools_for(&choice, &functions)?;
     Ok(Tools {
         functions,
         choice,

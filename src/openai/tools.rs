@@ -138,12 +138,7 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
             format!("`tool_choice` names `{name}`, which is not among the tools."),
         ));
     }
-    if matches!(choice, ToolChoice::Required | ToolChoice::Named(_)) && functions.is_empty() {
-        return Err(ApiError::invalid(
-            "tool_choice",
-            "`tool_choice` asks for a tool call, but no tools are given.",
-        ));
-    }
+    require_tools_for(&choice, &functions)?;
     let parallel = match non_null(obj.get("parallel_tool_calls")) {
         None => true,
         Some(Value::Bool(b)) => *b,
@@ -165,7 +160,19 @@ fn non_null(value: Option<&Value>) -> Option<&Value> {
     value.filter(|v| !v.is_null())
 }
 
-fn function_def(function: &Value, param: &str) -> Result<FunctionDef, ApiError> {
+/// A tool choice that asks for a call needs tools to call.
+pub fn require_tools_for(choice: &ToolChoice, functions: &[FunctionDef]) -> Result<(), ApiError> {
+    if matches!(choice, ToolChoice::Required | ToolChoice::Named(_)) && functions.is_empty() {
+        return Err(ApiError::invalid(
+            "tool_choice",
+            "`tool_choice` asks for a tool call, but no tools are given.",
+        ));
+    }
+    Ok(())
+}
+
+/// A function object (`name`, `description`, `parameters`), checked; errors name `param`.
+pub fn function_def(function: &Value, param: &str) -> Result<FunctionDef, ApiError> {
     let name = function.get("name").and_then(Value::as_str).unwrap_or("");
     if !valid_name(name) {
         return Err(ApiError::invalid(

@@ -13,7 +13,9 @@ use crate::openai::controls::{
     Controls, ResponseFormat, positive_int, reasoning_effort, schema_format,
 };
 use crate::openai::image::{ImageSource, parse_url};
-use crate::openai::tools::{FunctionDef, ToolCall, ToolChoice, Tools, valid_name};
+use crate::openai::tools::{
+    FunctionDef, ToolCall, ToolChoice, Tools, function_def, require_tools_for, valid_name,
+};
 use crate::openai::{
     ApiError, ChatRequest, ErrorKind, Message, Role, check_ending, json_object, required_model,
 };
@@ -488,48 +490,15 @@ fn tools(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
                         ));
                     }
                 }
-                let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-                if !valid_name(name) {
+                // A Responses tool is flat: the chat API's function object plus `type`.
+                let function = function_def(tool, &param)?;
+                if functions.iter().any(|f| f.name == function.name) {
                     return Err(ApiError::invalid(
                         format!("{param}.name"),
-                        "A function needs a `name` of 1 to 64 letters, digits, `_` or `-`.",
+                        format!("The function name `{}` appears twice.", function.name),
                     ));
                 }
-                if functions.iter().any(|f| f.name == name) {
-                    return Err(ApiError::invalid(
-                        format!("{param}.name"),
-                        format!("The function name `{name}` appears twice."),
-                    ));
-                }
-                let parameters = match tool.get("parameters") {
-                    None | Some(Value::Null) => r#"{"type":"object","properties":{}}"#.to_string(),
-                    Some(schema @ Value::Object(map))
-                        if map.get("type").is_none_or(|t| t.as_str() == Some("object")) =>
-                    {
-                        let mut schema = schema.clone();
-                        if let Some(object) = schema.as_object_mut() {
-                            object
-                                .entry("type")
-                                .or_insert_with(|| Value::String("object".into()));
-                        }
-                        schema.to_string()
-                    }
-                    Some(_) => {
-                        return Err(ApiError::invalid(
-                            format!("{param}.parameters"),
-                            "`parameters` must be a JSON schema of `\"type\": \"object\"`.",
-                        ));
-                    }
-                };
-                functions.push(FunctionDef {
-                    name: name.to_string(),
-                    description: tool
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    parameters,
-                });
+                functions.push(function);
             }
         }
         Some(_) => return Err(ApiError::invalid("tools", "`tools` must be an array.")),
@@ -569,12 +538,7 @@ fn tools(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
             ));
         }
     };
-    if matches!(choice, ToolChoice::Required | ToolChoice::Named(_)) && functions.is_empty() {
-        return Err(ApiError::invalid(
-            "tool_choice",
-            "`tool_choice` asks for a tool call, but no tools are given.",
-        ));
-    }
+    require_tools_for(&choice, &functions)?;
     let parallel = flag(obj, "parallel_tool_calls")?.unwrap_or(true);
     Ok(Tools {
         functions,
