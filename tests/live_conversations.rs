@@ -207,6 +207,98 @@ async fn many_conversations_stay_within_the_bounds() {
     );
 }
 
+/// The CLI processes that served `daemon`'s conversations and are still running.
+fn kept_pids(daemon: &Daemon) -> Vec<u32> {
+    descendants(daemon.pid())
+}
+
+/// A kept process unused for `live_idle_secs` ends (and its slot is free); the
+/// conversation's next turn then resumes it from a session file.
+#[tokio::test]
+async fn a_kept_process_ends_after_its_idle_time() {
+    let daemon =
+        Daemon::start(live(DaemonOptions::fake(), 2).env("CLAUDE_MAX_PROXY_LIVE_IDLE_SECS", "1"))
+            .await;
+    let reply = answer(&daemon, &conversation(&["Remember 7."])).await;
+    assert_eq!(daemon.health().await["live_conversations"], 1);
+    assert_eq!(kept_pids(&daemon).len(), 1, "the process is kept");
+    assert!(
+        eventually(Duration::from_secs(5), || kept_pids(&daemon).is_empty()).await,
+        "the idle process ended"
+    );
+    assert_eq!(daemon.health().await["live_conversations"], 0);
+    answer(&daemon, &conversation(&["Remember 7.", &reply, "Which?"])).await;
+    let health = daemon.health().await;
+    assert_eq!(
+        health["served"],
+        json!({"cold": 2, "warm": 0, "live": 0}),
+        "{health}"
+    );
+    let records = daemon.fake_records();
+    assert!(records[1]["resume_id"].is_string(), "the next turn resumed");
+}
+
+/// A reload ends every kept process (its setup may be stale): none is left running, and the
+/// conversation continues from a session file.
+#[tokio::test]
+async fn a_reload_ends_the_kept_processes() {
+    let daemon = Daemon::start(live(DaemonOptions::fake(), 2)).await;
+    let one = answer(&daemon, &conversation(&["First conversation."])).await;
+    answer(&daemon, &conversation(&["Second conversation."])).await;
+    assert_eq!(kept_pids(&daemon).len(), 2, "both processes are kept");
+    support::send_signal(daemon.pid(), libc::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(5), || kept_pids(&daemon).is_empty()).await,
+        "the kept processes ended on reload"
+    );
+    assert_eq!(daemon.health().await["live_conversations"], 0);
+    answer(
+        &daemon,
+        &conversation(&["First conversation.", &one, "Go on."]),
+    )
+    .await;
+    assert_eq!(daemon.health().await["served"]["live"], 0);
+    // Still kept after the reload: the reloaded limits apply to new turns.
+    assert_eq!(daemon.health().await["live_conversations"], 1);
+}
+
+/// With every slot taken — one by a kept conversation, one by a request still running — a
+/// new conversation is not queued behind the kept process: it is ended and its slot used.
+#[tokio::test]
+async fn a_kept_process_gives_its_slot_to_a_new_request() {
+    let daemon = Daemon::start(
+        DaemonOptions::fake()
+            .env("CLAUDE_MAX_PROXY_LIVE_SESSIONS", "2")
+            .env("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "2")
+            .env("CLAUDE_MAX_PROXY_WARM_MEMORY_MB", "4096")
+            .env("CLAUDE_MAX_PROXY_QUEUE_TIMEOUT_SECS", "20"),
+    )
+    .await;
+    answer(&daemon, &conversation(&["Keep me."])).await;
+    let kept = kept_pids(&daemon);
+    assert_eq!(kept.len(), 1, "the conversation is kept");
+    let hanging = tokio::spawn({
+        let request = reqwest::Client::new()
+            .post(daemon.url("/v1/chat/completions"))
+            .json(&conversation(&["@fake:hang"]));
+        async move { request.send().await }
+    });
+    assert!(
+        eventually(Duration::from_secs(10), || kept_pids(&daemon).len() == 2).await,
+        "the hanging request runs beside the kept process"
+    );
+    let reply = answer(&daemon, &conversation(&["A new conversation."])).await;
+    assert!(!reply.is_empty());
+    assert!(
+        !kept.iter().any(|pid| support::alive(*pid)),
+        "the kept process was ended for the new request"
+    );
+    hanging.abort();
+    let health = daemon.health().await;
+    assert_eq!(health["served"]["cold"], 3, "{health}");
+    assert!(health["live_conversations"].as_u64().expect("count") <= 1);
+}
+
 /// Upstream, as the mock saw it: each message's role and its text blocks without the CLI's
 /// own `<system-reminder>` blocks.
 fn conversation_upstream(body: &Value) -> Vec<(String, String)> {
