@@ -1,7 +1,8 @@
 //! `POST /v1/responses` (the OpenAI Responses API) through the real CLI 2.1.332 and the mock
 //! Messages API: the `response` object and the documented event stream with sequence
 //! numbers, function calls and their outputs with matching ids upstream,
-//! `previous_response_id` (kept, forgotten with `store: false`, unknown: 404), refusals of
+//! `previous_response_id` (kept, forgotten with `store: false`, unknown: 404), kept responses
+//! read back and deleted (`GET`/`DELETE /v1/responses/{id}`), refusals of
 //! what cannot be carried; then the official `openai` SDK's `responses.create` /
 //! `responses.stream` (tests/python_responses/).
 
@@ -28,6 +29,109 @@ fn output_text(response: &Value) -> String {
         .flat_map(|item| item["content"].as_array().cloned().unwrap_or_default())
         .filter_map(|part| part["text"].as_str().map(str::to_string))
         .collect()
+}
+
+/// A kept response reads back as it was given (whole or streamed: the final event's
+/// response), `DELETE` forgets it, and what was never kept is 404 in the OpenAI shape.
+#[tokio::test]
+async fn kept_responses_can_be_read_back_and_deleted() {
+    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    let client = reqwest::Client::new();
+    let get = |id: &str| {
+        client
+            .get(daemon.url(&format!("/v1/responses/{id}")))
+            .send()
+    };
+    let whole: Value = post(
+        &daemon,
+        &json!({"model": "claude-opus-4", "input": "keep me"}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let id = whole["id"].as_str().expect("id").to_string();
+    let read = get(&id).await.expect("GET");
+    assert_eq!(read.status(), 200);
+    assert_eq!(read.json::<Value>().await.expect("json"), whole);
+
+    let streamed = post(
+        &daemon,
+        &json!({"model": "claude-opus-4", "input": "keep me too", "stream": true}),
+    )
+    .await
+    .text()
+    .await
+    .expect("body");
+    let events = support::named_events(&streamed);
+    let (_, completed) = events
+        .iter()
+        .find(|(name, _)| name == "response.completed")
+        .expect("response.completed");
+    let streamed_id = completed["response"]["id"].as_str().expect("id");
+    let read: Value = get(streamed_id)
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(read, completed["response"]);
+
+    let deleted = client
+        .delete(daemon.url(&format!("/v1/responses/{id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(
+        deleted.json::<Value>().await.expect("json"),
+        json!({"id": id, "object": "response", "deleted": true})
+    );
+    let gone = get(&id).await.expect("GET");
+    assert_eq!(gone.status(), 404);
+    let error: Value = gone.json().await.expect("json");
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains(&id),
+        "{error}"
+    );
+    let again = client
+        .delete(daemon.url(&format!("/v1/responses/{id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(again.status(), 404);
+    // A deleted response can no longer be continued.
+    let continued = post(
+        &daemon,
+        &json!({"model": "claude-opus-4", "input": "and?", "previous_response_id": id}),
+    )
+    .await;
+    assert_eq!(continued.status(), 404);
+
+    let unstored: Value = post(
+        &daemon,
+        &json!({"model": "claude-opus-4", "input": "forget me", "store": false}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let unstored_id = unstored["id"].as_str().expect("id");
+    assert_eq!(get(unstored_id).await.expect("GET").status(), 404);
+    let wrong_method = client
+        .post(daemon.url(&format!("/v1/responses/{streamed_id}")))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method.headers()["allow"].to_str().expect("allow"),
+        "GET, DELETE"
+    );
 }
 
 /// A text answer, whole and streamed, with the events in the documented order.

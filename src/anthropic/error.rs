@@ -14,9 +14,10 @@ pub fn error_type(err: &ApiError) -> &'static str {
         ErrorKind::PermissionDenied | ErrorKind::HostNotAllowed | ErrorKind::OriginNotAllowed => {
             "permission_error"
         }
-        ErrorKind::ModelNotFound | ErrorKind::NotFound | ErrorKind::PreviousResponseNotFound => {
-            "not_found_error"
-        }
+        ErrorKind::ModelNotFound
+        | ErrorKind::NotFound
+        | ErrorKind::PreviousResponseNotFound
+        | ErrorKind::ResponseNotFound => "not_found_error",
         ErrorKind::PayloadTooLarge => "request_too_large",
         ErrorKind::RateLimited | ErrorKind::QueueFull => "rate_limit_error",
         ErrorKind::Overloaded => "overloaded_error",

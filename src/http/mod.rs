@@ -129,6 +129,13 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
     {
         return respond::error_in(dialect, &error);
     }
+    if let Some(id) = response_id(path) {
+        return match method {
+            Method::GET => responses::retrieve(state, live, id),
+            Method::DELETE => responses::delete(state, live, id),
+            _ => method_not_allowed(&method, path, "GET, DELETE"),
+        };
+    }
     match (&method, path) {
         (&Method::GET | &Method::HEAD, "/health") => health::health(state, live),
         (&Method::GET | &Method::HEAD, "/") => status::page(state, live),
@@ -167,13 +174,21 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
                 ErrorKind::NotFound,
                 format!(
                     "Unknown request URL: {method} {path}. This proxy serves GET /v1/models, \
-                     POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, \
+                     POST /v1/chat/completions, POST /v1/messages, POST /v1/responses \
+                     (GET and DELETE /v1/responses/{{id}}), \
                      GET /health, GET /metrics and the status page at / (base URL: \
                      http://<host>:<port>/v1; Anthropic clients: http://<host>:<port>)."
                 ),
             ),
         ),
     }
+}
+
+/// The `{id}` of `/v1/responses/{id}` (or `/responses/{id}`).
+fn response_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/responses/")
+        .or_else(|| path.strip_prefix("/responses/"))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {

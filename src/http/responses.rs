@@ -2,7 +2,7 @@
 //! the body parsed by [`crate::responses`] (a `previous_response_id` continues a kept
 //! conversation), one CLI run, then one `response` object or the Responses API's event
 //! stream ([`super::responses_sse`]). With `store` (the default) the answer is kept in
-//! memory for `previous_response_id`.
+//! memory for `previous_response_id` and for `GET` / `DELETE /v1/responses/{id}`.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::respond::Dialect;
 use super::responses_sse::{Keep, ResponsesWriter};
 use super::sse::{self, Timing};
 use super::{AppState, Body, Live, respond, run};
-use crate::openai::{ApiError, Message, Role};
+use crate::openai::{ApiError, ErrorKind, Message, Role};
 use crate::responses::{self, Echo, ResponsesMeta, Status};
 
 /// The error shape of this endpoint.
@@ -30,6 +30,38 @@ pub async fn create(state: &AppState, live: &Live, request: Request<Incoming>) -
     run::reply(result, &mut log, &id, DIALECT)
 }
 
+/// `GET /v1/responses/{id}`: a kept response object, as it was given.
+pub fn retrieve(state: &AppState, live: &Live, id: &str) -> Response<Body> {
+    match state.responses.response(id, kept_for(live)) {
+        Some(response) => respond::ok_json(&response),
+        None => respond::error_in(DIALECT, &not_kept(id)),
+    }
+}
+
+/// `DELETE /v1/responses/{id}`: forgets a kept response (it can no longer be continued).
+pub fn delete(state: &AppState, live: &Live, id: &str) -> Response<Body> {
+    if state.responses.remove(id, kept_for(live)) {
+        respond::ok_json(&serde_json::json!({"id": id, "object": "response", "deleted": true}))
+    } else {
+        respond::error_in(DIALECT, &not_kept(id))
+    }
+}
+
+fn kept_for(live: &Live) -> Duration {
+    Duration::from_secs(live.settings.responses_kept_secs)
+}
+
+fn not_kept(id: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::ResponseNotFound,
+        format!(
+            "Response with id '{id}' not found. This proxy keeps the last `responses_kept` \
+             answers stored with `store: true` for `responses_kept_secs` seconds, in memory \
+             (a restart forgets them)."
+        ),
+    )
+}
+
 async fn answer(
     state: &AppState,
     live: &Live,
@@ -37,7 +69,7 @@ async fn answer(
     id: &str,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let max_age = Duration::from_secs(live.settings.responses_kept_secs);
+    let max_age = kept_for(live);
     let mut meta = ResponsesMeta::default();
     let started = run::start(state, live, request, log, |body| {
         let request = responses::parse_responses_request(body, |previous| {
@@ -97,7 +129,7 @@ async fn answer(
                 tool_calls: answer.calls.clone(),
                 tool_call_id: None,
             });
-            keep.store.keep(id, messages, keep.max);
+            keep.store.keep(id, messages, body.clone(), keep.max);
         }
         let mut response = respond::ok_json(&body);
         if answer.overage {

@@ -196,8 +196,9 @@ impl ResponsesWriter {
         self.items.push(item);
     }
 
-    /// Keeps the conversation and this answer for `previous_response_id`.
-    fn keep(&mut self) {
+    /// Keeps the conversation and this answer (`response`) for `previous_response_id` and
+    /// `GET /v1/responses/{id}`.
+    fn keep(&mut self, response: Value) {
         if let Some(keep) = self.keep.take() {
             let mut messages = keep.conversation;
             messages.push(Message {
@@ -207,7 +208,7 @@ impl ResponsesWriter {
                 tool_calls: std::mem::take(&mut self.calls),
                 tool_call_id: None,
             });
-            keep.store.keep(&self.echo.id, messages, keep.max);
+            keep.store.keep(&self.echo.id, messages, response, keep.max);
         }
     }
 }
@@ -298,8 +299,8 @@ impl EventWriter for ResponsesWriter {
             Status::Incomplete(_) => "response.incomplete",
             _ => "response.completed",
         };
-        self.send(out, kind, json!({"response": response}));
-        self.keep();
+        self.send(out, kind, json!({"response": response.clone()}));
+        self.keep(response);
     }
 
     fn fail(&mut self, error: &ApiError, out: &mut VecDeque<Bytes>) {

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     NotFound,
     /// 404: a Responses API `previous_response_id` that is not (or no longer) kept.
     PreviousResponseNotFound,
+    /// 404: `GET`/`DELETE /v1/responses/{id}` of a response that is not (or no longer) kept.
+    ResponseNotFound,
     /// 405: wrong method for a known path.
     MethodNotAllowed,
     /// 408: the request body did not arrive in time.
@@ -62,7 +64,8 @@ impl ErrorKind {
             | ErrorKind::OriginNotAllowed => 403,
             ErrorKind::ModelNotFound
             | ErrorKind::NotFound
-            | ErrorKind::PreviousResponseNotFound => 404,
+            | ErrorKind::PreviousResponseNotFound
+            | ErrorKind::ResponseNotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::RequestTimeout => 408,
             ErrorKind::PayloadTooLarge => 413,
@@ -82,6 +85,7 @@ impl ErrorKind {
             | ErrorKind::ModelNotFound
             | ErrorKind::NotFound
             | ErrorKind::PreviousResponseNotFound
+            | ErrorKind::ResponseNotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::RequestTimeout
             | ErrorKind::PayloadTooLarge

@@ -86,6 +86,17 @@ def test_previous_response_id_continues():
         sdk.responses.create(model=MODEL, input="hi", previous_response_id="resp_unknown")
 
 
+def test_retrieve_and_delete():
+    sdk = client()
+    made = sdk.responses.create(model=MODEL, input="keep this")
+    read = sdk.responses.retrieve(made.id)
+    assert read.id == made.id
+    assert read.output_text == made.output_text
+    sdk.responses.delete(made.id)
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.retrieve(made.id)
+
+
 def test_a_streamed_function_call():
     with client().responses.stream(model=MODEL, tools=[WEATHER],
                                    input='CALL get_weather {"city": "Quito"}') as stream:
