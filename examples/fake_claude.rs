@@ -31,6 +31,8 @@ const INPUT_TOKENS: u64 = 42;
 const CACHE_CREATION_TOKENS: u64 = 3;
 const CACHE_READ_TOKENS: u64 = 5;
 const DELTA_CHARS: usize = 6;
+/// How long text input waits for stdin's first data.
+const STDIN_WAIT_MS: i32 = 3000;
 
 /// Env vars copied into the log record when set.
 const RECORDED_ENV: &[&str] = &[
@@ -956,6 +958,29 @@ impl Run {
     }
 }
 
+/// Text input, as the real CLI: when stdin brings no data (nor EOF) within 3 s, it warns,
+/// goes on without a prompt and exits 1 (measured with 2.1.332).
+fn give_up_on_silent_stdin() {
+    let mut poll = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut poll, 1, STDIN_WAIT_MS) };
+    if ready == 0 {
+        eprintln!(
+            "Warning: no stdin data received in 3s, proceeding without it. If piping from a \
+             slow command, redirect stdin explicitly: < /dev/null to skip, or wait longer."
+        );
+        eprintln!(
+            "Error: Input must be provided either through stdin or as a prompt argument when \
+             using --print"
+        );
+        std::process::exit(1);
+    }
+}
+
 /// Description of the conversation: `turns=user:…|assistant:…|user:<stdin text>`.
 fn history_text(session_lines: Option<&Vec<Value>>, user_text: &str) -> String {
     let mut turns = Vec::new();
@@ -1054,6 +1079,7 @@ fn main() {
     let stdin = if stream_json {
         next_message_line().unwrap_or_default()
     } else {
+        give_up_on_silent_stdin();
         let mut stdin_bytes = Vec::new();
         let _ = io::stdin().read_to_end(&mut stdin_bytes);
         String::from_utf8_lossy(&stdin_bytes).into_owned()

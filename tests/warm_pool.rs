@@ -1,6 +1,7 @@
-//! The warm pool with the fake and the real CLI: a repeated setup is served by a process
-//! started ahead of time (single- and multi-turn), another setup is not, slots are given
-//! back when needed, and reload and shutdown leave nothing running.
+//! The warm pool with the fake and the real CLI: a repeated setup's new conversation is served
+//! by a process started ahead of time, another setup is not, later turns are not started ahead
+//! (a `-p` process gives up on a silent stdin after 3 s), slots are given back when needed,
+//! and reload and shutdown leave nothing running.
 
 mod support;
 
@@ -120,12 +121,16 @@ async fn repeated_setup_uses_the_warm_process() {
     );
 }
 
-/// Multi-turn requests are served warm too: the session file is written after the start.
+/// A later turn is neither served by a process started ahead nor makes one: a `-p` process
+/// gives up on a stdin that brings no data within 3 s (the fake does as the real CLI does),
+/// so one started ahead would be dead before most next turns. The new conversation's
+/// process, which takes its prompt as a stream-json message, waits as long as it takes.
 #[tokio::test]
-async fn multi_turn_is_served_warm() {
+async fn later_turns_are_not_started_ahead() {
     let daemon = Daemon::start(warm(DaemonOptions::fake())).await;
-    chat(&daemon, &multi("S", "first")).await;
+    chat(&daemon, &single("S", "first")).await;
     let warm_pid = the_warm_pid(&daemon).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let answer = chat(&daemon, &multi("S", "@fake:history What is my name?")).await;
     let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(
@@ -144,7 +149,62 @@ async fn multi_turn_is_served_warm() {
                 .contains("What is my name")
         })
         .unwrap();
-    assert_eq!(record["pid"].as_u64(), Some(u64::from(warm_pid)));
+    assert_ne!(record["pid"].as_u64(), Some(u64::from(warm_pid)));
+    assert!(record["resume_id"].is_string(), "the later turn resumed");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        descendants(daemon.pid()),
+        vec![warm_pid],
+        "nothing was started ahead for a later turn; the new conversation's process stays"
+    );
+    chat(&daemon, &single("S", "second")).await;
+    let health = daemon.health().await;
+    assert_eq!(health["served"]["warm"], 1, "{health}");
+    assert_eq!(health["served"]["cold"], 2, "{health}");
+}
+
+/// Text input as the real CLI takes it: a `-p` process whose stdin stays silent for 3 s
+/// exits with an error — why later turns are not started ahead.
+#[tokio::test]
+async fn the_real_cli_gives_up_on_a_silent_stdin_after_3_s() {
+    let Some(cli) = support::real_claude() else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("home");
+    let mut child = tokio::process::Command::new(cli)
+        .args(["-p", "--output-format", "stream-json", "--verbose"])
+        .args([
+            "--setting-sources",
+            "",
+            "--tools",
+            "",
+            "--no-session-persistence",
+        ])
+        .env("HOME", home.path())
+        .env("CLAUDE_CODE_OAUTH_TOKEN", "test-oauth-token")
+        .env("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the CLI");
+    let _stdin = child.stdin.take();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the CLI waited for stdin for more than 20 s")
+        .expect("wait");
+    assert!(!status.success());
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .await
+        .expect("stderr");
+    assert!(stderr.contains("no stdin data received in 3s"), "{stderr}");
 }
 
 /// A warm process gives its slot back when a request for another setup needs it.
@@ -194,8 +254,8 @@ async fn reload_and_shutdown_end_warm_processes() {
     assert!(!support::alive(second), "shutdown leaves a warm process");
 }
 
-/// With the real CLI 2.1.332: warm processes answer single- and multi-turn requests, and the
-/// earlier turns still reach upstream as real turns.
+/// With the real CLI 2.1.332: processes started ahead answer new conversations, also after
+/// waiting longer than a `-p` process would.
 #[tokio::test]
 async fn real_cli_serves_warm_requests() {
     let Some(cli) = support::real_claude() else {
@@ -225,21 +285,18 @@ async fn real_cli_serves_warm_requests() {
     );
     assert!(eventually(Duration::from_secs(3), || !support::alive(warm_pid)).await);
 
-    chat(&daemon, &model(multi("Be brief.", "first"))).await;
-    the_warm_pid(&daemon).await;
-    let answer = chat(&daemon, &model(multi("Be brief.", "What is my name?"))).await;
+    // A process started ahead waits for its message as long as it takes (a `-p` one would
+    // have given up after 3 s).
+    let second_pid = the_warm_pid(&daemon).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(support::alive(second_pid));
+    let answer = chat(&daemon, &model(single("Be brief.", "three"))).await;
     assert_eq!(
         answer["choices"][0]["message"]["content"],
-        mock_reply("What is my name?")
+        mock_reply("three")
     );
-    let request = mock.message_requests().pop().unwrap();
-    let roles: Vec<&str> = request.body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| m["role"].as_str())
-        .collect();
-    assert_eq!(roles, vec!["user", "assistant", "user"]);
+    let health = daemon.health().await;
+    assert_eq!(health["served"]["warm"], 2, "{health}");
 }
 
 /// A new conversation offering client tools is served by a process started ahead with the

@@ -1,14 +1,17 @@
-//! The warm pool: CLI processes started ahead of time for the setup used last (CLI, model,
-//! system prompt, single- or multi-turn, generation controls, login token), so the next
-//! request with that setup skips the CLI's cold start.
+//! The warm pool: CLI processes started ahead of time for the new conversations of the setup
+//! used last (CLI, model, system prompt, generation controls, client tools, login token), so
+//! the next new conversation with that setup skips the CLI's cold start.
 //!
 //! What the CLI allows (measured with 2.1.332): a pre-started process waits for its prompt on
 //! stdin; the system prompt file and flags are read at start, so they are part of the key. A
 //! new conversation's process takes its prompt as a stream-json message
-//! ([`WarmKey::warm_variant`]): it finishes its whole start before the prompt arrives. For a
-//! later turn a `-p` process with `--resume <id>` reads the session file when stdin closes, so
-//! it is started with a fresh session id and its file is written just before the prompt; a
-//! stream-json process reads its session at start and cannot be started ahead.
+//! ([`WarmKey::warm_variant`]): it finishes its whole start before the prompt arrives, and
+//! waits for it as long as it takes. A later turn is never started ahead
+//! ([`WarmKey::can_be_warm`]): a stream-json process reads its session at start, before the
+//! session file could be written, and a `-p` process gives up on stdin that brings no data
+//! within 3 s ("no stdin data received in 3s") and exits with an error, so one started ahead
+//! would be dead before most next turns (and one taken just then would fail the request).
+//! Later turns are what live conversations ([`super::live`]) serve.
 //! A process serves one request only. Warm processes hold concurrency permits like running
 //! ones, are bounded by `warm` and `warm_memory_mb`, expire after `warm_idle_secs`, and are
 //! dropped (their process groups ended) when another setup needs the slot, on reload and at
@@ -87,22 +90,21 @@ impl WarmKey {
         self.resume && (self.controls.stream_input || self.controls.tools.is_some())
     }
 
-    /// Whether such a process can be started ahead: not when it must read its session at
-    /// start (a later turn with stream-json input or client tools). A new conversation with
-    /// client tools can: its tool list is part of the key and its stub starts with it.
+    /// Whether such a process can be started ahead: only for a new conversation (see the
+    /// module docs for why a later turn cannot). A new conversation with client tools can:
+    /// its tool list is part of the key and its stub starts with it.
     pub fn can_be_warm(&self) -> bool {
-        !self.reads_session_at_start()
+        !self.resume
     }
 
     /// The key a pre-started process for this setup is kept under: a new conversation's
     /// process takes its prompt as a stream-json message, so that it finishes its whole
     /// start (MCP, tools, `system/init`) before the prompt arrives (measured: its first
-    /// token comes several times sooner than a pre-started `-p` process's).
+    /// token comes several times sooner than a pre-started `-p` process's) and waits for
+    /// it without a time limit.
     pub fn warm_variant(&self) -> WarmKey {
         let mut key = self.clone();
-        if !self.resume {
-            key.controls.stream_input = true;
-        }
+        key.controls.stream_input = true;
         key
     }
 }
@@ -321,14 +323,15 @@ mod tests {
             k.2 = true;
             k.5.stream_input = true
         });
+        assert!(images_later_turn.reads_session_at_start());
+        assert!(!images_later_turn.can_be_warm());
         assert!(
-            !images_later_turn.can_be_warm(),
-            "reads its session at start"
+            !key(|k| k.2 = true).can_be_warm(),
+            "a -p process started ahead would give up on its stdin after 3 s"
         );
         let new_conversation = key(|_| {});
         assert!(new_conversation.warm_variant().controls().stream_input);
         assert!(new_conversation.warm_variant().can_be_warm());
-        assert!(!key(|k| k.2 = true).warm_variant().controls().stream_input);
         assert!(!format!("{base:?}").contains("\"t\""));
     }
 
