@@ -941,17 +941,12 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
         "**new conversation:** CLI alone (baseline)",
         &alone,
     );
-    let setups: [(&str, &str, &str, bool); 5] = [
+    let setups: [(&str, &str, &str, bool); 4] = [
         (
-            "new conversation: daemon, cold (`warm = 0`, `live_sessions = 0`)",
+            "new conversation: daemon, cold (`warm = 0`, `live_sessions = 0`; the prompt as \
+             one stream-json message)",
             "0",
             "0",
-            false,
-        ),
-        (
-            "new conversation: daemon, cold, stream-json input (`warm = 0`)",
-            "0",
-            "2",
             false,
         ),
         (

@@ -295,9 +295,15 @@ impl Backend {
                 effort: run.plan.effort,
                 thinking: run.plan.thinking,
                 json_schema: run.plan.json_schema.clone(),
-                stream_input: !run.plan.prompt_images.is_empty()
-                    || (mode == Mode::Flatten && run.plan.history_has_images())
-                    || self.can_go_live(run, mode),
+                // One stream-json message line: measured 0.90-0.93x the first-token time of
+                // the same prompt as `-p` text (BENCHMARKS.md), images need it, and a live
+                // process needs it. Not for a tool continuation, which has no prompt: the
+                // resumed CLI runs the deferred call once stdin closes.
+                stream_input: run
+                    .plan
+                    .tools
+                    .as_ref()
+                    .is_none_or(|t| t.continuation.is_none()),
                 tools: run.plan.tools.as_ref().map(|t| t.functions_json()),
             },
         )
