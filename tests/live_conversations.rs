@@ -405,7 +405,8 @@ fn mock_reply_of(upstream: &[(String, String)]) -> String {
 }
 
 /// The real CLI: a new conversation's request from a pre-started (primed) process sends
-/// upstream what a cold process sends — the same system prompt, tools and messages.
+/// upstream what a cold process sends, and what `claude -p` with the text on stdin sends —
+/// the same system prompt, tools and messages.
 #[tokio::test]
 async fn real_cli_warm_sends_what_cold_sends() {
     let Some((warm_mock, warm_daemon)) =
@@ -431,20 +432,81 @@ async fn real_cli_warm_sends_what_cold_sends() {
         return;
     };
     answer(&cold_daemon, &second).await;
+    // And what `claude -p` sends with the same text on stdin (the daemon sends one
+    // stream-json message instead).
+    bare_claude_p(&cold_mock, "Be terse.", "second").await;
     let warm = &warm_mock.message_requests()[1].body;
     let cold = &cold_mock.message_requests()[0].body;
-    for field in ["system", "tools", "model", "max_tokens", "thinking"] {
+    let bare = &cold_mock.message_requests()[1].body;
+    for other in [cold, bare] {
+        for field in ["system", "tools", "model", "max_tokens", "thinking"] {
+            assert_eq!(
+                without_volatile(&warm[field]),
+                without_volatile(&other[field]),
+                "{field} differs"
+            );
+        }
         assert_eq!(
-            without_volatile(&warm[field]),
-            without_volatile(&cold[field]),
-            "{field} differs"
+            without_volatile(&warm["messages"]),
+            without_volatile(&other["messages"]),
+            "the same messages"
         );
     }
-    assert_eq!(
-        without_volatile(&warm["messages"]),
-        without_volatile(&cold["messages"]),
-        "the same messages"
-    );
+}
+
+/// Runs the real CLI as the daemon starts it but with the prompt as `-p` text on stdin, the
+/// way a person runs it, against `mock`.
+async fn bare_claude_p(mock: &support::mock_anthropic::MockAnthropic, system: &str, prompt: &str) {
+    use claude_max_proxy::claude::command::{self, RunSpec};
+    use claude_max_proxy::config::AuthMode;
+    use tokio::io::AsyncWriteExt;
+    let cli = support::real_claude().expect("the real CLI");
+    let home = tempfile::tempdir().expect("home");
+    let run_dir = tempfile::tempdir().expect("run dir");
+    let cwd = run_dir.path().join("cwd");
+    std::fs::create_dir(&cwd).expect("cwd");
+    let system_file = run_dir.path().join("system-prompt.txt");
+    std::fs::write(&system_file, system).expect("system prompt file");
+    let spec = RunSpec {
+        cli: &cli,
+        model: "sonnet",
+        system_prompt_file: Some(&system_file),
+        resume: None,
+        auth_mode: AuthMode::Subscription,
+        api_key: None,
+        oauth_token: Some("test-oauth-token"),
+        max_retries: 0,
+        cwd: &cwd,
+        max_output_tokens: None,
+        effort: None,
+        thinking: false,
+        json_schema: None,
+        stream_input: false,
+        tools: None,
+    };
+    let invocation = command::build(&spec, &[]);
+    let mut child = tokio::process::Command::new(&invocation.program)
+        .args(&invocation.args)
+        .current_dir(&invocation.cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("ANTHROPIC_BASE_URL", mock.base_url())
+        .envs(invocation.env_set.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the CLI");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(prompt.as_bytes()).await.expect("prompt");
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("the CLI answered in time")
+        .expect("wait");
+    assert!(status.success());
 }
 
 /// `value` with what differs between any two runs blanked: the run's working directory
