@@ -1048,12 +1048,12 @@ fn tool_body(i: usize) -> Value {
             {"role": "user", "content": format!("weather {i}?\nCALL get_weather {{\"city\":\"Oslo\"}}")}]})
 }
 
-/// The pause before each measured request: `PROXY_BENCH_PAUSE_MS`, 1000 by default.
+/// The pause before each measured request: `PROXY_BENCH_PAUSE_MS`, 3000 by default.
 fn pause() -> Duration {
     let ms = std::env::var("PROXY_BENCH_PAUSE_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(3000);
     Duration::from_millis(ms)
 }
 

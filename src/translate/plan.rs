@@ -51,6 +51,11 @@ impl RunPlan {
     pub fn is_multi_turn(&self) -> bool {
         !self.history.is_empty() || self.tools.as_ref().is_some_and(|t| !t.turns.is_empty())
     }
+
+    /// Whether any earlier turn carries images.
+    pub fn history_has_images(&self) -> bool {
+        self.history_images.iter().any(|i| !i.is_empty())
+    }
 }
 
 /// Plans a run for `request`, whose model resolved to `model_arg`.
