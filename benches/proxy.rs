@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use claude_max_proxy::claude::command::{self, RunSpec};
-use claude_max_proxy::config::AuthMode;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
@@ -524,23 +523,11 @@ impl DirectCli {
             std::fs::write(&path, text).expect("system prompt file");
             path
         });
+        // The token, when there is one, is in `self.env`, as in the daemon's environment.
         let spec = RunSpec {
-            cli: &self.cli,
-            model: self.model,
             system_prompt_file: system_file.as_deref(),
-            resume: None,
-            auth_mode: AuthMode::Subscription,
-            api_key: None,
-            // The token, when there is one, is in `self.env`, as in the daemon's environment.
-            oauth_token: None,
             max_retries: self.max_retries,
-            cwd: dir.path(),
-            max_output_tokens: None,
-            effort: None,
-            thinking: false,
-            json_schema: None,
-            stream_input: false,
-            tools: None,
+            ..RunSpec::plain(&self.cli, self.model, dir.path())
         };
         let invocation = command::build(&spec, &[]);
         let started = Instant::now();

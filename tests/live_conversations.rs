@@ -458,7 +458,6 @@ async fn real_cli_warm_sends_what_cold_sends() {
 /// way a person runs it, against `mock`.
 async fn bare_claude_p(mock: &support::mock_anthropic::MockAnthropic, system: &str, prompt: &str) {
     use claude_max_proxy::claude::command::{self, RunSpec};
-    use claude_max_proxy::config::AuthMode;
     use tokio::io::AsyncWriteExt;
     let cli = support::real_claude().expect("the real CLI");
     let home = tempfile::tempdir().expect("home");
@@ -468,21 +467,9 @@ async fn bare_claude_p(mock: &support::mock_anthropic::MockAnthropic, system: &s
     let system_file = run_dir.path().join("system-prompt.txt");
     std::fs::write(&system_file, system).expect("system prompt file");
     let spec = RunSpec {
-        cli: &cli,
-        model: "sonnet",
         system_prompt_file: Some(&system_file),
-        resume: None,
-        auth_mode: AuthMode::Subscription,
-        api_key: None,
         oauth_token: Some("test-oauth-token"),
-        max_retries: 0,
-        cwd: &cwd,
-        max_output_tokens: None,
-        effort: None,
-        thinking: false,
-        json_schema: None,
-        stream_input: false,
-        tools: None,
+        ..RunSpec::plain(&cli, "sonnet", &cwd)
     };
     let invocation = command::build(&spec, &[]);
     let mut child = tokio::process::Command::new(&invocation.program)

@@ -45,6 +45,30 @@ pub struct RunSpec<'a> {
     pub tools: Option<ToolArgs<'a>>,
 }
 
+impl<'a> RunSpec<'a> {
+    /// A new conversation with `model` in `cwd`, as `claude -p` runs it: subscription mode,
+    /// no system prompt, no generation controls, no tools, text input; the rest by field.
+    pub fn plain(cli: &'a Path, model: &'a str, cwd: &'a Path) -> RunSpec<'a> {
+        RunSpec {
+            cli,
+            model,
+            system_prompt_file: None,
+            resume: None,
+            auth_mode: AuthMode::Subscription,
+            api_key: None,
+            oauth_token: None,
+            max_retries: 0,
+            cwd,
+            max_output_tokens: None,
+            effort: None,
+            thinking: false,
+            json_schema: None,
+            stream_input: false,
+            tools: None,
+        }
+    }
+}
+
 pub use super::events::TOOL_SERVER;
 
 /// How a run with client tools is set up: the MCP server that lists them, a PreToolUse hook
@@ -204,21 +228,11 @@ mod tests {
 
     fn spec<'a>(mode: AuthMode, resume: Option<&'a str>) -> RunSpec<'a> {
         RunSpec {
-            cli: Path::new("/usr/bin/claude"),
-            model: "opus",
             system_prompt_file: Some(Path::new("/tmp/x/system.txt")),
             resume,
             auth_mode: mode,
-            api_key: None,
-            oauth_token: None,
             max_retries: 2,
-            cwd: Path::new("/tmp/x"),
-            max_output_tokens: None,
-            effort: None,
-            thinking: false,
-            json_schema: None,
-            stream_input: false,
-            tools: None,
+            ..RunSpec::plain(Path::new("/usr/bin/claude"), "opus", Path::new("/tmp/x"))
         }
     }
 
