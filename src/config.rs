@@ -146,6 +146,8 @@ pub struct Settings {
     pub responses_kept: usize,
     /// How long a kept Responses API answer can be continued.
     pub responses_kept_secs: u64,
+    /// Memory the kept Responses API answers may use together (estimated).
+    pub responses_kept_mb: u64,
     /// `resume` (default) or `flatten`.
     pub history: HistoryMode,
     /// Where per-request working directories are made; default: the system temp dir.
@@ -225,6 +227,7 @@ impl Default for Settings {
             max_image_bytes: 5 * 1024 * 1024,
             responses_kept: 1000,
             responses_kept_secs: 3600,
+            responses_kept_mb: 256,
             history: HistoryMode::Resume,
             work_dir: None,
             log_format: LogFormat::Text,
@@ -420,6 +423,9 @@ impl Settings {
         }
         if self.responses_kept > 100_000 {
             return bad("responses_kept", "must be at most 100000");
+        }
+        if !(1..=65536).contains(&self.responses_kept_mb) {
+            return bad("responses_kept_mb", "must be between 1 and 65536");
         }
         Ok(())
     }
@@ -729,6 +735,7 @@ pub fn known_keys() -> Vec<&'static str> {
         "max_image_bytes",
         "responses_kept",
         "responses_kept_secs",
+        "responses_kept_mb",
         "history",
         "work_dir",
         "log_format",

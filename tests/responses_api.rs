@@ -2,7 +2,7 @@
 //! Messages API: the `response` object and the documented event stream with sequence
 //! numbers, function calls and their outputs with matching ids upstream,
 //! `previous_response_id` (kept, forgotten with `store: false`, unknown: 404), kept responses
-//! read back and deleted (`GET`/`DELETE /v1/responses/{id}`), refusals of
+//! read back, listed (`/input_items`) and deleted (`GET`/`DELETE /v1/responses/{id}`), refusals of
 //! what cannot be carried; then the official `openai` SDK's `responses.create` /
 //! `responses.stream` (tests/python_responses/).
 
@@ -132,6 +132,184 @@ async fn kept_responses_can_be_read_back_and_deleted() {
         wrong_method.headers()["allow"].to_str().expect("allow"),
         "GET, DELETE"
     );
+}
+
+/// A 1x1 PNG.
+const PIXEL: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
+
+/// `GET /v1/responses/{id}/input_items` lists the request's own input (not what
+/// `previous_response_id` brought), newest first by default, a page at a time; image URLs
+/// only when `include` asks; bad parameters, unknown ids and other methods are refused.
+#[tokio::test]
+async fn input_items_list_the_requests_own_input() {
+    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    let client = reqwest::Client::new();
+    let list = |id: &str, query: &str| {
+        client
+            .get(daemon.url(&format!("/v1/responses/{id}/input_items{query}")))
+            .send()
+    };
+    let first: Value = post(
+        &daemon,
+        &json!({"model": "claude-opus-4", "input": "I am Bob."}),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let first_id = first["id"].as_str().expect("id").to_string();
+    let listed: Value = list(&first_id, "")
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["object"], "list");
+    assert_eq!(listed["has_more"], false);
+    let items = listed["data"].as_array().expect("data");
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["role"], "user");
+    assert_eq!(
+        items[0]["content"],
+        json!([{"type": "input_text", "text": "I am Bob."}])
+    );
+    assert_eq!(listed["first_id"], items[0]["id"]);
+
+    let image_url = format!("data:image/png;base64,{PIXEL}");
+    let second = post(
+        &daemon,
+        &json!({"model": "claude-opus-4", "previous_response_id": first_id, "input": [
+            {"role": "user", "content": "Look at this."},
+            {"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "What is it?"},
+                {"type": "input_image", "image_url": image_url}]},
+            {"role": "user", "content": "Be brief.", "id": "msg_mine"}]}),
+    )
+    .await;
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.expect("json");
+    let second_id = second["id"].as_str().expect("id").to_string();
+    let newest_first: Value = list(&second_id, "")
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let texts: Vec<&str> = newest_first["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|item| item["content"][0]["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(
+        texts,
+        ["Be brief.", "What is it?", "Look at this."],
+        "only its own input"
+    );
+    assert_eq!(
+        newest_first["first_id"], "msg_mine",
+        "a client's id is kept"
+    );
+    let image = &newest_first["data"][1]["content"][1];
+    assert_eq!(image["type"], "input_image");
+    assert!(
+        image["image_url"].is_null(),
+        "no image URL unless included: {image}"
+    );
+
+    // Oldest first, two at a time, following `after` like the SDKs' pagers.
+    let mut seen = Vec::new();
+    let mut query = "?order=asc&limit=2&include[]=message.input_image.image_url".to_string();
+    loop {
+        let page: Value = list(&second_id, &query)
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("json");
+        let data = page["data"].as_array().expect("data");
+        assert!(data.len() <= 2, "{page}");
+        seen.extend(data.iter().cloned());
+        if page["has_more"] != true {
+            break;
+        }
+        let last = page["last_id"].as_str().expect("last_id");
+        query = format!("?order=asc&limit=2&include[]=message.input_image.image_url&after={last}");
+        assert!(seen.len() < 10, "paging ends");
+    }
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0]["content"][0]["text"], "Look at this.");
+    assert_eq!(seen[1]["content"][1]["image_url"], image_url.as_str());
+
+    for (query, param) in [
+        ("?limit=0", "limit"),
+        ("?order=sideways", "order"),
+        ("?after=nope", "after"),
+    ] {
+        let refused = list(&second_id, query).await.expect("GET");
+        assert_eq!(refused.status(), 400, "{query}");
+        let error: Value = refused.json().await.expect("json");
+        assert_eq!(error["error"]["param"], param, "{error}");
+    }
+    assert_eq!(list("resp_unknown", "").await.expect("GET").status(), 404);
+    let wrong_method = client
+        .post(daemon.url(&format!("/v1/responses/{second_id}/input_items")))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method.headers()["allow"].to_str().expect("allow"),
+        "GET"
+    );
+    client
+        .delete(daemon.url(&format!("/v1/responses/{second_id}")))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(
+        list(&second_id, "").await.expect("GET").status(),
+        404,
+        "deleted"
+    );
+}
+
+/// Kept answers stay within `responses_kept_mb`: large ones push the oldest out, and one
+/// larger than the whole budget is answered but not kept.
+#[tokio::test]
+async fn kept_answers_stay_within_their_memory_budget() {
+    let daemon =
+        Daemon::start(DaemonOptions::fake().env("CLAUDE_MAX_PROXY_RESPONSES_KEPT_MB", "1")).await;
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for (i, size) in [300_000, 300_000, 300_000, 3_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        let input = json!([
+            {"role": "user", "content": "x".repeat(size)},
+            {"role": "assistant", "content": "Noted."},
+            {"role": "user", "content": format!("Answer {i}.")}]);
+        let response = post(&daemon, &json!({"model": "claude-opus-4", "input": input})).await;
+        assert_eq!(response.status(), 200, "answered whether kept or not");
+        let body: Value = response.json().await.expect("json");
+        ids.push(body["id"].as_str().expect("id").to_string());
+    }
+    let mut kept = Vec::new();
+    for id in &ids {
+        let status = client
+            .get(daemon.url(&format!("/v1/responses/{id}")))
+            .send()
+            .await
+            .expect("GET")
+            .status();
+        kept.push(status == 200);
+    }
+    // Each answer holds its input twice (conversation and input items): about 0.6 MB of
+    // the 1 MB, so each next one pushes out the one before; the last is larger than the
+    // whole budget.
+    assert_eq!(kept, [false, false, true, false], "{ids:?}");
 }
 
 /// A text answer, whole and streamed, with the events in the documented order.

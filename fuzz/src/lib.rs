@@ -22,10 +22,13 @@ pub mod openai;
 pub mod anthropic;
 
 /// `src/responses/request.rs`: the Responses API's request parsing (into the same
-/// `ChatRequest`). Only the parser: `response.rs` builds answers (and needs `uuid`),
-/// `store.rs` is the daemon's memory behind `previous_response_id`.
+/// `ChatRequest`) and the input items it keeps. Only the parser: `response.rs` builds
+/// answers (and needs `uuid`), `store.rs` is the daemon's memory behind
+/// `previous_response_id`, `input_list.rs` lists what it keeps.
 #[path = "../../src/responses"]
 pub mod responses {
+    #[path = "input_items.rs"]
+    mod input_items;
     #[path = "request.rs"]
     mod request;
     pub use request::{ResponsesMeta, ResponsesRequest, parse_responses_request};

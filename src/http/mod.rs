@@ -129,6 +129,12 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
     {
         return respond::error_in(dialect, &error);
     }
+    if let Some(id) = input_items_of(path) {
+        return match method {
+            Method::GET => responses::input_items(state, live, id, request.uri().query()),
+            _ => method_not_allowed(&method, path, "GET"),
+        };
+    }
     if let Some(id) = response_id(path) {
         return match method {
             Method::GET => responses::retrieve(state, live, id),
@@ -175,7 +181,7 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
                 format!(
                     "Unknown request URL: {method} {path}. This proxy serves GET /v1/models, \
                      POST /v1/chat/completions, POST /v1/messages, POST /v1/responses \
-                     (GET and DELETE /v1/responses/{{id}}), \
+                     (GET and DELETE /v1/responses/{{id}}, GET /v1/responses/{{id}}/input_items), \
                      GET /health, GET /metrics and the status page at / (base URL: \
                      http://<host>:<port>/v1; Anthropic clients: http://<host>:<port>)."
                 ),
@@ -189,6 +195,11 @@ fn response_id(path: &str) -> Option<&str> {
     path.strip_prefix("/v1/responses/")
         .or_else(|| path.strip_prefix("/responses/"))
         .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// The `{id}` of `/v1/responses/{id}/input_items`.
+fn input_items_of(path: &str) -> Option<&str> {
+    path.strip_suffix("/input_items").and_then(response_id)
 }
 
 fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {

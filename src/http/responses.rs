@@ -2,7 +2,8 @@
 //! the body parsed by [`crate::responses`] (a `previous_response_id` continues a kept
 //! conversation), one CLI run, then one `response` object or the Responses API's event
 //! stream ([`super::responses_sse`]). With `store` (the default) the answer is kept in
-//! memory for `previous_response_id` and for `GET` / `DELETE /v1/responses/{id}`.
+//! memory for `previous_response_id`, for `GET` / `DELETE /v1/responses/{id}` and for
+//! `GET /v1/responses/{id}/input_items`.
 
 use std::time::Duration;
 
@@ -15,8 +16,8 @@ use super::respond::Dialect;
 use super::responses_sse::{Keep, ResponsesWriter};
 use super::sse::{self, Timing};
 use super::{AppState, Body, Live, respond, run};
-use crate::openai::{ApiError, ErrorKind, Message, Role};
-use crate::responses::{self, Echo, ResponsesMeta, Status};
+use crate::openai::{ApiError, ErrorKind};
+use crate::responses::{self, Echo, ListQuery, ResponsesMeta, Status, StoreLimits};
 
 /// The error shape of this endpoint.
 const DIALECT: Dialect = Dialect::OpenAi;
@@ -47,8 +48,33 @@ pub fn delete(state: &AppState, live: &Live, id: &str) -> Response<Body> {
     }
 }
 
+/// `GET /v1/responses/{id}/input_items`: the kept response's own input items, a page at a
+/// time.
+pub fn input_items(state: &AppState, live: &Live, id: &str, query: Option<&str>) -> Response<Body> {
+    let listed = ListQuery::parse(query).and_then(|query| {
+        state
+            .responses
+            .with_input_items(id, kept_for(live), |items| {
+                responses::input_items_page(items, &query)
+            })
+            .unwrap_or_else(|| Err(not_kept(id)))
+    });
+    match listed {
+        Ok(page) => respond::ok_json(&page),
+        Err(error) => respond::error_in(DIALECT, &error),
+    }
+}
+
 fn kept_for(live: &Live) -> Duration {
     Duration::from_secs(live.settings.responses_kept_secs)
+}
+
+fn store_limits(live: &Live) -> StoreLimits {
+    StoreLimits {
+        count: live.settings.responses_kept,
+        bytes: usize::try_from(live.settings.responses_kept_mb.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
+    }
 }
 
 fn not_kept(id: &str) -> ApiError {
@@ -56,8 +82,8 @@ fn not_kept(id: &str) -> ApiError {
         ErrorKind::ResponseNotFound,
         format!(
             "Response with id '{id}' not found. This proxy keeps the last `responses_kept` \
-             answers stored with `store: true` for `responses_kept_secs` seconds, in memory \
-             (a restart forgets them)."
+             answers stored with `store: true` (within `responses_kept_mb`) for \
+             `responses_kept_secs` seconds, in memory (a restart forgets them)."
         ),
     )
 }
@@ -99,8 +125,9 @@ async fn answer(
     };
     let keep = (request.store && live.settings.responses_kept > 0).then(|| Keep {
         store: state.responses.clone(),
-        max: live.settings.responses_kept,
+        limits: store_limits(live),
         conversation: request.conversation(&chat),
+        input_items: responses::with_ids(request.input_items.clone()),
     });
     let mut log = log.take();
     let response = if chat.stream {
@@ -121,15 +148,7 @@ async fn answer(
             None,
         );
         if let Some(keep) = keep {
-            let mut messages = keep.conversation;
-            messages.push(Message {
-                role: Role::Assistant,
-                text: answer.text.clone(),
-                images: Vec::new(),
-                tool_calls: answer.calls.clone(),
-                tool_call_id: None,
-            });
-            keep.store.keep(id, messages, body.clone(), keep.max);
+            keep.answered(id, answer.text.clone(), answer.calls.clone(), body.clone());
         }
         let mut response = respond::ok_json(&body);
         if answer.overage {

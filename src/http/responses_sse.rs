@@ -14,14 +14,43 @@ use serde_json::{Value, json};
 
 use super::sse::{EventWriter, event};
 use crate::openai::{ApiError, Message, Role, ToolCall};
-use crate::responses::{self, Echo, ResponseStore, Status};
+use crate::responses::{self, Echo, Kept, ResponseStore, Status, StoreLimits};
 use crate::translate::outcome::{Finish, Output};
 
-/// Where a finished answer is kept, and the conversation that led to it.
+/// Where a finished answer is kept, with the conversation that led to it and the request's
+/// own input items.
 pub struct Keep {
     pub store: Arc<ResponseStore>,
-    pub max: usize,
+    pub limits: StoreLimits,
     pub conversation: Vec<Message>,
+    pub input_items: Vec<Value>,
+}
+
+impl Keep {
+    /// Keeps answer `id` (its text and calls close the conversation) and its `response`
+    /// object for `previous_response_id` and `GET /v1/responses/{id}`.
+    pub fn answered(self, id: &str, text: String, calls: Vec<ToolCall>, response: Value) {
+        let mut messages = self.conversation;
+        messages.push(Message {
+            role: Role::Assistant,
+            text,
+            images: Vec::new(),
+            tool_calls: calls,
+            tool_call_id: None,
+        });
+        let kept = Kept {
+            messages,
+            input_items: self.input_items,
+            response,
+        };
+        if !self.store.keep(id, kept, self.limits) {
+            tracing::warn!(
+                target: "claude_max_proxy::request",
+                id,
+                "response not kept: larger than `responses_kept_mb` alone"
+            );
+        }
+    }
 }
 
 /// The output item being streamed.
@@ -200,15 +229,9 @@ impl ResponsesWriter {
     /// `GET /v1/responses/{id}`.
     fn keep(&mut self, response: Value) {
         if let Some(keep) = self.keep.take() {
-            let mut messages = keep.conversation;
-            messages.push(Message {
-                role: Role::Assistant,
-                text: std::mem::take(&mut self.text),
-                images: Vec::new(),
-                tool_calls: std::mem::take(&mut self.calls),
-                tool_call_id: None,
-            });
-            keep.store.keep(&self.echo.id, messages, response, keep.max);
+            let text = std::mem::take(&mut self.text);
+            let calls = std::mem::take(&mut self.calls);
+            keep.answered(&self.echo.id, text, calls, response);
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 
+use super::input_items::listed_items;
 use crate::openai::controls::{
     Controls, ResponseFormat, positive_int, reasoning_effort, schema_format,
 };
@@ -49,6 +50,8 @@ pub struct ResponsesMeta {
     pub store: bool,
     /// `metadata`, echoed.
     pub metadata: Value,
+    /// `input` as `GET /v1/responses/{id}/input_items` lists it (none without `store`).
+    pub input_items: Vec<Value>,
 }
 
 impl ResponsesMeta {
@@ -144,6 +147,11 @@ pub fn parse_responses_request(
             previous_response_id,
             store,
             metadata: obj.get("metadata").cloned().unwrap_or(Value::Null),
+            input_items: if store {
+                listed_items(obj.get("input"))
+            } else {
+                Vec::new()
+            },
         },
     })
 }

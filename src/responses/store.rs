@@ -1,7 +1,7 @@
 //! The Responses API's memory: recent answers kept with the conversation that led to them,
 //! so that a request with `previous_response_id` continues it and `GET /v1/responses/{id}`
-//! shows it again. Bounded by count (the oldest goes first) and by age; nothing is written to
-//! disk; `DELETE /v1/responses/{id}` forgets one.
+//! (and its `/input_items`) show it again. Bounded by count, by an estimate of their size
+//! (the oldest go first) and by age; nothing is written to disk; `DELETE` forgets one.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -10,15 +10,24 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::openai::Message;
+use crate::openai::image::ImageSource;
 
 /// A kept answer: the whole conversation up to and including it (the request's
-/// `instructions` not among it: they do not carry over).
+/// `instructions` not among it: they do not carry over), the request's own input items and
+/// the response object as the client was given it.
 #[derive(Clone, Debug)]
 pub struct Kept {
     pub messages: Vec<Message>,
-    /// The response object as the client was given it.
+    pub input_items: Vec<Value>,
     pub response: Value,
-    at: Instant,
+}
+
+/// How much is kept: at most `count` answers of at most `bytes` together (estimated);
+/// the oldest go first.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreLimits {
+    pub count: usize,
+    pub bytes: usize,
 }
 
 /// Recent answers by response id.
@@ -29,9 +38,27 @@ pub struct ResponseStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_id: HashMap<String, Kept>,
+    by_id: HashMap<String, Entry>,
     /// Ids, oldest first.
     order: VecDeque<String>,
+    /// The estimated size of everything kept.
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    kept: Kept,
+    at: Instant,
+    bytes: usize,
+}
+
+impl Inner {
+    fn forget(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.by_id.remove(id)?;
+        self.bytes = self.bytes.saturating_sub(entry.bytes);
+        self.order.retain(|kept| kept != id);
+        Some(entry)
+    }
 }
 
 impl ResponseStore {
@@ -39,30 +66,34 @@ impl ResponseStore {
         ResponseStore::default()
     }
 
-    /// Keeps `messages` as the conversation of `response` (whose id is `id`); at most `max`
-    /// are kept.
-    pub fn keep(&self, id: &str, messages: Vec<Message>, response: Value, max: usize) {
-        if max == 0 {
-            return;
+    /// Keeps `kept` as response `id`, making room by forgetting the oldest; whether it was
+    /// kept (an answer larger than `limits.bytes` alone is not).
+    pub fn keep(&self, id: &str, kept: Kept, limits: StoreLimits) -> bool {
+        let bytes = weight_of(&kept);
+        if limits.count == 0 || bytes > limits.bytes {
+            return false;
         }
         let mut inner = self.lock();
-        while inner.order.len() >= max {
-            match inner.order.pop_front() {
+        inner.forget(id);
+        while inner.order.len() >= limits.count || inner.bytes + bytes > limits.bytes {
+            match inner.order.front().cloned() {
                 Some(old) => {
-                    inner.by_id.remove(&old);
+                    inner.forget(&old);
                 }
                 None => break,
             }
         }
         inner.order.push_back(id.to_string());
+        inner.bytes += bytes;
         inner.by_id.insert(
             id.to_string(),
-            Kept {
-                messages,
-                response,
+            Entry {
+                kept,
                 at: Instant::now(),
+                bytes,
             },
         );
+        true
     }
 
     /// The conversation of response `id`, if it is kept and younger than `max_age`.
@@ -75,15 +106,22 @@ impl ResponseStore {
         self.read(id, max_age, |kept| kept.response.clone())
     }
 
+    /// Applies `list` to the input items of response `id`, if it is kept and younger than
+    /// `max_age`.
+    pub fn with_input_items<T>(
+        &self,
+        id: &str,
+        max_age: Duration,
+        list: impl FnOnce(&[Value]) -> T,
+    ) -> Option<T> {
+        self.read(id, max_age, |kept| list(&kept.input_items))
+    }
+
     /// Forgets response `id`; whether it was kept (and younger than `max_age`).
     pub fn remove(&self, id: &str, max_age: Duration) -> bool {
-        let mut inner = self.lock();
-        let fresh = inner
-            .by_id
-            .remove(id)
-            .is_some_and(|kept| kept.at.elapsed() <= max_age);
-        inner.order.retain(|kept| kept != id);
-        fresh
+        self.lock()
+            .forget(id)
+            .is_some_and(|entry| entry.at.elapsed() <= max_age)
     }
 
     fn read<T>(&self, id: &str, max_age: Duration, part: impl FnOnce(&Kept) -> T) -> Option<T> {
@@ -91,13 +129,12 @@ impl ResponseStore {
         let fresh = inner
             .by_id
             .get(id)
-            .map(|kept| kept.at.elapsed() <= max_age)?;
+            .map(|entry| entry.at.elapsed() <= max_age)?;
         if !fresh {
-            inner.by_id.remove(id);
-            inner.order.retain(|kept| kept != id);
+            inner.forget(id);
             return None;
         }
-        inner.by_id.get(id).map(part)
+        inner.by_id.get(id).map(|entry| part(&entry.kept))
     }
 
     /// How many answers are kept.
@@ -109,6 +146,11 @@ impl ResponseStore {
         self.len() == 0
     }
 
+    /// The estimated size of what is kept, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
@@ -116,39 +158,130 @@ impl ResponseStore {
     }
 }
 
+/// Per-value bookkeeping the estimate adds to the bytes of strings.
+const OVERHEAD: usize = 32;
+
+/// An estimate of the memory `kept` holds: its strings (texts, images, ids, arguments)
+/// and a fixed overhead per value.
+fn weight_of(kept: &Kept) -> usize {
+    let messages: usize = kept
+        .messages
+        .iter()
+        .map(|message| {
+            let images: usize = message.images.iter().map(image_bytes).sum();
+            let calls: usize = message
+                .tool_calls
+                .iter()
+                .map(|call| OVERHEAD + call.id.len() + call.name.len() + call.arguments.len())
+                .sum();
+            OVERHEAD + message.text.len() + images + calls
+        })
+        .sum();
+    let items: usize = kept.input_items.iter().map(weight_of_value).sum();
+    messages + items + weight_of_value(&kept.response)
+}
+
+fn image_bytes(image: &ImageSource) -> usize {
+    match image {
+        ImageSource::Base64 { media_type, data } => media_type.len() + data.len(),
+        ImageSource::Url(url) => url.len(),
+    }
+}
+
+fn weight_of_value(value: &Value) -> usize {
+    OVERHEAD
+        + match value {
+            Value::String(text) => text.len(),
+            Value::Array(items) => items.iter().map(weight_of_value).sum(),
+            Value::Object(fields) => fields
+                .iter()
+                .map(|(key, value)| key.len() + weight_of_value(value))
+                .sum(),
+            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::openai::Role;
 
-    fn said(text: &str) -> Vec<Message> {
-        vec![Message {
-            role: Role::User,
-            text: text.into(),
-            images: Vec::new(),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        }]
+    const HOUR: Duration = Duration::from_secs(3600);
+    const ROOMY: StoreLimits = StoreLimits {
+        count: 2,
+        bytes: 1 << 20,
+    };
+
+    fn said(text: &str) -> Kept {
+        Kept {
+            messages: vec![Message {
+                role: Role::User,
+                text: text.into(),
+                images: Vec::new(),
+                tool_calls: Vec::new(),
+                tool_call_id: None,
+            }],
+            input_items: vec![serde_json::json!({"id": "msg_1", "type": "message"})],
+            response: Value::Null,
+        }
     }
 
     #[test]
     fn keeps_the_newest_within_count_and_age() {
         let store = ResponseStore::new();
-        let hour = Duration::from_secs(3600);
-        store.keep("a", said("one"), Value::Null, 2);
-        store.keep("b", said("two"), Value::Null, 2);
-        store.keep("c", said("three"), serde_json::json!({"id": "c"}), 2);
-        assert!(store.get("a", hour).is_none(), "the oldest went first");
-        assert_eq!(store.get("c", hour).unwrap()[0].text, "three");
-        assert_eq!(store.response("c", hour).unwrap()["id"], "c");
+        store.keep("a", said("one"), ROOMY);
+        store.keep("b", said("two"), ROOMY);
+        let c = Kept {
+            response: serde_json::json!({"id": "c"}),
+            ..said("three")
+        };
+        store.keep("c", c, ROOMY);
+        assert!(store.get("a", HOUR).is_none(), "the oldest went first");
+        assert_eq!(store.get("c", HOUR).unwrap()[0].text, "three");
+        assert_eq!(store.response("c", HOUR).unwrap()["id"], "c");
+        assert_eq!(
+            store.with_input_items("c", HOUR, |items| items[0]["id"].clone()),
+            Some(serde_json::json!("msg_1"))
+        );
         assert_eq!(store.len(), 2);
         assert!(store.get("b", Duration::ZERO).is_none(), "too old");
         assert_eq!(store.len(), 1);
-        store.keep("d", said("x"), Value::Null, 0);
-        assert!(store.get("d", hour).is_none(), "0 keeps nothing");
-        assert!(store.remove("c", hour), "c was kept");
-        assert!(!store.remove("c", hour), "and is gone");
-        assert!(store.response("c", hour).is_none());
+        let none = StoreLimits { count: 0, ..ROOMY };
+        assert!(!store.keep("d", said("x"), none), "0 keeps nothing");
+        assert!(store.get("d", HOUR).is_none());
+        assert!(store.remove("c", HOUR), "c was kept");
+        assert!(!store.remove("c", HOUR), "and is gone");
+        assert!(store.response("c", HOUR).is_none());
         assert!(store.is_empty());
+        assert_eq!(store.bytes(), 0, "nothing kept, nothing counted");
+    }
+
+    #[test]
+    fn the_size_budget_forgets_the_oldest_and_refuses_what_cannot_fit() {
+        let store = ResponseStore::new();
+        let big = || said(&"x".repeat(40_000));
+        let limits = StoreLimits {
+            count: 100,
+            bytes: 100_000,
+        };
+        for id in ["a", "b", "c"] {
+            assert!(store.keep(id, big(), limits));
+            assert!(store.bytes() <= limits.bytes, "{}", store.bytes());
+        }
+        assert_eq!(store.len(), 2, "two fit in the budget");
+        assert!(store.get("a", HOUR).is_none(), "the oldest went first");
+        assert!(store.get("c", HOUR).is_some());
+        let huge = said(&"x".repeat(200_000));
+        assert!(
+            !store.keep("d", huge, limits),
+            "larger than the whole budget"
+        );
+        assert_eq!(store.len(), 2, "and nothing was forgotten for it");
+        let before = store.bytes();
+        assert!(
+            store.keep("c", big(), limits),
+            "keeping an id again replaces it"
+        );
+        assert_eq!(store.bytes(), before);
     }
 }

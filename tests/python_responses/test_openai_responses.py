@@ -1,4 +1,5 @@
-"""The official `openai` SDK's Responses API (`responses.create`, `responses.stream`) against
+"""The official `openai` SDK's Responses API (`responses.create`, `responses.stream`,
+`retrieve`, `delete`, `input_items.list`) against
 claude-max-proxy's /v1/responses, with the REAL claude CLI 2.1.332 behind it talking to the
 test suite's mock Messages API (it echoes the last user text, answers `CALL <fn> <json>`
 lines with tool calls and tool results with `Results: <id>=<text>`).
@@ -95,6 +96,31 @@ def test_retrieve_and_delete():
     sdk.responses.delete(made.id)
     with pytest.raises(openai.NotFoundError):
         sdk.responses.retrieve(made.id)
+
+
+def test_input_items_list_and_page():
+    sdk = client()
+    first = sdk.responses.create(model=MODEL, tools=[WEATHER],
+                                 input='CALL get_weather {"city": "Rome"}')
+    call = next(item for item in first.output if item.type == "function_call")
+    second = sdk.responses.create(
+        model=MODEL, tools=[WEATHER], previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "warm"},
+               {"role": "user", "content": "And tomorrow?"}])
+    # The SDK's pager follows `after` one item at a time, oldest first.
+    items = list(sdk.responses.input_items.list(second.id, limit=1, order="asc"))
+    assert [item.type for item in items] == ["function_call_output", "message"]
+    assert items[0].call_id == call.call_id
+    assert items[0].output == "warm"
+    assert items[1].role == "user"
+    assert items[1].content[0].text == "And tomorrow?"
+    newest = sdk.responses.input_items.list(second.id)
+    assert [item.id for item in newest.data] == [item.id for item in reversed(items)]
+    assert not newest.has_more
+    first_items = sdk.responses.input_items.list(first.id).data
+    assert len(first_items) == 1 and first_items[0].content[0].type == "input_text"
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.input_items.list("resp_unknown")
 
 
 def test_a_streamed_function_call():
