@@ -20,6 +20,34 @@ async fn post(daemon: &Daemon, body: &Value) -> reqwest::Response {
         .expect("POST /v1/responses")
 }
 
+/// A request the daemon answers with 200: its JSON body.
+async fn answered(daemon: &Daemon, body: &Value) -> Value {
+    let response = post(daemon, body).await;
+    assert_eq!(response.status(), 200, "{body}");
+    response.json().await.expect("json")
+}
+
+/// A POST to `path` is 405 and names the methods it allows.
+async fn assert_post_refused(daemon: &Daemon, path: &str, allow: &str) {
+    let refused = reqwest::Client::new()
+        .post(daemon.url(path))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), 405, "{path}");
+    assert_eq!(refused.headers()["allow"].to_str().expect("allow"), allow);
+}
+
+/// `GET path`.
+async fn fetch(daemon: &Daemon, path: String) -> reqwest::Result<reqwest::Response> {
+    reqwest::Client::new().get(daemon.url(&path)).send().await
+}
+
+/// The JSON body of a GET.
+async fn json_of(response: reqwest::Result<reqwest::Response>) -> Value {
+    response.expect("GET").json().await.expect("json")
+}
+
 fn output_text(response: &Value) -> String {
     response["output"]
         .as_array()
@@ -37,19 +65,12 @@ fn output_text(response: &Value) -> String {
 async fn kept_responses_can_be_read_back_and_deleted() {
     let daemon = Daemon::start(DaemonOptions::fake()).await;
     let client = reqwest::Client::new();
-    let get = |id: &str| {
-        client
-            .get(daemon.url(&format!("/v1/responses/{id}")))
-            .send()
-    };
-    let whole: Value = post(
+    let get = |id: &str| fetch(&daemon, format!("/v1/responses/{id}"));
+    let whole: Value = answered(
         &daemon,
         &json!({"model": "claude-opus-4", "input": "keep me"}),
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     let id = whole["id"].as_str().expect("id").to_string();
     let read = get(&id).await.expect("GET");
     assert_eq!(read.status(), 200);
@@ -69,12 +90,7 @@ async fn kept_responses_can_be_read_back_and_deleted() {
         .find(|(name, _)| name == "response.completed")
         .expect("response.completed");
     let streamed_id = completed["response"]["id"].as_str().expect("id");
-    let read: Value = get(streamed_id)
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("json");
+    let read: Value = json_of(get(streamed_id).await).await;
     assert_eq!(read, completed["response"]);
 
     let deleted = client
@@ -112,26 +128,19 @@ async fn kept_responses_can_be_read_back_and_deleted() {
     .await;
     assert_eq!(continued.status(), 404);
 
-    let unstored: Value = post(
+    let unstored: Value = answered(
         &daemon,
         &json!({"model": "claude-opus-4", "input": "forget me", "store": false}),
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     let unstored_id = unstored["id"].as_str().expect("id");
     assert_eq!(get(unstored_id).await.expect("GET").status(), 404);
-    let wrong_method = client
-        .post(daemon.url(&format!("/v1/responses/{streamed_id}")))
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(wrong_method.status(), 405);
-    assert_eq!(
-        wrong_method.headers()["allow"].to_str().expect("allow"),
-        "GET, DELETE"
-    );
+    assert_post_refused(
+        &daemon,
+        &format!("/v1/responses/{streamed_id}"),
+        "GET, DELETE",
+    )
+    .await;
 }
 
 /// A 1x1 PNG.
@@ -145,26 +154,15 @@ const PIXEL: &str =
 async fn input_items_list_the_requests_own_input() {
     let daemon = Daemon::start(DaemonOptions::fake()).await;
     let client = reqwest::Client::new();
-    let list = |id: &str, query: &str| {
-        client
-            .get(daemon.url(&format!("/v1/responses/{id}/input_items{query}")))
-            .send()
-    };
-    let first: Value = post(
+    let list =
+        |id: &str, query: &str| fetch(&daemon, format!("/v1/responses/{id}/input_items{query}"));
+    let first: Value = answered(
         &daemon,
         &json!({"model": "claude-opus-4", "input": "I am Bob."}),
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     let first_id = first["id"].as_str().expect("id").to_string();
-    let listed: Value = list(&first_id, "")
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = json_of(list(&first_id, "").await).await;
     assert_eq!(listed["object"], "list");
     assert_eq!(listed["has_more"], false);
     let items = listed["data"].as_array().expect("data");
@@ -190,12 +188,7 @@ async fn input_items_list_the_requests_own_input() {
     assert_eq!(second.status(), 200);
     let second: Value = second.json().await.expect("json");
     let second_id = second["id"].as_str().expect("id").to_string();
-    let newest_first: Value = list(&second_id, "")
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("json");
+    let newest_first: Value = json_of(list(&second_id, "").await).await;
     let texts: Vec<&str> = newest_first["data"]
         .as_array()
         .expect("data")
@@ -222,12 +215,7 @@ async fn input_items_list_the_requests_own_input() {
     let mut seen = Vec::new();
     let mut query = "?order=asc&limit=2&include[]=message.input_image.image_url".to_string();
     loop {
-        let page: Value = list(&second_id, &query)
-            .await
-            .expect("GET")
-            .json()
-            .await
-            .expect("json");
+        let page: Value = json_of(list(&second_id, &query).await).await;
         let data = page["data"].as_array().expect("data");
         assert!(data.len() <= 2, "{page}");
         seen.extend(data.iter().cloned());
@@ -253,16 +241,12 @@ async fn input_items_list_the_requests_own_input() {
         assert_eq!(error["error"]["param"], param, "{error}");
     }
     assert_eq!(list("resp_unknown", "").await.expect("GET").status(), 404);
-    let wrong_method = client
-        .post(daemon.url(&format!("/v1/responses/{second_id}/input_items")))
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(wrong_method.status(), 405);
-    assert_eq!(
-        wrong_method.headers()["allow"].to_str().expect("allow"),
-        "GET"
-    );
+    assert_post_refused(
+        &daemon,
+        &format!("/v1/responses/{second_id}/input_items"),
+        "GET",
+    )
+    .await;
     client
         .delete(daemon.url(&format!("/v1/responses/{second_id}")))
         .send()
@@ -385,15 +369,12 @@ async fn function_calls_round_trip_and_previous_response_id_continues() {
     let tools = json!([{"type": "function", "name": "get_weather",
         "description": "The weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
-    let first: Value = post(
+    let first: Value = answered(
         &daemon,
         &json!({"model": "claude-sonnet-4", "tools": tools,
             "input": "weather?\nCALL get_weather {\"city\":\"Rome\"}"}),
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     let call = first["output"]
         .as_array()
         .expect("output")
@@ -411,16 +392,13 @@ async fn function_calls_round_trip_and_previous_response_id_continues() {
     assert_eq!(mock.message_requests().len(), 1);
 
     // The output, continuing from the kept response.
-    let second: Value = post(
+    let second: Value = answered(
         &daemon,
         &json!({"model": "claude-sonnet-4", "tools": tools,
             "previous_response_id": first["id"],
             "input": [{"type": "function_call_output", "call_id": call_id, "output": "warm"}]}),
     )
-    .await
-    .json()
-    .await
-    .expect("json");
+    .await;
     assert_eq!(second["status"], "completed", "{second}");
     assert_eq!(output_text(&second), format!("Results: {call_id}=warm"));
     assert_eq!(second["previous_response_id"], first["id"]);

@@ -74,11 +74,16 @@ def test_function_call_and_its_output():
     assert second.output_text == f"Results: {calls[0].call_id}=cold"
 
 
+def weather_call(sdk: OpenAI, city: str):
+    """A response whose answer is a get_weather call, and that call."""
+    first = sdk.responses.create(model=MODEL, tools=[WEATHER],
+                                 input=f'CALL get_weather {{"city": "{city}"}}')
+    return first, next(item for item in first.output if item.type == "function_call")
+
+
 def test_previous_response_id_continues():
     sdk = client()
-    first = sdk.responses.create(model=MODEL, tools=[WEATHER],
-                                 input='CALL get_weather {"city": "Lima"}')
-    call = next(item for item in first.output if item.type == "function_call")
+    first, call = weather_call(sdk, "Lima")
     second = sdk.responses.create(
         model=MODEL, tools=[WEATHER], previous_response_id=first.id,
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "mild"}])
@@ -100,9 +105,7 @@ def test_retrieve_and_delete():
 
 def test_input_items_list_and_page():
     sdk = client()
-    first = sdk.responses.create(model=MODEL, tools=[WEATHER],
-                                 input='CALL get_weather {"city": "Rome"}')
-    call = next(item for item in first.output if item.type == "function_call")
+    first, call = weather_call(sdk, "Rome")
     second = sdk.responses.create(
         model=MODEL, tools=[WEATHER], previous_response_id=first.id,
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "warm"},
