@@ -105,7 +105,7 @@ async fn answer(
         Ok(request.chat)
     })
     .await?;
-    let request = meta;
+    let mut request = meta;
     let run::Started { chat, rx, overage } = started;
     let (tools, tool_choice) = Echo::tools_of(&chat.tools);
     let echo = Echo {
@@ -127,7 +127,7 @@ async fn answer(
         store: state.responses.clone(),
         limits: store_limits(live),
         conversation: request.conversation(&chat),
-        input_items: responses::with_ids(request.input_items.clone()),
+        input_items: responses::with_ids(std::mem::take(&mut request.input_items)),
     });
     let mut log = log.take();
     let response = if chat.stream {
