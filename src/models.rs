@@ -12,6 +12,9 @@ use crate::config::Settings;
 /// does not tell us release dates). 2025-01-01T00:00:00Z.
 pub const MODEL_CREATED: i64 = 1_735_689_600;
 
+/// [`MODEL_CREATED`] as the RFC 3339 time the Anthropic Models API's `created_at` is.
+pub const MODEL_CREATED_AT: &str = "2025-01-01T00:00:00Z";
+
 /// Resolves request model ids to CLI model arguments.
 #[derive(Clone, Debug)]
 pub struct Catalog {

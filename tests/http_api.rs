@@ -102,6 +102,79 @@ async fn models_list_and_retrieve() {
     assert_eq!(body["error"]["code"], "model_not_found");
 }
 
+/// Anthropic clients read the same list: each model has `type`, `display_name` and an
+/// RFC 3339 `created_at`, the list pages with `limit` / `after_id` / `before_id`, and errors
+/// come in the Anthropic shape when the request carries `anthropic-version`.
+#[tokio::test]
+async fn models_read_by_an_anthropic_client() {
+    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    let anthropic_get = |path: &str| {
+        reqwest::Client::new()
+            .get(daemon.url(path))
+            .header("anthropic-version", "2023-06-01")
+            .send()
+    };
+    let all: Value = anthropic_get("/v1/models")
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let data = all["data"].as_array().expect("data");
+    assert_eq!(all["has_more"], false, "without limit everything is listed");
+    assert_eq!(all["first_id"], data[0]["id"]);
+    assert_eq!(all["last_id"], data[data.len() - 1]["id"]);
+    for model in data {
+        assert_eq!(model["type"], "model");
+        assert_eq!(model["display_name"], model["id"]);
+        assert_eq!(model["created_at"], "2025-01-01T00:00:00Z");
+    }
+    let mut paged = Vec::new();
+    let mut query = "limit=2".to_string();
+    loop {
+        let page: Value = anthropic_get(&format!("/v1/models?{query}"))
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("json");
+        paged.extend(page["data"].as_array().expect("data").iter().cloned());
+        if page["has_more"] != true {
+            break;
+        }
+        query = format!(
+            "limit=2&after_id={}",
+            page["last_id"].as_str().expect("last_id")
+        );
+        assert!(paged.len() <= data.len(), "paging ends");
+    }
+    assert_eq!(&paged, data, "the pages make the whole list");
+    let last = data[data.len() - 1]["id"].as_str().expect("id");
+    let before: Value = anthropic_get(&format!("/v1/models?limit=1&before_id={last}"))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(before["data"][0], data[data.len() - 2]);
+
+    let unknown = anthropic_get("/v1/models/gpt-4o").await.expect("GET");
+    assert_eq!(unknown.status(), 404);
+    let error: Value = unknown.json().await.expect("json");
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["error"]["type"], "not_found_error");
+    let refused = anthropic_get("/v1/models?limit=0").await.expect("GET");
+    assert_eq!(refused.status(), 400);
+    let error: Value = refused.json().await.expect("json");
+    assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
+    let (status, error) = get(&daemon, "/v1/models?after_id=nope").await;
+    assert_eq!(
+        (status, &error["error"]["param"]),
+        (400, &json!("after_id")),
+        "OpenAI shape without the header"
+    );
+}
+
 /// Models and aliases come from the config file.
 #[tokio::test]
 async fn model_list_is_configurable() {

@@ -58,7 +58,7 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let live = state.live();
-    let dialect = respond::Dialect::of_path(request.uri().path());
+    let dialect = respond::Dialect::of_request(request.uri().path(), request.headers());
     let authority = access::request_host(request.uri(), request.headers());
     if live.settings.check_host
         && let Err(error) = access::check_host(
@@ -122,7 +122,7 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         .filter(|p| !p.is_empty())
         .unwrap_or(&path);
     let method = request.method().clone();
-    let dialect = respond::Dialect::of_path(path);
+    let dialect = respond::Dialect::of_request(path, request.headers());
     if is_protected(path, live)
         && let Some(key) = &live.api_key
         && let Err(error) = auth::check(request.headers(), key)
@@ -132,26 +132,28 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
     if let Some(id) = input_items_of(path) {
         return match method {
             Method::GET => responses::input_items(state, live, id, request.uri().query()),
-            _ => method_not_allowed(&method, path, "GET"),
+            _ => method_not_allowed(dialect, &method, path, "GET"),
         };
     }
     if let Some(id) = response_id(path) {
         return match method {
             Method::GET => responses::retrieve(state, live, id),
             Method::DELETE => responses::delete(state, live, id),
-            _ => method_not_allowed(&method, path, "GET, DELETE"),
+            _ => method_not_allowed(dialect, &method, path, "GET, DELETE"),
         };
     }
     match (&method, path) {
         (&Method::GET | &Method::HEAD, "/health") => health::health(state, live),
         (&Method::GET | &Method::HEAD, "/") => status::page(state, live),
         (&Method::GET, "/metrics") => metrics::metrics(state, live),
-        (&Method::GET, "/v1/models" | "/models") => models::list(live),
+        (&Method::GET, "/v1/models" | "/models") => {
+            models::list(live, request.uri().query(), dialect)
+        }
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
-            models::retrieve(live, &p["/v1/models/".len()..])
+            models::retrieve(live, &p["/v1/models/".len()..], dialect)
         }
         (&Method::GET, p) if p.starts_with("/models/") => {
-            models::retrieve(live, &p["/models/".len()..])
+            models::retrieve(live, &p["/models/".len()..], dialect)
         }
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
             chat::completions(state, live, request).await
@@ -161,18 +163,18 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         (&Method::POST, "/v1/responses" | "/responses") => {
             responses::create(state, live, request).await
         }
-        (_, "/health" | "/") => method_not_allowed(&method, path, "GET, HEAD"),
-        (_, "/metrics") => method_not_allowed(&method, path, "GET"),
-        (_, "/v1/models" | "/models") => method_not_allowed(&method, path, "GET"),
+        (_, "/health" | "/") => method_not_allowed(dialect, &method, path, "GET, HEAD"),
+        (_, "/metrics") => method_not_allowed(dialect, &method, path, "GET"),
+        (_, "/v1/models" | "/models") => method_not_allowed(dialect, &method, path, "GET"),
         (_, p) if p.starts_with("/v1/models/") || p.starts_with("/models/") => {
-            method_not_allowed(&method, path, "GET")
+            method_not_allowed(dialect, &method, path, "GET")
         }
         (_, "/v1/chat/completions" | "/chat/completions") => {
-            method_not_allowed(&method, path, "POST")
+            method_not_allowed(dialect, &method, path, "POST")
         }
-        (_, "/v1/responses" | "/responses") => method_not_allowed(&method, path, "POST"),
+        (_, "/v1/responses" | "/responses") => method_not_allowed(dialect, &method, path, "POST"),
         (_, "/v1/messages" | "/v1/messages/count_tokens") => {
-            method_not_allowed(&method, path, "POST")
+            method_not_allowed(dialect, &method, path, "POST")
         }
         _ => respond::error_in(
             dialect,
@@ -202,9 +204,14 @@ fn input_items_of(path: &str) -> Option<&str> {
     path.strip_suffix("/input_items").and_then(response_id)
 }
 
-fn method_not_allowed(method: &Method, path: &str, allow: &'static str) -> Response<Body> {
+fn method_not_allowed(
+    dialect: respond::Dialect,
+    method: &Method,
+    path: &str,
+    allow: &'static str,
+) -> Response<Body> {
     let mut response = respond::error_in(
-        respond::Dialect::of_path(path),
+        dialect,
         &ApiError::new(
             ErrorKind::MethodNotAllowed,
             format!("{method} is not allowed on {path}; use {allow}."),

@@ -48,9 +48,20 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// The dialect of a request path.
-    pub fn of_path(path: &str) -> Dialect {
-        if path.starts_with("/v1/messages") {
+    /// The dialect of a request: the Messages API's paths are Anthropic's, chat completions
+    /// and Responses OpenAI's; on paths both kinds of client use (models, unknown paths, …)
+    /// a request with `anthropic-version` (which Anthropic's SDKs and the claude CLI send)
+    /// gets the Anthropic shape, any other OpenAI's.
+    pub fn of_request(path: &str, headers: &hyper::HeaderMap) -> Dialect {
+        const OPENAI_ONLY: [&str; 4] = [
+            "/v1/chat/completions",
+            "/chat/completions",
+            "/v1/responses",
+            "/responses",
+        ];
+        let messages = path.starts_with("/v1/messages");
+        let shared = !OPENAI_ONLY.iter().any(|prefix| path.starts_with(prefix));
+        if messages || (shared && headers.contains_key("anthropic-version")) {
             Dialect::Anthropic
         } else {
             Dialect::OpenAi

@@ -17,6 +17,6 @@ pub use request::{
 };
 pub use response::{
     ChatCompletion, Choice, Chunk, ChunkChoice, Delta, DeltaFunction, DeltaToolCall, FinishReason,
-    FunctionCall, ModelList, ModelObject, ResponseMessage, ResponseToolCall, Usage,
+    FunctionCall, ResponseMessage, ResponseToolCall, Usage,
 };
 pub use tools::{FunctionDef, ToolCall, ToolChoice, Tools};

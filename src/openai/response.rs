@@ -1,5 +1,5 @@
-//! Response shapes as OpenAI documents them: `chat.completion`, `chat.completion.chunk`,
-//! the model object and list, and usage.
+//! Response shapes as OpenAI documents them: `chat.completion`, `chat.completion.chunk`
+//! and usage (the model objects, read by both kinds of client, are `http::models`').
 
 use serde::Serialize;
 
@@ -242,31 +242,6 @@ impl Chunk {
         chunk.usage = Some(Some(usage));
         chunk
     }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ModelObject {
-    pub id: String,
-    pub object: &'static str,
-    pub created: i64,
-    pub owned_by: &'static str,
-}
-
-impl ModelObject {
-    pub fn new(id: &str, created: i64) -> ModelObject {
-        ModelObject {
-            id: id.to_string(),
-            object: "model",
-            created,
-            owned_by: "anthropic",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ModelList {
-    pub object: &'static str,
-    pub data: Vec<ModelObject>,
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-"""The official `anthropic` SDK against claude-max-proxy's /v1/messages, with the REAL claude
-CLI 2.1.332 behind it talking to the test suite's mock Messages API (it echoes the last user
-text, answers `CALL <fn> <json>` lines with tool_use blocks and tool results with
-`Results: <id>=<text>`).
+"""The official `anthropic` SDK against claude-max-proxy's /v1/messages and /v1/models, with
+the REAL claude CLI 2.1.332 behind it talking to the test suite's mock Messages API (it
+echoes the last user text, answers `CALL <fn> <json>` lines with tool_use blocks and tool
+results with `Results: <id>=<text>`).
 
 tests/messages_api.rs starts the mock and the daemon and runs this module with
 PROXY_BASE_URL set (the daemon's root: the SDK adds /v1/messages itself).
@@ -123,3 +123,18 @@ def test_errors_map_to_the_sdk_exceptions():
                                          "data": "AAAA"}}]}])
     assert bad.value.status_code == 400
     assert bad.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_models_list_and_retrieve():
+    sdk = client()
+    models = list(sdk.models.list())
+    ids = [model.id for model in models]
+    assert MODEL in ids and "opus" in ids
+    assert all(model.type == "model" and model.display_name == model.id for model in models)
+    assert models[0].created_at.year == 2025
+    # The SDK's pager follows `after_id` two at a time and sees the same list.
+    assert [model.id for model in sdk.models.list(limit=2)] == ids
+    assert sdk.models.retrieve(MODEL).id == MODEL
+    with pytest.raises(anthropic.NotFoundError) as not_found:
+        sdk.models.retrieve("gpt-nope")
+    assert not_found.value.body["error"]["type"] == "not_found_error"
