@@ -12,7 +12,8 @@
 use arbitrary::Arbitrary;
 use serde_json::{Map, Value, json};
 
-/// `src/openai/`: request parsing and validation (images included), responses, errors.
+/// `src/openai/`: request parsing and validation (images and documents included),
+/// responses, errors.
 #[path = "../../src/openai/mod.rs"]
 pub mod openai;
 
@@ -163,7 +164,7 @@ pub fn check_messages_request(body: &[u8]) -> Option<ChatRequest> {
         .expect("accepted without a user turn");
     match last.role {
         Role::User => assert!(
-            !last.text.trim().is_empty() || !last.images.is_empty(),
+            !last.text.trim().is_empty() || !last.attachments.is_empty(),
             "accepted an empty last user turn"
         ),
         Role::Tool => {}
@@ -310,7 +311,7 @@ pub fn check_responses_request(body: &[u8]) -> Option<ResponsesRequest> {
         .expect("accepted without a user turn");
     match last.role {
         Role::User => assert!(
-            !last.text.trim().is_empty() || !last.images.is_empty(),
+            !last.text.trim().is_empty() || !last.attachments.is_empty(),
             "accepted an empty last user turn"
         ),
         Role::Tool => {}
@@ -327,7 +328,7 @@ pub fn check_responses_request(body: &[u8]) -> Option<ResponsesRequest> {
             );
         }
         if message.role != Role::User {
-            assert!(message.images.is_empty() || message.role == Role::Tool);
+            assert!(message.attachments.is_empty() || message.role == Role::Tool);
         }
         for call in &message.tool_calls {
             assert_eq!(

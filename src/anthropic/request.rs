@@ -1,10 +1,10 @@
 //! Parsing and validating `POST /v1/messages` bodies into the one request shape the runner
 //! plans from ([`ChatRequest`]): `system` becomes system messages, `tool_use` blocks become
 //! tool calls of the assistant turn, `tool_result` blocks become tool messages (before the
-//! user's own text of that turn), `image` blocks become images.
+//! user's own text of that turn), `image` and `document` blocks become attachments.
 //!
 //! What the Messages API accepts and this proxy cannot carry is refused with a 400 that
-//! says so (server tools, documents, an assistant prefill); what has no effect through the
+//! says so (server tools, uploaded files, an assistant prefill); what has no effect through the
 //! CLI (`temperature`, `top_k`, `metadata`, cache hints, earlier thinking blocks) is accepted
 //! and ignored, as the API ignores unknown fields. Claude Code's own request metadata — the
 //! `x-anthropic-billing-header:` block at the start of `system` — is dropped: the daemon's
@@ -15,13 +15,15 @@ use serde_json::{Map, Value};
 use crate::openai::controls::{
     Controls, ResponseFormat, effort_named, positive_int, schema_format,
 };
-use crate::openai::image::{ImageSource, from_base64};
+use crate::openai::document::parse_document_block;
+use crate::openai::image::from_base64;
 use crate::openai::tools::{
     FunctionDef, ToolCall, ToolChoice, Tools, require_tools_for, valid_name,
 };
 use crate::openai::{
     ApiError, ChatRequest, Message, Role, check_ending, json_object, required_model,
 };
+use crate::openai::{Attachment, Source};
 
 /// The prefix of the system block Claude Code adds as request metadata.
 const BILLING_HEADER: &str = "x-anthropic-billing-header:";
@@ -92,7 +94,7 @@ fn plain(role: Role, text: String) -> Message {
     Message {
         role,
         text,
-        images: Vec::new(),
+        attachments: Vec::new(),
         tool_calls: Vec::new(),
         tool_call_id: None,
     }
@@ -148,7 +150,7 @@ fn conversation(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
 #[derive(Default)]
 struct Turn {
     texts: Vec<String>,
-    images: Vec<ImageSource>,
+    attachments: Vec<Attachment>,
     calls: Vec<ToolCall>,
     results: Vec<Message>,
 }
@@ -179,7 +181,10 @@ impl Turn {
             let kind = block.get("type").and_then(Value::as_str).unwrap_or("");
             match (kind, role) {
                 ("text", _) => turn.texts.push(text_of(block, &param)?),
-                ("image", Role::User) => turn.images.push(image(block, &param)?),
+                ("image", Role::User) => turn.attachments.push(image(block, &param)?),
+                ("document", Role::User) => {
+                    turn.attachments.push(parse_document_block(block, &param)?)
+                }
                 ("tool_use", Role::Assistant) => turn.calls.push(tool_use(block, &param)?),
                 ("tool_result", Role::User) => {
                     let result = tool_result(block, &param, earlier)?;
@@ -187,7 +192,7 @@ impl Turn {
                 }
                 // Earlier thinking is the model's own and cannot be replayed through the CLI.
                 ("thinking" | "redacted_thinking", Role::Assistant) => {}
-                ("document" | "search_result" | "container_upload", _) => {
+                ("search_result" | "container_upload", _) => {
                     return Err(ApiError::invalid(
                         format!("{param}.type"),
                         format!(
@@ -219,11 +224,11 @@ impl Turn {
     fn into_messages(self, role: Role) -> Vec<Message> {
         let mut out = self.results;
         let text = self.texts.join("\n");
-        if !text.trim().is_empty() || !self.images.is_empty() || !self.calls.is_empty() {
+        if !text.trim().is_empty() || !self.attachments.is_empty() || !self.calls.is_empty() {
             out.push(Message {
                 role,
                 text,
-                images: self.images,
+                attachments: self.attachments,
                 tool_calls: self.calls,
                 tool_call_id: None,
             });
@@ -243,7 +248,7 @@ fn text_of(block: &Value, param: &str) -> Result<String, ApiError> {
 }
 
 /// An `image` block: `source` of type `base64` or `url`.
-fn image(block: &Value, param: &str) -> Result<ImageSource, ApiError> {
+fn image(block: &Value, param: &str) -> Result<Attachment, ApiError> {
     let source = block.get("source").unwrap_or(&Value::Null);
     let source_param = format!("{param}.source");
     match source.get("type").and_then(Value::as_str) {
@@ -260,7 +265,7 @@ fn image(block: &Value, param: &str) -> Result<ImageSource, ApiError> {
         }
         Some("url") => match source.get("url").and_then(Value::as_str) {
             Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                Ok(ImageSource::Url(url.to_string()))
+                Ok(Attachment::Image(Source::Url(url.to_string())))
             }
             _ => Err(ApiError::invalid(
                 format!("{source_param}.url"),
@@ -324,7 +329,7 @@ fn tool_result(block: &Value, param: &str, earlier: &[Message]) -> Result<Messag
         ));
     }
     let mut texts = Vec::new();
-    let mut images = Vec::new();
+    let mut attachments = Vec::new();
     match block.get("content") {
         None | Some(Value::Null) => {}
         Some(Value::String(text)) => texts.push(text.clone()),
@@ -333,7 +338,7 @@ fn tool_result(block: &Value, param: &str, earlier: &[Message]) -> Result<Messag
                 let part_param = format!("{param}.content.{k}");
                 match part.get("type").and_then(Value::as_str) {
                     Some("text") => texts.push(text_of(part, &part_param)?),
-                    Some("image") => images.push(image(part, &part_param)?),
+                    Some("image") => attachments.push(image(part, &part_param)?),
                     _ => {
                         return Err(ApiError::invalid(
                             format!("{part_param}.type"),
@@ -357,7 +362,7 @@ fn tool_result(block: &Value, param: &str, earlier: &[Message]) -> Result<Messag
     Ok(Message {
         role: Role::Tool,
         text,
-        images,
+        attachments,
         tool_calls: Vec::new(),
         tool_call_id: Some(id.to_string()),
     })

@@ -39,7 +39,7 @@ pub struct RunSpec<'a> {
     /// `--json-schema`: the answer is the CLI's `StructuredOutput` tool input.
     pub json_schema: Option<&'a str>,
     /// `--input-format stream-json`: the prompt arrives as one JSON user message (needed for
-    /// images); a `--resume` session is then read at start.
+    /// attachments); a `--resume` session is then read at start.
     pub stream_input: bool,
     /// Client tools: the MCP stub's config, the defer hook, the call to carry.
     pub tools: Option<ToolArgs<'a>>,

@@ -65,15 +65,15 @@ impl Drop for SessionFile {
 pub struct SessionTurn<'a> {
     pub speaker: Speaker,
     pub text: &'a str,
-    pub images: Vec<serde_json::Value>,
+    pub attachments: Vec<serde_json::Value>,
 }
 
-/// A user row's message content: the text alone, or the images then the text.
+/// A user row's message content: the text alone, or the attachments then the text.
 fn user_content(turn: &SessionTurn<'_>) -> serde_json::Value {
-    if turn.images.is_empty() {
+    if turn.attachments.is_empty() {
         return json!(turn.text);
     }
-    let mut blocks = turn.images.clone();
+    let mut blocks = turn.attachments.clone();
     if !turn.text.trim().is_empty() {
         blocks.push(json!({"type": "text", "text": turn.text}));
     }
@@ -288,12 +288,12 @@ mod tests {
             SessionTurn {
                 speaker: Speaker::User,
                 text: "My name is Bob.",
-                images: Vec::new(),
+                attachments: Vec::new(),
             },
             SessionTurn {
                 speaker: Speaker::Assistant,
                 text: "Nice to meet you, Bob.",
-                images: Vec::new(),
+                attachments: Vec::new(),
             },
         ];
         let file = write(

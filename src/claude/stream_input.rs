@@ -14,7 +14,7 @@
 
 use serde_json::{Value, json};
 
-/// One user message line: `blocks` (images first, then text, as the CLI's own
+/// One user message line: `blocks` (attachments first, then text, as the CLI's own
 /// attachments go), newline-terminated. A message of one text block is sent as a plain
 /// string, as the CLI sends a prompt it read as text: upstream gets the same message either
 /// way.

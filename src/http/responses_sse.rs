@@ -34,7 +34,7 @@ impl Keep {
         messages.push(Message {
             role: Role::Assistant,
             text,
-            images: Vec::new(),
+            attachments: Vec::new(),
             tool_calls: calls,
             tool_call_id: None,
         });

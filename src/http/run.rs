@@ -112,13 +112,17 @@ pub fn decorate(
 /// Refuses images over `max_image_bytes` (decoded size), naming the message.
 fn check_image_sizes(chat: &ChatRequest, max: usize) -> Result<(), ApiError> {
     for (i, message) in chat.messages.iter().enumerate() {
-        if let Some(image) = message.images.iter().find(|img| img.decoded_len() > max) {
+        if let Some(image) = message
+            .attachments
+            .iter()
+            .find(|img| img.image_bytes() > max)
+        {
             return Err(ApiError::invalid(
                 format!("messages[{i}].content"),
                 format!(
                     "An image is {} bytes; at most {max} are accepted (`max_image_bytes`). \
                      Send a smaller image.",
-                    image.decoded_len()
+                    image.image_bytes()
                 ),
             ));
         }

@@ -1,45 +1,19 @@
 //! Image content parts (`image_url`): a `data:` URL with base64 PNG, JPEG, GIF or WebP, or
-//! an http(s) URL, checked and turned into the Messages API's image source. Anything else
-//! is a 400 naming the part.
+//! an http(s) URL, checked and turned into an [`Attachment::Image`]. Anything else is a 400
+//! naming the part.
 
 use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ApiError;
+use super::attachment::{Attachment, Source};
 
 /// The media types the Messages API accepts.
 const MEDIA_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
 
-/// Where an image comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ImageSource {
-    Base64 { media_type: String, data: String },
-    Url(String),
-}
-
-impl ImageSource {
-    /// The Messages API content block.
-    pub fn to_block(&self) -> Value {
-        match self {
-            ImageSource::Base64 { media_type, data } => json!({"type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data}}),
-            ImageSource::Url(url) => json!({"type": "image",
-                "source": {"type": "url", "url": url}}),
-        }
-    }
-
-    /// The image's size in bytes (decoded), for `max_image_bytes`; 0 for URLs.
-    pub fn decoded_len(&self) -> usize {
-        match self {
-            ImageSource::Base64 { data, .. } => data.len() / 4 * 3,
-            ImageSource::Url(_) => 0,
-        }
-    }
-}
-
 /// Reads an `image_url` part (`{"type":"image_url","image_url":{"url":…}}`, or the url as a
 /// plain string).
-pub fn parse_part(part: &Value, param: &str) -> Result<ImageSource, ApiError> {
+pub fn parse_part(part: &Value, param: &str) -> Result<Attachment, ApiError> {
     let url = match part.get("image_url") {
         Some(Value::Object(inner)) => inner.get("url").and_then(Value::as_str),
         Some(Value::String(url)) => Some(url.as_str()),
@@ -56,12 +30,12 @@ pub fn parse_part(part: &Value, param: &str) -> Result<ImageSource, ApiError> {
 }
 
 /// An image URL: a base64 `data:` URL or an http(s) URL; errors name `param`.
-pub fn parse_url(url: &str, param: &str) -> Result<ImageSource, ApiError> {
+pub fn parse_url(url: &str, param: &str) -> Result<Attachment, ApiError> {
     if let Some(rest) = url.strip_prefix("data:") {
         return parse_data_url(rest, param);
     }
     if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(ImageSource::Url(url.to_string()));
+        return Ok(Attachment::Image(Source::Url(url.to_string())));
     }
     Err(ApiError::invalid(
         param,
@@ -69,7 +43,7 @@ pub fn parse_url(url: &str, param: &str) -> Result<ImageSource, ApiError> {
     ))
 }
 
-fn parse_data_url(rest: &str, param: &str) -> Result<ImageSource, ApiError> {
+fn parse_data_url(rest: &str, param: &str) -> Result<Attachment, ApiError> {
     let Some((header, data)) = rest.split_once(',') else {
         return Err(ApiError::invalid(
             param,
@@ -86,7 +60,7 @@ fn parse_data_url(rest: &str, param: &str) -> Result<ImageSource, ApiError> {
 }
 
 /// A base64 image of `media_type` (checked: a supported type, valid base64).
-pub fn from_base64(media_type: &str, data: &str, param: &str) -> Result<ImageSource, ApiError> {
+pub fn from_base64(media_type: &str, data: &str, param: &str) -> Result<Attachment, ApiError> {
     let media_type = match media_type.to_ascii_lowercase().as_str() {
         "image/jpg" => "image/jpeg".to_string(),
         other => other.to_string(),
@@ -111,12 +85,13 @@ pub fn from_base64(media_type: &str, data: &str, param: &str) -> Result<ImageSou
             "The image data is not valid base64.",
         ));
     }
-    Ok(ImageSource::Base64 { media_type, data })
+    Ok(Attachment::Image(Source::Base64 { media_type, data }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const PIXEL: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC";
 
@@ -134,7 +109,7 @@ mod tests {
         );
         let jpg = parse_part(&part(&format!("data:image/jpg;base64,{PIXEL}")), "p").unwrap();
         assert!(
-            matches!(jpg, ImageSource::Base64 { media_type, .. } if media_type == "image/jpeg")
+            matches!(jpg, Attachment::Image(Source::Base64 { media_type, .. }) if media_type == "image/jpeg")
         );
         let remote = parse_part(&part("https://example.com/cat.png"), "p").unwrap();
         assert_eq!(remote.to_block()["source"]["type"], "url");

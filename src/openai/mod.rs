@@ -1,17 +1,20 @@
 //! OpenAI wire format: the chat request as we accept it (parsed and validated into
-//! [`ChatRequest`]), the response and chunk shapes we send, the model list, and the
-//! error object every failure is reported as. Pure data: no I/O here.
+//! [`ChatRequest`]) with its images and documents ([`attachment`]), the response and chunk
+//! shapes we send, and the error object every failure is reported as. Pure data: no I/O
+//! here.
 
+pub mod attachment;
 pub mod controls;
+pub mod document;
 mod error;
 pub mod image;
 mod request;
 mod response;
 pub mod tools;
 
+pub use attachment::{Attachment, DocumentSource, Source};
 pub use controls::{Controls, Effort, ResponseFormat};
 pub use error::{ApiError, ErrorKind};
-pub use image::ImageSource;
 pub use request::{
     ChatRequest, Message, Role, check_ending, json_object, parse_chat_request, required_model,
 };

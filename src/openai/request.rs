@@ -4,14 +4,15 @@
 //! `param` (`messages[2].content[0].type`) the way OpenAI does. The generation controls the
 //! CLI honours (`max_tokens`, `stop`, `reasoning_effort`) are read by [`super::controls`];
 //! parameters it cannot honour (temperature, top_p, …) are type-checked, then ignored and
-//! named back to the client; images are read by [`super::image`]; features we do not
+//! named back to the client; images are read by [`super::image`], files (PDF, text) by
+//! [`super::document`]; features we do not
 //! support yet (n > 1, tools) are rejected with a clear 400.
 
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use super::Attachment;
 use super::controls::Controls;
-use super::image::ImageSource;
 use super::tools::{ToolCall, Tools};
 
 /// Who said a message, after folding `developer` into `system`.
@@ -24,12 +25,12 @@ pub enum Role {
     Tool,
 }
 
-/// One message with its text content and (user messages only) its images.
+/// One message with its text content and (user messages only) its images and documents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     pub role: Role,
     pub text: String,
-    pub images: Vec<ImageSource>,
+    pub attachments: Vec<Attachment>,
     /// Assistant messages: the tool calls made.
     pub tool_calls: Vec<ToolCall>,
     /// Tool messages: the call this is the result of.
@@ -275,7 +276,7 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
                 ));
             }
         };
-        let (text, images) = parse_content(msg.get("content"), &param, role)?;
+        let (text, attachments) = parse_content(msg.get("content"), &param, role)?;
         let tool_calls = if role == Role::Assistant {
             let calls = super::tools::parse_calls(msg, &param, &format!("call_legacy_{i}"))?;
             if let Some(id) = calls.iter().find(|c| c.id.starts_with("call_legacy_")) {
@@ -293,7 +294,7 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         messages.push(Message {
             role,
             text,
-            images,
+            attachments,
             tool_calls,
             tool_call_id,
         });
@@ -324,7 +325,7 @@ pub fn check_ending(messages: &[Message]) -> Result<(), ApiError> {
     }
     if messages[last].role == Role::User
         && messages[last].text.trim().is_empty()
-        && messages[last].images.is_empty()
+        && messages[last].attachments.is_empty()
     {
         return Err(ApiError::invalid(
             format!("messages[{last}].content"),
@@ -362,12 +363,12 @@ fn result_id(
     Ok(id)
 }
 
-/// A message's text (parts joined) and images.
+/// A message's text (parts joined) and its images and files.
 fn parse_content(
     value: Option<&Value>,
     param: &str,
     role: Role,
-) -> Result<(String, Vec<ImageSource>), ApiError> {
+) -> Result<(String, Vec<Attachment>), ApiError> {
     match value {
         Some(Value::String(s)) => Ok((s.clone(), Vec::new())),
         None | Some(Value::Null) if role == Role::Assistant => Ok((String::new(), Vec::new())),
@@ -377,7 +378,7 @@ fn parse_content(
         )),
         Some(Value::Array(parts)) => {
             let mut texts = Vec::with_capacity(parts.len());
-            let mut images = Vec::new();
+            let mut attachments = Vec::new();
             for (j, part) in parts.iter().enumerate() {
                 let part_param = format!("{param}.content[{j}]");
                 let kind = part.get("type").and_then(Value::as_str);
@@ -395,20 +396,23 @@ fn parse_content(
                         }
                     }
                     Some("image_url") if role == Role::User => {
-                        images.push(super::image::parse_part(part, &part_param)?);
+                        attachments.push(super::image::parse_part(part, &part_param)?);
                     }
-                    Some("image_url") => {
+                    Some("file") if role == Role::User => {
+                        attachments.push(super::document::parse_chat_file(part, &part_param)?);
+                    }
+                    Some("image_url" | "file") => {
                         return Err(ApiError::invalid(
                             format!("{part_param}.type"),
-                            "Only user messages may carry images.",
+                            "Only user messages may carry images and files.",
                         ));
                     }
-                    Some(t @ ("input_image" | "input_audio" | "file")) => {
+                    Some(t @ ("input_image" | "input_audio")) => {
                         return Err(ApiError::invalid(
                             format!("{part_param}.type"),
                             format!(
-                                "Content parts of type `{t}` are not supported; send text and \
-                                 `image_url` parts."
+                                "Content parts of type `{t}` are not supported; send text, \
+                                 `image_url` and `file` parts."
                             ),
                         ));
                     }
@@ -426,7 +430,7 @@ fn parse_content(
                     }
                 }
             }
-            Ok((texts.join("\n"), images))
+            Ok((texts.join("\n"), attachments))
         }
         Some(_) => Err(ApiError::invalid(
             format!("{param}.content"),

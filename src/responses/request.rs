@@ -1,8 +1,8 @@
 //! Parsing and validating `POST /v1/responses` bodies into the one request shape the runner
 //! plans from ([`ChatRequest`]): `instructions` becomes the system prompt, `input` items
-//! become turns (`message` items with input_text / input_image / output_text parts,
-//! `function_call` items as the assistant's tool calls, `function_call_output` items as
-//! tool results), and a `previous_response_id` puts the kept conversation first.
+//! become turns (`message` items with input_text / input_image / input_file / output_text
+//! parts, `function_call` items as the assistant's tool calls, `function_call_output` items
+//! as tool results), and a `previous_response_id` puts the kept conversation first.
 //!
 //! Tools other than `function`, background runs and server-side conversations cannot be
 //! carried through the CLI and are refused with a 400 naming the field.
@@ -10,10 +10,12 @@
 use serde_json::{Map, Value};
 
 use super::input_items::listed_items;
+use crate::openai::Attachment;
 use crate::openai::controls::{
     Controls, ResponseFormat, positive_int, reasoning_effort, schema_format,
 };
-use crate::openai::image::{ImageSource, parse_url};
+use crate::openai::document::parse_input_file;
+use crate::openai::image::parse_url;
 use crate::openai::tools::{
     FunctionDef, ToolCall, ToolChoice, Tools, function_def, require_tools_for, valid_name,
 };
@@ -171,7 +173,7 @@ fn plain(role: Role, text: String) -> Message {
     Message {
         role,
         text,
-        images: Vec::new(),
+        attachments: Vec::new(),
         tool_calls: Vec::new(),
         tool_call_id: None,
     }
@@ -265,9 +267,9 @@ fn input(
                          conversation; its `call_id` must be one of theirs.",
                     ));
                 }
-                let (text, images) = output_content(item.get("output"), &param)?;
+                let (text, attachments) = output_content(item.get("output"), &param)?;
                 out.push(Message {
-                    images,
+                    attachments,
                     tool_call_id: Some(id.to_string()),
                     ..plain(Role::Tool, text)
                 });
@@ -318,7 +320,7 @@ fn message(item: &Value, param: &str) -> Result<Message, ApiError> {
         }
     };
     let mut texts = Vec::new();
-    let mut images = Vec::new();
+    let mut attachments = Vec::new();
     for (j, part) in parts.iter().enumerate() {
         let part_param = format!("{param}.content[{j}]");
         match part.get("type").and_then(Value::as_str) {
@@ -333,14 +335,17 @@ fn message(item: &Value, param: &str) -> Result<Message, ApiError> {
             },
             Some("refusal") => {}
             Some("input_image") if role == Role::User => {
-                images.push(input_image(part, &part_param)?)
+                attachments.push(input_image(part, &part_param)?)
+            }
+            Some("input_file") if role == Role::User => {
+                attachments.push(parse_input_file(part, &part_param)?)
             }
             Some(other) => {
                 return Err(ApiError::invalid(
                     format!("{part_param}.type"),
                     format!(
                         "Content parts of type `{}` are not supported here; send input_text \
-                         and (in user messages) input_image parts.",
+                         and (in user messages) input_image and input_file parts.",
                         other.chars().take(40).collect::<String>()
                     ),
                 ));
@@ -354,13 +359,13 @@ fn message(item: &Value, param: &str) -> Result<Message, ApiError> {
         }
     }
     Ok(Message {
-        images,
+        attachments,
         ..plain(role, texts.join("\n"))
     })
 }
 
 /// An `input_image` part: `image_url` as a data: or http(s) URL (file ids are refused).
-fn input_image(part: &Value, param: &str) -> Result<ImageSource, ApiError> {
+fn input_image(part: &Value, param: &str) -> Result<Attachment, ApiError> {
     match part.get("image_url").and_then(Value::as_str) {
         Some(url) => parse_url(url, &format!("{param}.image_url")),
         None => Err(ApiError::invalid(
@@ -407,19 +412,19 @@ fn function_call(item: &Value, param: &str) -> Result<ToolCall, ApiError> {
 fn output_content(
     value: Option<&Value>,
     param: &str,
-) -> Result<(String, Vec<ImageSource>), ApiError> {
+) -> Result<(String, Vec<Attachment>), ApiError> {
     match value {
         Some(Value::String(text)) => Ok((text.clone(), Vec::new())),
         Some(Value::Array(parts)) => {
             let mut texts = Vec::new();
-            let mut images = Vec::new();
+            let mut attachments = Vec::new();
             for (j, part) in parts.iter().enumerate() {
                 let part_param = format!("{param}.output[{j}]");
                 match part.get("type").and_then(Value::as_str) {
                     Some("input_text" | "output_text" | "text") => {
                         texts.push(part.get("text").and_then(Value::as_str).unwrap_or(""));
                     }
-                    Some("input_image") => images.push(input_image(part, &part_param)?),
+                    Some("input_image") => attachments.push(input_image(part, &part_param)?),
                     _ => {
                         return Err(ApiError::invalid(
                             format!("{part_param}.type"),
@@ -428,7 +433,7 @@ fn output_content(
                     }
                 }
             }
-            Ok((texts.join("\n"), images))
+            Ok((texts.join("\n"), attachments))
         }
         _ => Err(ApiError::invalid(
             format!("{param}.output"),
@@ -695,7 +700,7 @@ mod tests {
             (
                 json!({"model": "m", "input": [{"role": "user", "content": [
                 {"type": "input_file", "file_id": "f"}]}]}),
-                "input[0].content[0].type",
+                "input[0].content[0].file_data",
             ),
             (
                 json!({"model": "m", "input": "x", "text": {"format": {"type": "json_schema"}}}),

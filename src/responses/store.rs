@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::openai::Attachment;
 use crate::openai::Message;
-use crate::openai::image::ImageSource;
 
 /// A kept answer: the whole conversation up to and including it (the request's
 /// `instructions` not among it: they do not carry over), the request's own input items and
@@ -168,24 +168,17 @@ fn weight_of(kept: &Kept) -> usize {
         .messages
         .iter()
         .map(|message| {
-            let images: usize = message.images.iter().map(image_bytes).sum();
+            let attachments: usize = message.attachments.iter().map(Attachment::held_bytes).sum();
             let calls: usize = message
                 .tool_calls
                 .iter()
                 .map(|call| OVERHEAD + call.id.len() + call.name.len() + call.arguments.len())
                 .sum();
-            OVERHEAD + message.text.len() + images + calls
+            OVERHEAD + message.text.len() + attachments + calls
         })
         .sum();
     let items: usize = kept.input_items.iter().map(weight_of_value).sum();
     messages + items + weight_of_value(&kept.response)
-}
-
-fn image_bytes(image: &ImageSource) -> usize {
-    match image {
-        ImageSource::Base64 { media_type, data } => media_type.len() + data.len(),
-        ImageSource::Url(url) => url.len(),
-    }
 }
 
 fn weight_of_value(value: &Value) -> usize {
@@ -217,7 +210,7 @@ mod tests {
             messages: vec![Message {
                 role: Role::User,
                 text: text.into(),
-                images: Vec::new(),
+                attachments: Vec::new(),
                 tool_calls: Vec::new(),
                 tool_call_id: None,
             }],

@@ -243,11 +243,11 @@ impl Backend {
             .map(|(i, (speaker, text))| SessionTurn {
                 speaker: *speaker,
                 text,
-                images: run
+                attachments: run
                     .plan
-                    .history_images
+                    .history_attachments
                     .get(i)
-                    .map(|images| images.iter().map(|i| i.to_block()).collect())
+                    .map(|attachments| attachments.iter().map(|i| i.to_block()).collect())
                     .unwrap_or_default(),
             })
             .collect();
@@ -297,11 +297,11 @@ impl Backend {
 fn tool_row(turn: &ToolTurn) -> Row {
     let text_block = |text: &str| json!({"type": "text", "text": text});
     match turn {
-        ToolTurn::User { text, images } => {
-            if images.is_empty() {
+        ToolTurn::User { text, attachments } => {
+            if attachments.is_empty() {
                 Row::User(json!(text))
             } else {
-                let mut blocks: Vec<Value> = images.iter().map(|i| i.to_block()).collect();
+                let mut blocks: Vec<Value> = attachments.iter().map(|i| i.to_block()).collect();
                 if !text.trim().is_empty() {
                     blocks.push(text_block(text));
                 }
@@ -334,7 +334,7 @@ fn tool_row(turn: &ToolTurn) -> Row {
 }
 
 /// What goes on the CLI's stdin: the prompt as text, or (stream-json input) one user
-/// message line with the images first, then the text.
+/// message line with the attachments (images, documents) first, then the text.
 fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
     // A continuation has no new prompt: the resumed CLI runs the deferred call and goes on.
     if run
@@ -354,11 +354,11 @@ fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
     }
     let mut blocks: Vec<serde_json::Value> = Vec::new();
     if mode == Mode::Flatten {
-        for images in &run.plan.history_images {
-            blocks.extend(images.iter().map(|i| i.to_block()));
+        for attachments in &run.plan.history_attachments {
+            blocks.extend(attachments.iter().map(|i| i.to_block()));
         }
     }
-    blocks.extend(run.plan.prompt_images.iter().map(|i| i.to_block()));
+    blocks.extend(run.plan.prompt_attachments.iter().map(|i| i.to_block()));
     if !text.trim().is_empty() {
         blocks.push(stream_input::text_block(text));
     }

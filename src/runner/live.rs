@@ -31,7 +31,7 @@ use super::workspace::Workspace;
 use crate::claude::process::CliProcess;
 use crate::claude::session::Speaker;
 use crate::config::Settings;
-use crate::openai::ImageSource;
+use crate::openai::Attachment;
 use crate::translate::plan::RunPlan;
 
 /// The digest of a conversation's turns.
@@ -218,20 +218,20 @@ fn oldest(entries: &[LiveProcess]) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-/// The digest of a conversation: each turn's speaker, text and images, in order.
+/// The digest of a conversation: each turn's speaker, text and attachments, in order.
 pub fn digest_turns<'a>(
-    turns: impl IntoIterator<Item = (Speaker, &'a str, &'a [ImageSource])>,
+    turns: impl IntoIterator<Item = (Speaker, &'a str, &'a [Attachment])>,
 ) -> ConversationDigest {
     let mut hash = Sha256::new();
-    for (speaker, text, images) in turns {
+    for (speaker, text, attachments) in turns {
         hash.update(match speaker {
             Speaker::User => b"U",
             Speaker::Assistant => b"A",
         });
         hash.update((text.len() as u64).to_le_bytes());
         hash.update(text.as_bytes());
-        hash.update((images.len() as u64).to_le_bytes());
-        for image in images {
+        hash.update((attachments.len() as u64).to_le_bytes());
+        for image in attachments {
             let block = image.to_block().to_string();
             hash.update((block.len() as u64).to_le_bytes());
             hash.update(block.as_bytes());
@@ -243,22 +243,30 @@ pub fn digest_turns<'a>(
 /// The digest of the earlier turns of `plan`: what a kept process must hold to answer it.
 pub fn digest_before(plan: &RunPlan) -> ConversationDigest {
     digest_turns(plan.history.iter().enumerate().map(|(i, (speaker, text))| {
-        let images = plan.history_images.get(i).map(Vec::as_slice).unwrap_or(&[]);
-        (*speaker, text.as_str(), images)
+        let attachments = plan
+            .history_attachments
+            .get(i)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        (*speaker, text.as_str(), attachments)
     }))
 }
 
 /// The digest of `plan`'s conversation once the process answered it with `answer`.
 pub fn digest_after(plan: &RunPlan, answer: &str) -> ConversationDigest {
     let earlier = plan.history.iter().enumerate().map(|(i, (speaker, text))| {
-        let images = plan.history_images.get(i).map(Vec::as_slice).unwrap_or(&[]);
-        (*speaker, text.as_str(), images)
+        let attachments = plan
+            .history_attachments
+            .get(i)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        (*speaker, text.as_str(), attachments)
     });
     let this_turn = [
         (
             Speaker::User,
             plan.prompt.as_str(),
-            plan.prompt_images.as_slice(),
+            plan.prompt_attachments.as_slice(),
         ),
         (Speaker::Assistant, answer, &[][..]),
     ];

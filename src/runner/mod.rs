@@ -297,13 +297,13 @@ impl Backend {
                 json_schema: run.plan.json_schema.clone(),
                 // One stream-json message line: measured faster to first token than `-p`
                 // text for a conversation without tools (0.90-0.95x, BENCHMARKS.md), and
-                // images and live processes need it. Runs with client tools take `-p` text
-                // unless they carry images: a cold tool run measured slower with stream-json
+                // attachments and live processes need it. Runs with client tools take `-p`
+                // text unless they carry attachments: a cold tool run measured slower with stream-json
                 // input (1.37-1.40x the bare CLI, against 1.01x), and a tool continuation
                 // has no prompt at all.
                 stream_input: run.plan.tools.is_none()
-                    || !run.plan.prompt_images.is_empty()
-                    || (mode == Mode::Flatten && run.plan.history_has_images()),
+                    || !run.plan.prompt_attachments.is_empty()
+                    || (mode == Mode::Flatten && run.plan.history_has_attachments()),
                 tools: run.plan.tools.as_ref().map(|t| t.functions_json()),
             },
         )

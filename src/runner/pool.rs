@@ -68,7 +68,7 @@ pub struct StartControls {
     pub thinking: bool,
     /// `--json-schema` (compact JSON).
     pub json_schema: Option<String>,
-    /// `--input-format stream-json` (requests with images).
+    /// `--input-format stream-json` (requests with attachments).
     pub stream_input: bool,
     /// The client tools the MCP stub lists (JSON), for tool conversations.
     pub tools: Option<String>,

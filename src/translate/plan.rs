@@ -7,7 +7,7 @@
 
 use super::tool_plan::{self, ToolRun};
 use crate::claude::session::Speaker;
-use crate::openai::{ApiError, ChatRequest, Effort, ImageSource, ResponseFormat, Role};
+use crate::openai::{ApiError, Attachment, ChatRequest, Effort, ResponseFormat, Role};
 
 /// What one CLI run needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,10 +34,10 @@ pub struct RunPlan {
     pub stop: Vec<String>,
     /// `--json-schema`: the answer is JSON valid against this schema.
     pub json_schema: Option<String>,
-    /// The images of each `history` turn (same index; empty for most).
-    pub history_images: Vec<Vec<ImageSource>>,
-    /// The images of the new user message (they go in a stream-json stdin message).
-    pub prompt_images: Vec<ImageSource>,
+    /// The attachments (images, documents) of each `history` turn (same index; empty for most).
+    pub history_attachments: Vec<Vec<Attachment>>,
+    /// The attachments of the new user message (they go in a stream-json stdin message).
+    pub prompt_attachments: Vec<Attachment>,
     /// Client tools: the stub's functions, the session rows, the call to carry.
     pub tools: Option<ToolRun>,
 }
@@ -52,9 +52,9 @@ impl RunPlan {
         !self.history.is_empty() || self.tools.as_ref().is_some_and(|t| !t.turns.is_empty())
     }
 
-    /// Whether any earlier turn carries images.
-    pub fn history_has_images(&self) -> bool {
-        self.history_images.iter().any(|i| !i.is_empty())
+    /// Whether any earlier turn carries attachments.
+    pub fn history_has_attachments(&self) -> bool {
+        self.history_attachments.iter().any(|i| !i.is_empty())
     }
 }
 
@@ -62,19 +62,19 @@ impl RunPlan {
 pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
     let turns = request.turns();
     // The parser guarantees a non-empty last user turn.
-    let (last, mut prompt_images, earlier) = match turns.split_last() {
-        Some((last, earlier)) => (last.text.clone(), last.images.clone(), earlier),
+    let (last, mut prompt_attachments, earlier) = match turns.split_last() {
+        Some((last, earlier)) => (last.text.clone(), last.attachments.clone(), earlier),
         None => (String::new(), Vec::new(), &[][..]),
     };
     let mut history: Vec<(Speaker, String)> = Vec::new();
-    let mut history_images: Vec<Vec<ImageSource>> = Vec::new();
+    let mut history_attachments: Vec<Vec<Attachment>> = Vec::new();
     for message in earlier {
         let speaker = match message.role {
             Role::User => Speaker::User,
             Role::Assistant => Speaker::Assistant,
             Role::System | Role::Tool => continue,
         };
-        if message.text.trim().is_empty() && message.images.is_empty() {
+        if message.text.trim().is_empty() && message.attachments.is_empty() {
             continue;
         }
         match history.last_mut() {
@@ -85,13 +85,13 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
                     }
                     text.push_str(&message.text);
                 }
-                if let Some(images) = history_images.last_mut() {
-                    images.extend(message.images.iter().cloned());
+                if let Some(attachments) = history_attachments.last_mut() {
+                    attachments.extend(message.attachments.iter().cloned());
                 }
             }
             _ => {
                 history.push((speaker, message.text.clone()));
-                history_images.push(message.images.clone());
+                history_attachments.push(message.attachments.clone());
             }
         }
     }
@@ -107,9 +107,9 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
             format!("{text}\n\n{prompt}")
         };
         history.pop();
-        let mut folded = history_images.pop().unwrap_or_default();
-        folded.append(&mut prompt_images);
-        prompt_images = folded;
+        let mut folded = history_attachments.pop().unwrap_or_default();
+        folded.append(&mut prompt_attachments);
+        prompt_attachments = folded;
     }
     let must_flatten = history.first().is_some_and(|(s, _)| *s != Speaker::User);
     let flattened = flatten(&history, &prompt);
@@ -136,8 +136,8 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
         thinking: request.controls.thinking,
         stop: request.controls.stop.clone(),
         json_schema,
-        history_images,
-        prompt_images,
+        history_attachments,
+        prompt_attachments,
         tools: None,
     }
 }
@@ -149,12 +149,12 @@ pub fn plan_request(request: &ChatRequest, model_arg: &str) -> Result<RunPlan, A
     }
     let (tools, last_user) = tool_plan::plan(request)?;
     let mut run = plan(request, model_arg);
-    let (prompt, images) = last_user.unwrap_or_default();
+    let (prompt, attachments) = last_user.unwrap_or_default();
     run.history.clear();
-    run.history_images.clear();
+    run.history_attachments.clear();
     run.prompt = prompt.clone();
     run.flattened = prompt;
-    run.prompt_images = images;
+    run.prompt_attachments = attachments;
     run.must_flatten = false;
     if let Some(instruction) = &tools.instruction {
         run.system_prompt = Some(match run.system_prompt.take() {

@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 
 pub use super::tool_names::ToolNames;
 
-use crate::openai::{ApiError, ChatRequest, FunctionDef, ImageSource, Role, ToolChoice};
+use crate::openai::{ApiError, Attachment, ChatRequest, FunctionDef, Role, ToolChoice};
 
 /// One earlier turn, as a session row.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ToolTurn {
     User {
         text: String,
-        images: Vec<ImageSource>,
+        attachments: Vec<Attachment>,
     },
     Assistant {
         text: String,
@@ -78,8 +78,8 @@ pub fn involves_tools(request: &ChatRequest) -> bool {
             .any(|m| m.role == Role::Tool || !m.tool_calls.is_empty())
 }
 
-/// The new user message a request ends with: its text and images.
-pub type NewMessage = (String, Vec<ImageSource>);
+/// The new user message a request ends with: its text and attachments.
+pub type NewMessage = (String, Vec<Attachment>);
 
 /// Plans the tool side of `request`; the new user message (if the request ends with one) is
 /// returned beside it.
@@ -97,7 +97,7 @@ pub fn plan(request: &ChatRequest) -> Result<(ToolRun, Option<NewMessage>), ApiE
     }
     let last_user = match turns.last() {
         Some(ToolTurn::User { .. }) => match turns.pop() {
-            Some(ToolTurn::User { text, images }) => Some((text, images)),
+            Some(ToolTurn::User { text, attachments }) => Some((text, attachments)),
             _ => None,
         },
         _ => None,
@@ -122,14 +122,14 @@ pub fn plan(request: &ChatRequest) -> Result<(ToolRun, Option<NewMessage>), ApiE
 fn push_turn(turns: &mut Vec<ToolTurn>, message: &crate::openai::Message) {
     match message.role {
         Role::User => match turns.last_mut() {
-            Some(ToolTurn::User { text, images }) => {
+            Some(ToolTurn::User { text, attachments }) => {
                 join(text, &message.text);
-                images.extend(message.images.iter().cloned());
+                attachments.extend(message.attachments.iter().cloned());
             }
             Some(ToolTurn::Results { text, .. }) => join(text, &message.text),
             _ => turns.push(ToolTurn::User {
                 text: message.text.clone(),
-                images: message.images.clone(),
+                attachments: message.attachments.clone(),
             }),
         },
         Role::Assistant => {
