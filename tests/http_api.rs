@@ -109,17 +109,16 @@ async fn models_list_and_retrieve() {
 async fn models_read_by_an_anthropic_client() {
     let daemon = Daemon::start(DaemonOptions::fake()).await;
     let anthropic_get = |path: &str| {
-        reqwest::Client::new()
+        let request = reqwest::Client::new()
             .get(daemon.url(path))
-            .header("anthropic-version", "2023-06-01")
-            .send()
+            .header("anthropic-version", "2023-06-01");
+        async move {
+            let response = request.send().await.expect("GET");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        }
     };
-    let all: Value = anthropic_get("/v1/models")
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("json");
+    let (_, all) = anthropic_get("/v1/models").await;
     let data = all["data"].as_array().expect("data");
     assert_eq!(all["has_more"], false, "without limit everything is listed");
     assert_eq!(all["first_id"], data[0]["id"]);
@@ -132,12 +131,7 @@ async fn models_read_by_an_anthropic_client() {
     let mut paged = Vec::new();
     let mut query = "limit=2".to_string();
     loop {
-        let page: Value = anthropic_get(&format!("/v1/models?{query}"))
-            .await
-            .expect("GET")
-            .json()
-            .await
-            .expect("json");
+        let (_, page) = anthropic_get(&format!("/v1/models?{query}")).await;
         paged.extend(page["data"].as_array().expect("data").iter().cloned());
         if page["has_more"] != true {
             break;
@@ -150,22 +144,15 @@ async fn models_read_by_an_anthropic_client() {
     }
     assert_eq!(&paged, data, "the pages make the whole list");
     let last = data[data.len() - 1]["id"].as_str().expect("id");
-    let before: Value = anthropic_get(&format!("/v1/models?limit=1&before_id={last}"))
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("json");
+    let (_, before) = anthropic_get(&format!("/v1/models?limit=1&before_id={last}")).await;
     assert_eq!(before["data"][0], data[data.len() - 2]);
 
-    let unknown = anthropic_get("/v1/models/gpt-4o").await.expect("GET");
-    assert_eq!(unknown.status(), 404);
-    let error: Value = unknown.json().await.expect("json");
+    let (status, error) = anthropic_get("/v1/models/gpt-4o").await;
+    assert_eq!(status, 404);
     assert_eq!(error["type"], "error", "{error}");
     assert_eq!(error["error"]["type"], "not_found_error");
-    let refused = anthropic_get("/v1/models?limit=0").await.expect("GET");
-    assert_eq!(refused.status(), 400);
-    let error: Value = refused.json().await.expect("json");
+    let (status, error) = anthropic_get("/v1/models?limit=0").await;
+    assert_eq!(status, 400);
     assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
     let (status, error) = get(&daemon, "/v1/models?after_id=nope").await;
     assert_eq!(

@@ -231,8 +231,8 @@ pub fn digest_turns<'a>(
         hash.update((text.len() as u64).to_le_bytes());
         hash.update(text.as_bytes());
         hash.update((attachments.len() as u64).to_le_bytes());
-        for image in attachments {
-            let block = image.to_block().to_string();
+        for attachment in attachments {
+            let block = attachment.to_block().to_string();
             hash.update((block.len() as u64).to_le_bytes());
             hash.update(block.as_bytes());
         }
@@ -240,28 +240,26 @@ pub fn digest_turns<'a>(
     hash.finalize().into()
 }
 
-/// The digest of the earlier turns of `plan`: what a kept process must hold to answer it.
-pub fn digest_before(plan: &RunPlan) -> ConversationDigest {
-    digest_turns(plan.history.iter().enumerate().map(|(i, (speaker, text))| {
+/// The earlier turns of `plan`, each with its attachments.
+fn earlier_turns(plan: &RunPlan) -> impl Iterator<Item = (Speaker, &str, &[Attachment])> {
+    plan.history.iter().enumerate().map(|(i, (speaker, text))| {
         let attachments = plan
             .history_attachments
             .get(i)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         (*speaker, text.as_str(), attachments)
-    }))
+    })
+}
+
+/// The digest of the earlier turns of `plan`: what a kept process must hold to answer it.
+pub fn digest_before(plan: &RunPlan) -> ConversationDigest {
+    digest_turns(earlier_turns(plan))
 }
 
 /// The digest of `plan`'s conversation once the process answered it with `answer`.
 pub fn digest_after(plan: &RunPlan, answer: &str) -> ConversationDigest {
-    let earlier = plan.history.iter().enumerate().map(|(i, (speaker, text))| {
-        let attachments = plan
-            .history_attachments
-            .get(i)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        (*speaker, text.as_str(), attachments)
-    });
+    let earlier = earlier_turns(plan);
     let this_turn = [
         (
             Speaker::User,
