@@ -475,6 +475,114 @@ async fn a_streamed_function_call() {
     assert_eq!(events[events.len() - 1].0, "response.completed");
 }
 
+/// What Codex sends: a `custom` (freeform, grammar) `apply_patch` tool beside function
+/// tools, hosted `web_search` and a `namespace` it cannot have. The custom tool is offered
+/// upstream as a function with one string argument carrying its grammar; its call comes
+/// back as a `custom_tool_call` with the free text (whole and streamed), and
+/// `custom_tool_call_output` answers it; the left-out tools are named in `x-ignored-params`.
+#[tokio::test]
+async fn codex_custom_tools_round_trip() {
+    let Some((mock, daemon)) = support::real_cli_daemon("").await else {
+        return;
+    };
+    let patch = "*** Begin Patch\n*** Add File: hello.txt\n+hello\n*** End Patch\n";
+    let tools = json!([
+        {"type": "web_search", "external_web_access": false},
+        {"type": "custom", "name": "apply_patch", "description": "Edit files with a patch.",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"}},
+        {"type": "function", "name": "shell", "parameters": {"type": "object",
+         "properties": {"command": {"type": "array", "items": {"type": "string"}}}}},
+        {"type": "namespace", "name": "mcp__repl", "description": "A REPL.", "tools": []},
+    ]);
+    let ask = format!("CALL apply_patch {}", json!({"input": patch}));
+    let response = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "tools": tools, "store": false,
+            "input": [{"role": "developer", "content": "You are Codex."},
+                      {"role": "user", "content": ask}]}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let ignored = response.headers()["x-ignored-params"]
+        .to_str()
+        .expect("header")
+        .to_string();
+    assert!(
+        ignored.contains("tools[0]") && ignored.contains("tools[3]"),
+        "{ignored}"
+    );
+    let first: Value = response.json().await.expect("json");
+    let call = first["output"]
+        .as_array()
+        .expect("output")
+        .iter()
+        .find(|item| item["type"] == "custom_tool_call")
+        .cloned()
+        .unwrap_or_else(|| panic!("a custom_tool_call item: {first}"));
+    assert_eq!(call["name"], "apply_patch");
+    assert_eq!(call["input"], patch, "the free text, not JSON");
+    assert!(call["id"].as_str().expect("id").starts_with("ctc_"));
+    assert!(
+        first["tools"]
+            .as_array()
+            .expect("tools")
+            .contains(&tools[1]),
+        "the custom tool is echoed as given: {}",
+        first["tools"]
+    );
+    let upstream_tools = mock.message_requests()[0].body["tools"].to_string();
+    assert!(
+        upstream_tools.contains("start: begin_patch"),
+        "{upstream_tools}"
+    );
+    assert!(!upstream_tools.contains("mcp__repl"), "{upstream_tools}");
+
+    // Codex sends the whole conversation back, with the call, its output and what it had
+    // from elsewhere (reasoning, a web search call): answered from the output.
+    let call_id = call["call_id"].as_str().expect("call_id");
+    let second: Value = answered(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "tools": tools, "store": false, "input": [
+            {"role": "user", "content": ask},
+            {"type": "reasoning", "summary": [], "encrypted_content": "opaque"},
+            {"type": "web_search_call", "status": "completed",
+             "action": {"type": "search", "query": "patch format"}},
+            {"type": "custom_tool_call", "call_id": call_id, "name": "apply_patch",
+             "input": patch},
+            {"type": "custom_tool_call_output", "call_id": call_id, "output": "Done!"}]}),
+    )
+    .await;
+    assert_eq!(output_text(&second), format!("Results: {call_id}=Done!"));
+
+    // Streamed: the input arrives whole in custom_tool_call_input events.
+    let body = post(
+        &daemon,
+        &json!({"model": "claude-sonnet-4", "tools": tools, "stream": true, "input": ask}),
+    )
+    .await
+    .text()
+    .await
+    .expect("body");
+    let events = support::named_events(&body);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        !names.contains(&"response.function_call_arguments.delta"),
+        "{names:?}"
+    );
+    let delta = events
+        .iter()
+        .find(|(n, _)| n == "response.custom_tool_call_input.delta")
+        .expect("an input delta");
+    assert_eq!(delta.1["delta"], patch);
+    let done = events
+        .iter()
+        .find(|(n, d)| n == "response.output_item.done" && d["item"]["type"] == "custom_tool_call")
+        .expect("the custom_tool_call item is done");
+    assert_eq!(done.1["item"]["input"], patch);
+    assert!(names.contains(&"response.custom_tool_call_input.done"));
+    assert_eq!(events[events.len() - 1].0, "response.completed");
+}
+
 /// What cannot be carried is a 400 naming the field, in OpenAI's error shape; unknown
 /// previous responses are a 404; nothing runs for them.
 #[tokio::test]
@@ -482,7 +590,7 @@ async fn refusals_name_their_field() {
     let daemon = Daemon::start(DaemonOptions::fake()).await;
     for (body, status, param) in [
         (
-            json!({"model": "claude-opus-4", "input": "x", "tools": [{"type": "web_search"}]}),
+            json!({"model": "claude-opus-4", "input": "x", "tools": [{"type": "file_search"}]}),
             400,
             "tools[0].type",
         ),

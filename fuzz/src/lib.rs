@@ -23,8 +23,8 @@ pub mod openai;
 pub mod anthropic;
 
 /// `src/responses/request.rs`: the Responses API's request parsing (into the same
-/// `ChatRequest`) and the input items it keeps. Only the parser: `response.rs` builds
-/// answers (and needs `uuid`), `store.rs` is the daemon's memory behind
+/// `ChatRequest`), its tools and the input items it keeps. Only the parser: `response.rs`
+/// builds answers (and needs `uuid`), `store.rs` is the daemon's memory behind
 /// `previous_response_id`, `input_list.rs` lists what it keeps.
 #[path = "../../src/responses"]
 pub mod responses {
@@ -32,6 +32,8 @@ pub mod responses {
     mod input_items;
     #[path = "request.rs"]
     mod request;
+    #[path = "tools.rs"]
+    mod tools;
     pub use request::{ResponsesMeta, ResponsesRequest, parse_responses_request};
 }
 

@@ -107,7 +107,7 @@ async fn answer(
     .await?;
     let mut request = meta;
     let run::Started { chat, rx, overage } = started;
-    let (tools, tool_choice) = Echo::tools_of(&chat.tools);
+    let (tools, tool_choice) = Echo::tools_of(&chat.tools, &request.custom_tools);
     let echo = Echo {
         id: id.to_string(),
         created_at: run::unix_now(),
@@ -122,6 +122,7 @@ async fn answer(
         parallel_tool_calls: chat.tools.parallel,
         text_format: Echo::format_of(&chat.controls.format),
         reasoning_effort: chat.controls.effort.map(|e| e.as_arg()),
+        custom_tools: std::mem::take(&mut request.custom_tools),
     };
     let keep = (request.store && live.settings.responses_kept > 0).then(|| Keep {
         store: state.responses.clone(),
@@ -139,7 +140,12 @@ async fn answer(
             model: answer.model.clone(),
             ..echo
         };
-        let output = responses::output_items(&answer.reasoning, &answer.text, &answer.calls);
+        let output = responses::output_items(
+            &answer.reasoning,
+            &answer.text,
+            &answer.calls,
+            &echo.custom_tools,
+        );
         let body = responses::response(
             &echo,
             Status::of(answer.finish.reason),

@@ -67,6 +67,8 @@ enum Open {
         id: String,
         call: ToolCall,
         index: usize,
+        /// A custom tool's call: its input is sent whole when it ends.
+        custom: bool,
     },
 }
 
@@ -206,6 +208,26 @@ impl ResponsesWriter {
                 );
                 responses::reasoning_item(&id, Some(&text))
             }
+            Some(Open::Call {
+                id,
+                call,
+                custom: true,
+                ..
+            }) => {
+                let input = responses::custom_input(&call.arguments);
+                self.send(
+                    out,
+                    "response.custom_tool_call_input.delta",
+                    json!({"item_id": id, "output_index": index, "delta": input}),
+                );
+                self.send(
+                    out,
+                    "response.custom_tool_call_input.done",
+                    json!({"item_id": id, "output_index": index, "input": input}),
+                );
+                self.calls.push(call.clone());
+                responses::custom_tool_call_item(&id, &call, "completed")
+            }
             Some(Open::Call { id, call, .. }) => {
                 self.send(
                     out,
@@ -273,20 +295,20 @@ impl EventWriter for ResponsesWriter {
             }
             Output::ToolCall { index, id, name } => {
                 self.close(out);
-                let item_id = responses::item_id("fc");
                 let call = ToolCall {
                     id,
                     name,
                     arguments: String::new(),
                 };
-                self.added(
-                    out,
-                    responses::function_call_item(&item_id, &call, "in_progress"),
-                );
+                let (item_id, item) =
+                    responses::call_item(&call, "in_progress", &self.echo.custom_tools);
+                let custom = item["type"] == "custom_tool_call";
+                self.added(out, item);
                 self.open = Some(Open::Call {
                     id: item_id,
                     call,
                     index,
+                    custom,
                 });
             }
             Output::ToolArgs { index, arguments } => {
@@ -295,10 +317,14 @@ impl EventWriter for ResponsesWriter {
                     id,
                     call,
                     index: open,
+                    custom,
                 }) = &mut self.open
                     && *open == index
                 {
                     call.arguments.push_str(&arguments);
+                    if *custom {
+                        return;
+                    }
                     let id = id.clone();
                     self.send(
                         out,

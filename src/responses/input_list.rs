@@ -28,6 +28,8 @@ pub fn with_ids(mut items: Vec<Value>) -> Vec<Value> {
             Some("message") => "msg",
             Some("function_call") => "fc",
             Some("function_call_output") => "fco",
+            Some("custom_tool_call") => "ctc",
+            Some("custom_tool_call_output") => "ctco",
             Some("reasoning") => "rs",
             _ => "item",
         };

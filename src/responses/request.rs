@@ -10,15 +10,14 @@
 use serde_json::{Map, Value};
 
 use super::input_items::listed_items;
+use super::tools::{RequestTools, custom_arguments, parse_tools};
 use crate::openai::Attachment;
 use crate::openai::controls::{
     Controls, ResponseFormat, positive_int, reasoning_effort, schema_format,
 };
 use crate::openai::document::parse_input_file;
 use crate::openai::image::parse_url;
-use crate::openai::tools::{
-    FunctionDef, ToolCall, ToolChoice, Tools, function_def, require_tools_for, valid_name,
-};
+use crate::openai::tools::{ToolCall, valid_name};
 use crate::openai::{
     ApiError, ChatRequest, ErrorKind, Message, Role, check_ending, json_object, required_model,
 };
@@ -52,6 +51,8 @@ pub struct ResponsesMeta {
     pub store: bool,
     /// `metadata`, echoed.
     pub metadata: Value,
+    /// The `custom` tools' definitions: their calls are `custom_tool_call` items.
+    pub custom_tools: Vec<Value>,
     /// `input` as `GET /v1/responses/{id}/input_items` lists it (none without `store`).
     pub input_items: Vec<Value>,
 }
@@ -135,20 +136,28 @@ pub fn parse_responses_request(
     let (turns, origin) = input(obj.get("input"), &messages)?;
     messages.extend(turns);
     check_ending(&messages).map_err(|error| in_input(error, &messages, offset, &origin))?;
+    let RequestTools {
+        tools,
+        custom,
+        left_out,
+    } = parse_tools(&obj)?;
+    let mut controls = controls(&obj)?;
+    controls.ignored.extend(left_out);
     Ok(ResponsesRequest {
         chat: ChatRequest {
             model,
             messages,
             stream,
             include_usage: true,
-            controls: controls(&obj)?,
-            tools: tools(&obj)?,
+            controls,
+            tools,
         },
         meta: ResponsesMeta {
             instructions,
             previous_response_id,
             store,
             metadata: obj.get("metadata").cloned().unwrap_or(Value::Null),
+            custom_tools: custom,
             input_items: if store {
                 listed_items(obj.get("input"))
             } else {
@@ -243,8 +252,8 @@ fn input(
         let kind = item.get("type").and_then(Value::as_str);
         match kind {
             None | Some("message") => out.push(message(item, &param)?),
-            Some("function_call") => {
-                let call = function_call(item, &param)?;
+            Some(kind @ ("function_call" | "custom_tool_call")) => {
+                let call = function_call(item, &param, kind == "custom_tool_call")?;
                 // Consecutive calls are one assistant turn (parallel calls).
                 match out.last_mut() {
                     Some(last) if last.role == Role::Assistant => last.tool_calls.push(call),
@@ -254,7 +263,7 @@ fn input(
                     }),
                 }
             }
-            Some("function_call_output") => {
+            Some(kind @ ("function_call_output" | "custom_tool_call_output")) => {
                 let id = item.get("call_id").and_then(Value::as_str).unwrap_or("");
                 let known = earlier
                     .iter()
@@ -263,8 +272,10 @@ fn input(
                 if id.is_empty() || !known {
                     return Err(ApiError::invalid(
                         format!("{param}.call_id"),
-                        "This function_call_output answers no function_call of the \
-                         conversation; its `call_id` must be one of theirs.",
+                        format!(
+                            "This {kind} answers no call of the conversation; its `call_id` \
+                             must be one of theirs."
+                        ),
                     ));
                 }
                 let (text, attachments) = output_content(item.get("output"), &param)?;
@@ -274,14 +285,21 @@ fn input(
                     ..plain(Role::Tool, text)
                 });
             }
-            // The model's earlier reasoning cannot be replayed through the CLI.
-            Some("reasoning") => continue,
+            // The model's earlier reasoning cannot be replayed through the CLI, and hosted
+            // tools' calls (from another provider) were never this proxy's to run.
+            Some(
+                "reasoning"
+                | "web_search_call"
+                | "tool_search_call"
+                | "tool_search_output"
+                | "image_generation_call",
+            ) => continue,
             Some(other) => {
                 return Err(ApiError::invalid(
                     format!("{param}.type"),
                     format!(
                         "Input items of type `{}` are not supported; send message, \
-                         function_call and function_call_output items.",
+                         function_call, custom_tool_call and their output items.",
                         other.chars().take(40).collect::<String>()
                     ),
                 ));
@@ -376,30 +394,34 @@ fn input_image(part: &Value, param: &str) -> Result<Attachment, ApiError> {
     }
 }
 
-fn function_call(item: &Value, param: &str) -> Result<ToolCall, ApiError> {
+/// A `function_call` item, or (`custom`) a `custom_tool_call` item, whose free-text
+/// `input` stands for the function arguments the model was offered.
+fn function_call(item: &Value, param: &str, custom: bool) -> Result<ToolCall, ApiError> {
     let id = item.get("call_id").and_then(Value::as_str).unwrap_or("");
     if id.is_empty() || id.len() > 128 {
         return Err(ApiError::invalid(
             format!("{param}.call_id"),
-            "A function_call item needs its `call_id`.",
+            "A call item needs its `call_id`.",
         ));
     }
     let name = item.get("name").and_then(Value::as_str).unwrap_or("");
     if !valid_name(name) {
         return Err(ApiError::invalid(
             format!("{param}.name"),
-            "A function_call item needs the function's `name`.",
+            "A call item needs the tool's `name`.",
         ));
     }
-    let arguments = match item.get("arguments") {
+    let (key, what) = if custom {
+        ("input", "`input` must be a string.")
+    } else {
+        ("arguments", "`arguments` must be a JSON string.")
+    };
+    let arguments = match item.get(key) {
+        Some(Value::String(text)) if custom => custom_arguments(text),
         Some(Value::String(text)) => text.clone(),
+        None | Some(Value::Null) if custom => custom_arguments(""),
         None | Some(Value::Null) => "{}".to_string(),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                format!("{param}.arguments"),
-                "`arguments` must be a JSON string.",
-            ));
-        }
+        Some(_) => return Err(ApiError::invalid(format!("{param}.{key}"), what)),
     };
     Ok(ToolCall {
         id: id.to_string(),
@@ -478,85 +500,6 @@ fn controls(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
             .filter(|(key, value)| IGNORED.contains(&key.as_str()) && !value.is_null())
             .map(|(key, _)| key.clone())
             .collect(),
-    })
-}
-
-/// `tools` (type `function`, flat: name, description, parameters), `tool_choice`,
-/// `parallel_tool_calls`.
-fn tools(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
-    let mut functions: Vec<FunctionDef> = Vec::new();
-    match obj.get("tools") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for (i, tool) in items.iter().enumerate() {
-                let param = format!("tools[{i}]");
-                match tool.get("type").and_then(Value::as_str) {
-                    Some("function") => {}
-                    other => {
-                        return Err(ApiError::invalid(
-                            format!("{param}.type"),
-                            format!(
-                                "Tools of type `{}` are not supported by this proxy; only \
-                                 `function` tools are.",
-                                other.unwrap_or("").chars().take(40).collect::<String>()
-                            ),
-                        ));
-                    }
-                }
-                // A Responses tool is flat: the chat API's function object plus `type`.
-                let function = function_def(tool, &param)?;
-                if functions.iter().any(|f| f.name == function.name) {
-                    return Err(ApiError::invalid(
-                        format!("{param}.name"),
-                        format!("The function name `{}` appears twice.", function.name),
-                    ));
-                }
-                functions.push(function);
-            }
-        }
-        Some(_) => return Err(ApiError::invalid("tools", "`tools` must be an array.")),
-    }
-    let choice = match obj.get("tool_choice") {
-        None | Some(Value::Null) => ToolChoice::Auto,
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => ToolChoice::Auto,
-            "none" => ToolChoice::None,
-            "required" => ToolChoice::Required,
-            _ => {
-                return Err(ApiError::invalid(
-                    "tool_choice",
-                    "`tool_choice` must be auto, none, required or {\"type\": \"function\", \"name\": …}.",
-                ));
-            }
-        },
-        Some(Value::Object(choice))
-            if choice.get("type").and_then(Value::as_str) == Some("function") =>
-        {
-            match choice.get("name").and_then(Value::as_str) {
-                Some(name) if functions.iter().any(|f| f.name == name) => {
-                    ToolChoice::Named(name.to_string())
-                }
-                _ => {
-                    return Err(ApiError::invalid(
-                        "tool_choice.name",
-                        "`tool_choice` must name one of the function tools.",
-                    ));
-                }
-            }
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "tool_choice",
-                "`tool_choice` must be auto, none, required or {\"type\": \"function\", \"name\": …}.",
-            ));
-        }
-    };
-    require_tools_for(&choice, &functions)?;
-    let parallel = flag(obj, "parallel_tool_calls")?.unwrap_or(true);
-    Ok(Tools {
-        functions,
-        choice,
-        parallel,
     })
 }
 
@@ -685,7 +628,7 @@ mod tests {
     fn what_cannot_be_carried_names_its_field() {
         for (body, param) in [
             (
-                json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]}),
+                json!({"model": "m", "input": "x", "tools": [{"type": "file_search"}]}),
                 "tools[0].type",
             ),
             (

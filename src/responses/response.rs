@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::tools::{RequestTools, custom_input};
 use crate::openai::{
     FinishReason, FunctionDef, ResponseFormat, ToolCall, ToolChoice, Tools, Usage,
 };
@@ -26,6 +27,8 @@ pub struct Echo {
     pub text_format: Value,
     /// `reasoning.effort` as run (`low` … `max`), if any.
     pub reasoning_effort: Option<&'static str>,
+    /// The request's `custom` tools as given: calls to them are `custom_tool_call` items.
+    pub custom_tools: Vec<Value>,
 }
 
 impl Echo {
@@ -39,13 +42,26 @@ impl Echo {
         }
     }
 
-    /// The request's tools as the response repeats them.
-    pub fn tools_of(tools: &Tools) -> (Value, Value) {
-        let list: Vec<Value> = tools.functions.iter().map(function_tool).collect();
+    /// The request's tools as the response repeats them (`custom` ones as given).
+    pub fn tools_of(tools: &Tools, custom: &[Value]) -> (Value, Value) {
+        let list: Vec<Value> = tools
+            .functions
+            .iter()
+            .map(|f| {
+                custom
+                    .iter()
+                    .find(|tool| tool["name"] == f.name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| function_tool(f))
+            })
+            .collect();
         let choice = match &tools.choice {
             ToolChoice::Auto => json!("auto"),
             ToolChoice::None => json!("none"),
             ToolChoice::Required => json!("required"),
+            ToolChoice::Named(name) if RequestTools::is_custom(custom, name) => {
+                json!({"type": "custom", "name": name})
+            }
             ToolChoice::Named(name) => json!({"type": "function", "name": name}),
         };
         (Value::Array(list), choice)
@@ -158,6 +174,26 @@ pub fn function_call_item(id: &str, call: &ToolCall, status: &str) -> Value {
         "arguments": call.arguments, "status": status})
 }
 
+/// A `custom_tool_call` output item: the call's free-text `input`.
+pub fn custom_tool_call_item(id: &str, call: &ToolCall, status: &str) -> Value {
+    json!({"type": "custom_tool_call", "id": id, "call_id": call.id, "name": call.name,
+        "input": custom_input(&call.arguments), "status": status})
+}
+
+/// The output item of `call`: a `custom_tool_call` for a custom tool (`custom` lists the
+/// request's), else a `function_call`; a new item id.
+pub fn call_item(call: &ToolCall, status: &str, custom: &[Value]) -> (String, Value) {
+    if RequestTools::is_custom(custom, &call.name) {
+        let id = item_id("ctc");
+        let item = custom_tool_call_item(&id, call, status);
+        (id, item)
+    } else {
+        let id = item_id("fc");
+        let item = function_call_item(&id, call, status);
+        (id, item)
+    }
+}
+
 /// A `summary_text` part.
 pub fn summary_part(text: &str) -> Value {
     json!({"type": "summary_text", "text": text})
@@ -170,7 +206,12 @@ pub fn reasoning_item(id: &str, text: Option<&str>) -> Value {
 }
 
 /// The output items of a whole answer: reasoning, the message, then the calls.
-pub fn output_items(reasoning: &str, text: &str, calls: &[ToolCall]) -> Vec<Value> {
+pub fn output_items(
+    reasoning: &str,
+    text: &str,
+    calls: &[ToolCall],
+    custom: &[Value],
+) -> Vec<Value> {
     let mut items = Vec::new();
     if !reasoning.is_empty() {
         items.push(reasoning_item(&item_id("rs"), Some(reasoning)));
@@ -181,7 +222,7 @@ pub fn output_items(reasoning: &str, text: &str, calls: &[ToolCall]) -> Vec<Valu
     items.extend(
         calls
             .iter()
-            .map(|call| function_call_item(&item_id("fc"), call, "completed")),
+            .map(|call| call_item(call, "completed", custom).1),
     );
     items
 }
@@ -205,6 +246,7 @@ mod tests {
             parallel_tool_calls: true,
             text_format: json!({"type": "text"}),
             reasoning_effort: None,
+            custom_tools: Vec::new(),
         }
     }
 
@@ -214,7 +256,7 @@ mod tests {
         let r = response(
             &echo(),
             Status::of(FinishReason::Length),
-            &output_items("", "partial", &[]),
+            &output_items("", "partial", &[], &[]),
             Some(&usage),
             None,
         );
@@ -232,7 +274,7 @@ mod tests {
             name: "f".into(),
             arguments: "{}".into(),
         };
-        let items = output_items("hmm", "", std::slice::from_ref(&call));
+        let items = output_items("hmm", "", std::slice::from_ref(&call), &[]);
         assert_eq!(items[0]["type"], "reasoning");
         assert_eq!(items[1]["type"], "function_call");
         assert_eq!(items[1]["call_id"], "toolu_9");
