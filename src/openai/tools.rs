@@ -139,21 +139,24 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
         ));
     }
     require_tools_for(&choice, &functions)?;
-    let parallel = match non_null(obj.get("parallel_tool_calls")) {
-        None => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "parallel_tool_calls",
-                "`parallel_tool_calls` must be a boolean.",
-            ));
-        }
-    };
+    let parallel = parallel_tool_calls(obj)?;
     Ok(Tools {
         functions,
         choice,
         parallel,
     })
+}
+
+/// `parallel_tool_calls` (default true).
+pub fn parallel_tool_calls(obj: &Map<String, Value>) -> Result<bool, ApiError> {
+    match non_null(obj.get("parallel_tool_calls")) {
+        None => Ok(true),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::invalid(
+            "parallel_tool_calls",
+            "`parallel_tool_calls` must be a boolean.",
+        )),
+    }
 }
 
 fn non_null(value: Option<&Value>) -> Option<&Value> {

@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 
 use crate::openai::ApiError;
 use crate::openai::tools::{
-    FunctionDef, ToolChoice, Tools, function_def, require_tools_for, valid_name,
+    FunctionDef, ToolChoice, Tools, function_def, parallel_tool_calls, require_tools_for,
+    valid_name,
 };
 
 /// Tool types left out (the model goes without them).
@@ -87,16 +88,7 @@ pub fn parse_tools(obj: &Map<String, Value>) -> Result<RequestTools, ApiError> {
     }
     let choice = tool_choice(obj.get("tool_choice"), &functions)?;
     require_tools_for(&choice, &functions)?;
-    let parallel = match obj.get("parallel_tool_calls") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "parallel_tool_calls",
-                "`parallel_tool_calls` must be a boolean.",
-            ));
-        }
-    };
+    let parallel = parallel_tool_calls(obj)?;
     Ok(RequestTools {
         tools: Tools {
             functions,
