@@ -131,12 +131,14 @@ pub struct Settings {
     pub warm: usize,
     /// A warm process unused this long is ended.
     pub warm_idle_secs: u64,
-    /// Conversations whose CLI process is kept between turns (0 turns this off); within
-    /// what `warm_memory_mb` leaves after the warm pool.
+    /// Conversations whose CLI process is kept between steps — waiting for the next user
+    /// turn or at client tool calls for their results (0 turns this off); within what
+    /// `warm_memory_mb` leaves after the warm pool.
     pub live_sessions: usize,
     /// A kept conversation process unused this long is ended.
     pub live_idle_secs: u64,
-    /// Memory the warm pool may use (a CLI process needs ~300 MB).
+    /// Memory the warm pool and the kept conversations may use (a CLI process is counted
+    /// at 250 MB).
     pub warm_memory_mb: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
@@ -220,9 +222,9 @@ impl Default for Settings {
             cli_max_retries: 2,
             warm: 1,
             warm_idle_secs: 600,
-            live_sessions: 2,
+            live_sessions: 4,
             live_idle_secs: 300,
-            warm_memory_mb: 1024,
+            warm_memory_mb: 1536,
             max_body_bytes: 8 * 1024 * 1024,
             max_image_bytes: 5 * 1024 * 1024,
             responses_kept: 1000,

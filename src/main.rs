@@ -75,15 +75,16 @@ enum Command {
     },
     /// Check the CLI, login, config, listeners, Docker networking, firewall and service.
     Doctor,
-    /// The MCP server the CLI runs for a request with client tools (internal).
+    /// The MCP server the CLI runs for a cold tool continuation (internal).
     #[command(hide = true)]
     McpStub {
         tools: PathBuf,
         result: Option<PathBuf>,
     },
-    /// The PreToolUse hook of a run with client tools (internal).
+    /// The PreToolUse hook of a cold tool continuation (internal): `allowed` is a file
+    /// naming the one call to let through.
     #[command(hide = true)]
-    DeferHook { allowed: Option<String> },
+    DeferHook { allowed: Option<PathBuf> },
 }
 
 #[derive(Subcommand, Debug)]

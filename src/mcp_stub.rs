@@ -1,8 +1,9 @@
-//! `claude-max-proxy mcp-stub <tools.json> [<result.txt>]` (hidden): the stdio MCP server
-//! the CLI is given for a request with client tools. It lists exactly the client's functions
-//! (from a 0600 file the run wrote) and never runs anything: a call only happens when a
-//! resumed run carries a client's result, and then it answers with that result (from the
-//! second file). The protocol is line-delimited JSON-RPC 2.0: `initialize`, `tools/list`,
+//! `claude-max-proxy mcp-stub <tools.json> [<result.json>]` (hidden): the stdio MCP server
+//! of a cold continuation — a request whose tool results no waiting CLI process holds
+//! (`runner::live`), so a resumed CLI runs the last call again. It lists exactly the
+//! client's functions (from a 0600 file the run wrote) and never runs anything: the one
+//! call it gets is answered with the client's result (the second file, an MCP `tools/call`
+//! result: text and image parts, `isError`). The protocol is line-delimited JSON-RPC 2.0: `initialize`, `tools/list`,
 //! `tools/call`; notifications get no answer, other methods a -32601 error.
 
 use std::io::{BufRead, Write};
@@ -24,7 +25,9 @@ pub fn run(tools_file: &Path, result_file: Option<&Path>) -> Result<(), String> 
     let result = match result_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
-                .map_err(|e| format!("mcp-stub: cannot read {}: {e}", path.display()))?,
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .ok_or_else(|| format!("mcp-stub: cannot read the result in {}", path.display()))?,
         ),
         None => None,
     };
@@ -35,7 +38,7 @@ pub fn run(tools_file: &Path, result_file: Option<&Path>) -> Result<(), String> 
         let Ok(message) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        if let Some(reply) = answer(&message, &tools, result.as_deref()) {
+        if let Some(reply) = answer(&message, &tools, result.as_ref()) {
             let _ = writeln!(stdout, "{reply}");
             let _ = stdout.flush();
         }
@@ -44,7 +47,7 @@ pub fn run(tools_file: &Path, result_file: Option<&Path>) -> Result<(), String> 
 }
 
 /// The reply to one JSON-RPC message (`None` for notifications).
-fn answer(message: &Value, tools: &Value, result: Option<&str>) -> Option<Value> {
+fn answer(message: &Value, tools: &Value, result: Option<&Value>) -> Option<Value> {
     let id = message.get("id").filter(|id| !id.is_null())?.clone();
     let method = message.get("method").and_then(Value::as_str).unwrap_or("");
     let result = match method {
@@ -55,7 +58,7 @@ fn answer(message: &Value, tools: &Value, result: Option<&str>) -> Option<Value>
         }),
         "tools/list" => json!({"tools": tools}),
         "tools/call" => match result {
-            Some(text) => json!({"content": [{"type": "text", "text": text}], "isError": false}),
+            Some(result) => result.clone(),
             None => json!({"content": [{"type": "text",
                 "text": "This tool runs on the client; its result arrives with the next request."}],
                 "isError": true}),
@@ -102,7 +105,7 @@ mod tests {
         let call = answer(
             &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_weather"}}),
             &tools,
-            Some("5C"),
+            Some(&json!({"content": [{"type": "text", "text": "5C"}], "isError": false})),
         )
         .unwrap();
         assert_eq!(call["result"]["content"][0]["text"], "5C");

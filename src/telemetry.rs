@@ -122,7 +122,9 @@ pub fn request(
 }
 
 /// Tokens and the API-price equivalent of one CLI run.
-pub fn usage(result: &ResultEvent) {
+/// `cost_reported` is what the same process reported before (its `total_cost_usd` counts
+/// the whole process, which a kept process spends over several requests); it is updated.
+pub fn usage(result: &ResultEvent, cost_reported: &mut f64) {
     for usage in &result.model_usage {
         for (kind, tokens) in [
             ("input", usage.input_tokens),
@@ -135,7 +137,11 @@ pub fn usage(result: &ResultEvent) {
         }
     }
     if let Some(cost) = result.cost_usd.filter(|c| c.is_finite() && *c > 0.0) {
-        gauge!("claude_max_proxy_api_equivalent_cost_usd").increment(cost);
+        let step = cost - *cost_reported;
+        if step > 0.0 {
+            gauge!("claude_max_proxy_api_equivalent_cost_usd").increment(step);
+        }
+        *cost_reported = cost;
     }
 }
 

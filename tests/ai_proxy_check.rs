@@ -137,8 +137,13 @@ async fn api_messages_streams_through_the_messages_api() {
     assert!(line.contains("first token after"), "{line}");
     assert!(line.contains("via POST /v1/messages"), "{line}");
     assert!(line.contains("Hello from the fake"), "{line}");
+    // The log line is written as the answer's body is dropped, just after the client has
+    // it: wait for it rather than race it.
     assert!(
-        daemon.stderr().contains(r#"endpoint="messages""#),
+        support::eventually(std::time::Duration::from_secs(5), || daemon
+            .stderr()
+            .contains(r#"endpoint="messages""#))
+        .await,
         "the daemon served it as a Messages request: {}",
         daemon.stderr()
     );
@@ -217,8 +222,13 @@ async fn api_responses_streams_through_the_responses_api() {
     let line = chat_line(&run);
     assert!(line.contains("via POST /v1/responses"), "{line}");
     assert!(line.contains("Hello from the fake"), "{line}");
+    // The log line is written as the answer's body is dropped, just after the client has
+    // it: wait for it rather than race it.
     assert!(
-        daemon.stderr().contains(r#"endpoint="responses""#),
+        support::eventually(std::time::Duration::from_secs(5), || daemon
+            .stderr()
+            .contains(r#"endpoint="responses""#))
+        .await,
         "the daemon served it as a Responses request: {}",
         daemon.stderr()
     );

@@ -235,7 +235,10 @@ async fn a_kept_process_ends_after_its_idle_time() {
         "{health}"
     );
     let records = daemon.fake_records();
-    assert!(records[1]["resume_id"].is_string(), "the next turn resumed");
+    assert!(
+        records[1]["resume_id"].is_string(),
+        "the next turn resumed: {records:?}"
+    );
 }
 
 /// A reload ends every kept process (its setup may be stale): none is left running, and the
@@ -262,10 +265,12 @@ async fn a_reload_ends_the_kept_processes() {
     assert_eq!(daemon.health().await["live_conversations"], 1);
 }
 
-/// With every slot taken — one by a kept conversation, one by a request still running — a
-/// new conversation is not queued behind the kept process: it is ended and its slot used.
+/// A kept conversation holds no concurrency slot while it waits: with `max_concurrent = 2`,
+/// a kept process and a request still running, a new conversation is served at once (not
+/// queued, nothing ended), and the kept conversation's next turn then queues for a slot
+/// like any request.
 #[tokio::test]
-async fn a_kept_process_gives_its_slot_to_a_new_request() {
+async fn a_kept_process_holds_no_slot_while_it_waits() {
     let daemon = Daemon::start(
         DaemonOptions::fake()
             .env("CLAUDE_MAX_PROXY_LIVE_SESSIONS", "2")
@@ -274,9 +279,14 @@ async fn a_kept_process_gives_its_slot_to_a_new_request() {
             .env("CLAUDE_MAX_PROXY_QUEUE_TIMEOUT_SECS", "20"),
     )
     .await;
-    answer(&daemon, &conversation(&["Keep me."])).await;
+    let first = answer(&daemon, &conversation(&["Keep me."])).await;
     let kept = kept_pids(&daemon);
     assert_eq!(kept.len(), 1, "the conversation is kept");
+    let health = daemon.health().await;
+    assert_eq!(
+        health["slots_held"], 0,
+        "a kept process holds no slot: {health}"
+    );
     let hanging = tokio::spawn({
         let request = reqwest::Client::new()
             .post(daemon.url("/v1/chat/completions"))
@@ -290,13 +300,26 @@ async fn a_kept_process_gives_its_slot_to_a_new_request() {
     let reply = answer(&daemon, &conversation(&["A new conversation."])).await;
     assert!(!reply.is_empty());
     assert!(
-        !kept.iter().any(|pid| support::alive(*pid)),
-        "the kept process was ended for the new request"
+        kept.iter().all(|pid| support::alive(*pid)),
+        "the kept process was not ended for the new request"
     );
+    let health = daemon.health().await;
+    assert_eq!(health["queued"], 0, "{health}");
+    assert_eq!(health["live_conversations"], 2, "{health}");
+    assert_eq!(
+        health["in_flight"], 1,
+        "only the hanging request is being answered: {health}"
+    );
+    // The kept conversation's next turn is served by its process.
+    answer(
+        &daemon,
+        &conversation(&["Keep me.", &first, "Still there?"]),
+    )
+    .await;
     hanging.abort();
     let health = daemon.health().await;
     assert_eq!(health["served"]["cold"], 3, "{health}");
-    assert!(health["live_conversations"].as_u64().expect("count") <= 1);
+    assert_eq!(health["served"]["live"], 1, "{health}");
 }
 
 /// Upstream, as the mock saw it: each message's role and its text blocks without the CLI's

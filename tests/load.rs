@@ -157,7 +157,9 @@ async fn settles(daemon: &Daemon, max_fds: usize) -> Value {
         let leftovers = std::fs::read_dir(daemon.work_dir.path())
             .map(|d| d.count())
             .unwrap_or(0);
-        let idle = h["in_flight"].as_u64() == Some(warm as u64) && h["queued"] == 0;
+        let idle = h["in_flight"] == 0
+            && h["slots_held"].as_u64() == Some(warm as u64)
+            && h["queued"] == 0;
         if idle
             && children.len() == warm
             && fds <= max_fds.saturating_add(4 * warm)

@@ -190,3 +190,37 @@ async fn bad_tool_input_is_rejected_by_name() {
     }
     assert!(daemon.fake_records().is_empty());
 }
+
+/// A client's call ids are its own choice: ids that look like options (`--version`, `-x`)
+/// carried by a cold continuation (no kept process here) still reach the model with their
+/// results, and nothing of the daemon (its path, a hook error) goes upstream.
+#[tokio::test]
+async fn call_ids_that_look_like_options_are_carried_as_ids() {
+    let Some((mock, daemon)) = support::real_cli_daemon("").await else {
+        return;
+    };
+    for id in ["--version", "-x"] {
+        let body = json!({"model": "claude-sonnet-4", "tools": weather_tool(), "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": "Let me check.", "tool_calls": [
+                {"id": id, "type": "function",
+                 "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "18C"}]});
+        let response = daemon.post_chat(&body).await;
+        let status = response.status();
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            answer["choices"][0]["message"]["content"],
+            format!("Results: {id}=18C"),
+            "{answer}"
+        );
+        let upstream = mock.message_requests().last().cloned().expect("upstream");
+        let sent = upstream.body.to_string();
+        assert!(!sent.contains("hook error"), "{sent}");
+        assert!(
+            !sent.contains("claude-max-proxy"),
+            "the daemon's path went upstream: {sent}"
+        );
+    }
+}

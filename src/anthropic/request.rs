@@ -97,6 +97,7 @@ fn plain(role: Role, text: String) -> Message {
         attachments: Vec::new(),
         tool_calls: Vec::new(),
         tool_call_id: None,
+        result: None,
     }
 }
 
@@ -231,6 +232,7 @@ impl Turn {
                 attachments: self.attachments,
                 tool_calls: self.calls,
                 tool_call_id: None,
+                result: None,
             });
         }
         out
@@ -355,16 +357,15 @@ fn tool_result(block: &Value, param: &str, earlier: &[Message]) -> Result<Messag
             ));
         }
     }
-    let mut text = texts.join("\n");
-    if block.get("is_error").and_then(Value::as_bool) == Some(true) {
-        text = format!("Error: {text}");
-    }
+    let is_error = block.get("is_error").and_then(Value::as_bool) == Some(true);
+    let result = crate::openai::ToolOutput::assemble(block.get("content"), &attachments, is_error);
     Ok(Message {
         role: Role::Tool,
-        text,
+        text: texts.join("\n"),
         attachments,
         tool_calls: Vec::new(),
         tool_call_id: Some(id.to_string()),
+        result: Some(result),
     })
 }
 

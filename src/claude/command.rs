@@ -1,8 +1,10 @@
 //! The argv and environment of one CLI run, built from what the request needs.
 //!
-//! Tools-free, settings-free, context-free print mode, as measured in DESIGN.md. The prompt
-//! goes on stdin and the system prompt through a file, so neither shows in `ps`. Never
-//! `--bare`: it ignores the subscription login and `CLAUDE_CODE_OAUTH_TOKEN`.
+//! Print mode without the CLI's own tools, settings or context (docs/how-it-works.md says
+//! why each flag is there): only the client's functions are offered, through an MCP server
+//! ([`ToolArgs`]). The prompt goes on stdin
+//! and the system prompt through a file, so neither shows in `ps`. Never `--bare`: it
+//! ignores the subscription login and `CLAUDE_CODE_OAUTH_TOKEN`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,8 @@ pub struct RunSpec<'a> {
     /// `--input-format stream-json`: the prompt arrives as one JSON user message (needed for
     /// attachments); a `--resume` session is then read at start.
     pub stream_input: bool,
-    /// Client tools: the MCP stub's config, the defer hook, the call to carry.
+    /// Client tools: answered by the daemon over the control protocol, or the MCP stub
+    /// with the defer hook (see [`ToolArgs`]).
     pub tools: Option<ToolArgs<'a>>,
 }
 
@@ -71,20 +74,43 @@ impl<'a> RunSpec<'a> {
 
 pub use super::events::TOOL_SERVER;
 
-/// How a run with client tools is set up: the MCP server that lists them, a PreToolUse hook
-/// that defers every call (the turn ends at the call, one upstream request), and, when a
-/// resumed run carries a client's result, the tool it may run.
+/// How a run with client tools reaches them.
+///
+/// - [`ToolArgs::Bridged`]: the tools are an SDK MCP server the daemon answers itself over
+///   the control protocol (`--input-format stream-json`, `control_request` /
+///   `control_response` lines; see [`super::tool_server`]). A call is a `tools/call` the
+///   daemon answers when the client brings its result, so the process waits at the call
+///   and the turn goes on in the same process: the agent-loop path.
+/// - [`ToolArgs::Deferred`]: the stdio MCP stub (this daemon's `mcp-stub`) and a PreToolUse
+///   hook that defers every call but the one a resumed continuation carries (`-p` text
+///   input): the cold path for tool results no waiting process holds.
 #[derive(Clone, Debug)]
-pub struct ToolArgs<'a> {
-    pub mcp_config: &'a Path,
-    /// The PreToolUse hook's shell command (this daemon's `defer-hook`).
-    pub hook_command: &'a str,
-    /// `--allowedTools`: the deferred call's tool (continuations only).
-    pub allowed: Option<&'a str>,
+pub enum ToolArgs<'a> {
+    Bridged,
+    Deferred {
+        mcp_config: &'a Path,
+        /// The PreToolUse hook's shell command (this daemon's `defer-hook`).
+        hook_command: &'a str,
+        /// `--allowedTools`: the deferred call's tool (continuations only).
+        allowed: Option<&'a str>,
+    },
 }
 
-/// The `--settings` of a tool run: a PreToolUse hook on the client's tools whose command
-/// answers `defer` (the CLI ends the turn at the call instead of running it).
+/// The `--mcp-config` of a bridged run: one SDK server, answered by the daemon.
+pub fn bridged_mcp_config(server: &str) -> String {
+    serde_json::json!({"mcpServers": {server: {"type": "sdk", "name": server}}}).to_string()
+}
+
+/// How long the CLI waits for the answer to a tool call before it gives up on its own
+/// (`MCP_TOOL_TIMEOUT`, milliseconds): the largest value it takes (about 24.8 days). It
+/// gives up by sending upstream an error result the client never sees (measured with
+/// 2.1.332), so the daemon's own limit for a waiting process (`live_idle_secs`, which ends
+/// the process) must always come first. Its default (1e8 ms) is set too, explicitly, so
+/// that a `MCP_TOOL_TIMEOUT` in the daemon's own environment cannot shorten it.
+pub const TOOL_CALL_WAIT_MS: &str = "2147483647";
+
+/// The `--settings` of a deferred tool run: a PreToolUse hook on the client's tools whose
+/// command answers `defer` (the CLI ends the turn at the call instead of running it).
 pub fn defer_hook_settings(server: &str, command: &str) -> String {
     serde_json::json!({"hooks": {"PreToolUse": [{
         "matcher": format!("mcp__{server}__.*"),
@@ -156,15 +182,30 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
         args.push("--input-format".into());
         args.push("stream-json".into());
     }
-    if let Some(tools) = &spec.tools {
-        args.push("--mcp-config".into());
-        args.push(tools.mcp_config.into());
-        args.push("--settings".into());
-        args.push(defer_hook_settings(TOOL_SERVER, tools.hook_command).into());
-        if let Some(tool) = tools.allowed {
+    match &spec.tools {
+        Some(ToolArgs::Bridged) => {
+            args.push("--mcp-config".into());
+            args.push(bridged_mcp_config(TOOL_SERVER).into());
+            // Every tool of the bridged server runs without a permission prompt: the call
+            // reaches the daemon, which holds it until the client's result arrives.
             args.push("--allowedTools".into());
-            args.push(tool.into());
+            args.push(format!("mcp__{TOOL_SERVER}").into());
         }
+        Some(ToolArgs::Deferred {
+            mcp_config,
+            hook_command,
+            allowed,
+        }) => {
+            args.push("--mcp-config".into());
+            args.push((*mcp_config).into());
+            args.push("--settings".into());
+            args.push(defer_hook_settings(TOOL_SERVER, hook_command).into());
+            if let Some(tool) = allowed {
+                args.push("--allowedTools".into());
+                args.push((*tool).into());
+            }
+        }
+        None => {}
     }
 
     let mut env_remove: Vec<String> = daemon_env_names
@@ -193,6 +234,10 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
         // List the stub's tools up front (no tool search) and wait for the server at start.
         env_set.push(("ENABLE_TOOL_SEARCH".to_string(), "false".to_string()));
         env_set.push(("MCP_CONNECTION_NONBLOCKING".to_string(), "0".to_string()));
+        env_set.push((
+            "MCP_TOOL_TIMEOUT".to_string(),
+            TOOL_CALL_WAIT_MS.to_string(),
+        ));
     }
     if let Some(tokens) = spec.max_output_tokens {
         env_set.push((

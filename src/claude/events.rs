@@ -20,8 +20,21 @@ pub enum CliEvent {
     Result(ResultEvent),
     /// What the subscription's rate-limit headers said (subscription mode only).
     RateLimit(RateLimitInfo),
+    /// A request of the control protocol (stream-json input only), e.g. an `mcp_message`
+    /// for the tool server the daemon answers ([`super::tool_server`]).
+    ControlRequest(ControlRequest),
     /// Anything else (user echoes, new event types).
     Other,
+}
+
+/// `{"type":"control_request","request_id":…,"request":{"subtype":…,…}}`: the CLI asks the
+/// process on the other end of its stdin something and waits for a `control_response`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlRequest {
+    pub request_id: String,
+    pub subtype: String,
+    /// The whole `request` object.
+    pub request: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -218,6 +231,17 @@ fn from_value(value: &Value) -> CliEvent {
             cost_usd: value.get("total_cost_usd").and_then(Value::as_f64),
             model_usage: model_usage(value),
         }),
+        Some("control_request") => match (
+            str_field(value, "request_id"),
+            value.get("request").filter(|r| r.is_object()),
+        ) {
+            (Some(request_id), Some(request)) => CliEvent::ControlRequest(ControlRequest {
+                request_id,
+                subtype: str_field(request, "subtype").unwrap_or_default(),
+                request: request.clone(),
+            }),
+            _ => CliEvent::Other,
+        },
         Some("rate_limit_event") => value
             .get("rate_limit_info")
             .and_then(RateLimitInfo::from_value)

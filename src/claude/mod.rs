@@ -3,14 +3,17 @@
 //! ([`session`]), spawning it in its own process group and ending that group
 //! ([`process`]), its stream-json input ([`stream_input`]: one user message line per turn) and
 //! output as typed events ([`events`], with the subscription's rate-limit reports in
-//! [`rate_limit`]).
+//! [`rate_limit`]), the writer that owns a process's stdin ([`input`]) and the client's
+//! tools as an MCP server answered over the control protocol ([`tool_server`]).
 //!
 //! Nothing here knows about OpenAI; `translate` maps between the two.
 
 pub mod command;
 pub mod events;
+pub mod input;
 pub mod locate;
 pub mod process;
 pub mod rate_limit;
 pub mod session;
 pub mod stream_input;
+pub mod tool_server;

@@ -174,6 +174,14 @@ impl CliProcess {
         }
     }
 
+    /// Resolves when the leader exits (or at once if it was already waited for); the
+    /// process is reaped by dropping it afterwards. Cancel-safe.
+    pub async fn exited(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.wait().await;
+        }
+    }
+
     /// Waits for the leader to exit (bounded), then ends anything left in its group.
     pub async fn wait(mut self, limit: Duration) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
@@ -187,10 +195,51 @@ impl CliProcess {
         }
     }
 
+    /// A guard that sends SIGKILL to the group when dropped (reaping is left to the
+    /// process's own end). Held first by whatever also holds the process's stdin: a process
+    /// that waits at a client's tool call must be dead before its stdin closes, or it
+    /// answers the call itself (an "interrupted" error result) and sends that upstream
+    /// (measured with 2.1.332).
+    pub fn kill_guard(&self) -> KillGuard {
+        KillGuard {
+            pgid: self.child.is_some().then_some(self.pgid),
+        }
+    }
+
+    /// Ends the whole group now with SIGKILL and reaps the leader.
+    pub async fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_group(self.pgid, libc::SIGKILL);
+            let _ = child.wait().await;
+            self.groups.remove(self.pgid);
+        }
+    }
+
     /// Ends the whole group now: SIGTERM, then SIGKILL after [`TERM_GRACE`].
     pub async fn terminate(mut self) {
         if let Some(child) = self.child.take() {
             end_group(child, self.pgid, self.groups.clone(), false).await;
+        }
+    }
+}
+
+/// See [`CliProcess::kill_guard`].
+#[derive(Debug)]
+pub struct KillGuard {
+    pgid: Option<i32>,
+}
+
+impl KillGuard {
+    /// The process ended by itself: nothing to kill.
+    pub fn disarm(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid {
+            signal_group(pgid, libc::SIGKILL);
         }
     }
 }

@@ -3,14 +3,12 @@
 //! the process answering each line and waiting for the next until stdin closes. The output
 //! side is [`super::events`].
 //!
-//! This is the one place the daemon speaks that protocol. Of its control messages the daemon
-//! sends one, `initialize`, to a process started ahead of its prompt: the CLI does its
-//! start-up work (settings, commands, agents, models) when it gets its first line, and
-//! `initialize` is a first line that asks nothing of upstream — answered by a
-//! `control_response` line, which the output side ignores. A turn that ends in client tool calls is ended by the PreToolUse defer hook
-//! (one upstream request, `stop_reason: tool_deferred`), not by answering `can_use_tool`
-//! control requests, which would keep a process parked per pending call (both measured in
-//! tests/fixtures/claude-cli/g_tool_mcp_permission and l_tool_deferred).
+//! This is the one place the daemon writes that protocol. Of its control messages the daemon
+//! sends `initialize` first: the CLI does its start-up work (settings, commands, agents,
+//! models, MCP servers) when it gets its first line, and `initialize` is a first line that
+//! asks nothing of upstream — answered by a `control_response` line. The CLI's own control
+//! requests (`mcp_message` for the client's tools, see [`super::tool_server`]) are answered
+//! with [`control_success_line`] / [`control_error_line`].
 
 use serde_json::{Value, json};
 
@@ -36,6 +34,24 @@ pub fn initialize_line() -> Vec<u8> {
     let line = json!({"type": "control_request", "request_id": "init_0",
         "request": {"subtype": "initialize", "hooks": null}});
     let mut bytes = line.to_string().into_bytes();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The answer to the CLI's control request `request_id`: `{"subtype":"success",…}`.
+pub fn control_success_line(request_id: &str, response: Value) -> Vec<u8> {
+    line(json!({"type": "control_response", "response": {
+        "subtype": "success", "request_id": request_id, "response": response}}))
+}
+
+/// A refusal of the CLI's control request `request_id`, with the reason.
+pub fn control_error_line(request_id: &str, error: &str) -> Vec<u8> {
+    line(json!({"type": "control_response", "response": {
+        "subtype": "error", "request_id": request_id, "error": error}}))
+}
+
+fn line(value: Value) -> Vec<u8> {
+    let mut bytes = value.to_string().into_bytes();
     bytes.push(b'\n');
     bytes
 }

@@ -37,6 +37,7 @@ impl Keep {
             attachments: Vec::new(),
             tool_calls: calls,
             tool_call_id: None,
+            result: None,
         });
         let kept = Kept {
             messages,

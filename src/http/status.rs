@@ -48,11 +48,12 @@ fn view(state: &AppState, live: &Live, now: i64) -> StatusView {
         cli_version: cli.version,
         auth_source: source.kind().replace('-', " "),
         auth_warning: source.expiry_warning(now),
-        in_flight: live.backend.limiter.running(),
+        in_flight: live.backend.answering(),
         queued: live.backend.limiter.queued(),
         max_concurrent: live.backend.limiter.max_concurrent(),
         warm: live.backend.pool.len(),
         live: live.backend.live.len(),
+        parked: live.backend.live.parked(),
         using_overage: quota.last.as_ref().is_some_and(|l| l.using_overage),
         quota: quota_rows(&quota, now),
         recent: state

@@ -26,6 +26,8 @@ pub struct StatusView {
     pub warm: usize,
     /// Conversations whose CLI process is kept between turns.
     pub live: usize,
+    /// Of those, the ones waiting at client tool calls.
+    pub parked: usize,
     /// One per quota window seen, most constrained first.
     pub quota: Vec<QuotaRow>,
     /// Whether requests are billed as extra usage right now.
@@ -282,17 +284,19 @@ fn window_label(window: &str) -> String {
     .to_string()
 }
 
-/// "CLI processes": running out of the limit, queued, warm and kept for conversations.
+/// "CLI processes": requests being answered out of the limit, queued, warm, and kept for
+/// conversations (of which waiting at client tool calls).
 fn processes_section(view: &StatusView) -> String {
     format!(
         "<section id=\"processes\">\n<h2>CLI processes</h2>\n\
-         <p>{in_flight} / {max} running · {queued} queued · {warm} warm · {live} kept for \
-         conversations</p>\n</section>\n",
+         <p>{in_flight} / {max} answering · {queued} queued · {warm} warm · {live} kept for \
+         conversations ({parked} waiting for tool results)</p>\n</section>\n",
         in_flight = view.in_flight,
         max = view.max_concurrent,
         queued = view.queued,
         warm = view.warm,
         live = view.live,
+        parked = view.parked,
     )
 }
 
@@ -451,6 +455,7 @@ mod tests {
             max_concurrent: 4,
             warm: 3,
             live: 2,
+            parked: 1,
             quota: vec![
                 quota("five_hour", Some(1.3), "rejected"),
                 quota("seven_day", Some(0.42), "allowed_warning"),
@@ -601,10 +606,10 @@ mod tests {
         assert!(html.contains("/usr/local/bin/claude"));
         assert!(html.contains("2.0.1 (Claude Code)"));
         assert!(html.contains("stored token"));
-        assert!(html.contains("2 / 4 running"));
+        assert!(html.contains("2 / 4 answering"));
         assert!(html.contains("1 queued"));
         assert!(html.contains("3 warm"));
-        assert!(html.contains("2 kept for conversations"));
+        assert!(html.contains("2 kept for conversations (1 waiting for tool results)"));
         assert!(html.contains("up 1 h 2 min"));
         assert!(html.contains("badge ok"));
     }

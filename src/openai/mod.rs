@@ -10,6 +10,7 @@ mod error;
 pub mod image;
 mod request;
 mod response;
+pub mod tool_output;
 pub mod tools;
 
 pub use attachment::{Attachment, DocumentSource, Source};
@@ -22,4 +23,5 @@ pub use response::{
     ChatCompletion, Choice, Chunk, ChunkChoice, Delta, DeltaFunction, DeltaToolCall, FinishReason,
     FunctionCall, ResponseMessage, ResponseToolCall, Usage,
 };
+pub use tool_output::{OutputPart, ToolOutput};
 pub use tools::{FunctionDef, ToolCall, ToolChoice, Tools};

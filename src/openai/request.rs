@@ -35,6 +35,8 @@ pub struct Message {
     pub tool_calls: Vec<ToolCall>,
     /// Tool messages: the call this is the result of.
     pub tool_call_id: Option<String>,
+    /// Tool messages: the result's parts and error flag, as the model must get them.
+    pub result: Option<super::ToolOutput>,
 }
 
 /// A validated chat request.
@@ -291,12 +293,15 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         } else {
             None
         };
+        let result = (role == Role::Tool)
+            .then(|| super::ToolOutput::assemble(msg.get("content"), &attachments, false));
         messages.push(Message {
             role,
             text,
             attachments,
             tool_calls,
             tool_call_id,
+            result,
         });
     }
 

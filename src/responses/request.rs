@@ -185,6 +185,7 @@ fn plain(role: Role, text: String) -> Message {
         attachments: Vec::new(),
         tool_calls: Vec::new(),
         tool_call_id: None,
+        result: None,
     }
 }
 
@@ -279,9 +280,12 @@ fn input(
                     ));
                 }
                 let (text, attachments) = output_content(item.get("output"), &param)?;
+                let result =
+                    crate::openai::ToolOutput::assemble(item.get("output"), &attachments, false);
                 out.push(Message {
                     attachments,
                     tool_call_id: Some(id.to_string()),
+                    result: Some(result),
                     ..plain(Role::Tool, text)
                 });
             }

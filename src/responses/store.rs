@@ -213,6 +213,7 @@ mod tests {
                 attachments: Vec::new(),
                 tool_calls: Vec::new(),
                 tool_call_id: None,
+                result: None,
             }],
             input_items: vec![serde_json::json!({"id": "msg_1", "type": "message"})],
             response: Value::Null,

@@ -1,32 +1,27 @@
 //! Running a prepared CLI: its session file and prompt go in, its stdout is translated and
 //! forwarded until the answer is complete, the output ends, a timeout fires or the client
-//! goes away; then the process group is ended and the run's files removed.
+//! goes away; then the process is kept for the conversation's next step
+//! ([`super::live`]) or its group is ended and the run's files removed.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, BufReader};
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::io::{read_line, read_tail};
+use super::io::read_tail;
 use super::limiter::RunPermit;
 use super::live::{self, LiveProcess};
+use super::pump::{Answer, Pumped, pump, shutting_down};
 use super::{Backend, Mode, Prepared, Run, internal};
-use crate::claude::events::{self, CliEvent};
 use crate::claude::session::{self, Deferred, Row, RowMeta, SessionTurn};
 use crate::claude::stream_input;
-use crate::config::Settings;
-use crate::openai::FinishReason;
 use crate::openai::{ApiError, ErrorKind};
-use crate::quota::QuotaBook;
 use crate::translate::errors;
-use crate::translate::outcome::{Finish, Output, Translator};
-use crate::translate::stop::StopMatcher;
+use crate::translate::outcome::Output;
 use crate::translate::tool_plan::{ToolRun, ToolTurn};
-use serde_json::{Value, json};
 
-/// How long a kept process may take to accept its next message.
-const LIVE_WRITE_WAIT: Duration = Duration::from_secs(5);
 /// How long the CLI may take to exit after its `result`.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 /// Session version stamped into synthesized session rows when the CLI's is unknown.
@@ -40,25 +35,11 @@ pub(super) enum Attempt {
     ResumeRejected,
 }
 
-/// How reading the CLI's output ended.
-enum Pumped {
-    ClientGone,
-    Finished,
-    TimedOut(ApiError),
-    /// Anthropic refused the request for the subscription's limit: no retry, no waiting.
-    Refused(ApiError),
-    /// A stop sequence ended the answer; the CLI is still producing the rest.
-    Stopped,
-    Eof {
-        sent_text: bool,
-        saw_garbage: bool,
-    },
-}
-
 impl Backend {
     /// Gives a prepared CLI its session file and prompt and follows it to the end. With
-    /// `keep` (and stream-json input) a process that answered is kept for the
-    /// conversation's next turn instead of ending. Returns the permit (unless kept), so
+    /// `keep` (and stream-json input) a process that answered — with text, or with client
+    /// tool calls it now waits on — is kept for the conversation's next step instead of
+    /// ending (it then gives up its concurrency slot). Returns the permit (unless kept), so
     /// that a flattened retry does not queue again.
     pub(super) async fn execute(
         &self,
@@ -71,7 +52,8 @@ impl Backend {
     ) -> Result<(Attempt, Option<RunPermit>), ApiError> {
         let Prepared {
             process,
-            pipes,
+            mut io,
+            stderr,
             resume_id,
             workspace,
             permit,
@@ -83,59 +65,63 @@ impl Backend {
             Some(written) => Some(written),
             None => self.write_session(run, &workspace.cwd, resume_id.as_deref())?,
         };
-        let keep = keep && key.controls().stream_input;
-        let prompt = stdin_bytes(run, mode, key.controls().stream_input);
-        let mut stdin = pipes.stdin;
-        // A kept process's stdin stays open: its next turn is the next line.
-        let writer = tokio::spawn(async move {
-            let _ = stdin.write_all(&prompt).await;
-            if !keep {
-                // Dropping the pipe is what closes it (EOF: the CLI answers and exits).
-                let _ = stdin.shutdown().await;
-                return None;
-            }
-            Some(stdin)
-        });
-        let stderr_task = tokio::spawn(read_tail(pipes.stderr));
-
-        let mut stdout = BufReader::new(pipes.stdout);
-        let mut answer = String::new();
-        let pumped = pump(run, &self.quota, &mut stdout, tx, deadline, &mut answer).await;
+        let stream_input = key.controls().stream_input;
+        let keep = keep && stream_input;
+        io.input.send(stdin_bytes(run, mode, stream_input));
+        if !stream_input {
+            // `-p` text: the end of stdin is the end of the prompt.
+            io.input.finish();
+        }
+        let stderr_task = tokio::spawn(read_tail(stderr));
+        let mut answer = Answer::default();
+        let pumped = pump(
+            run,
+            &self.quota,
+            &mut io,
+            &HashMap::new(),
+            tx,
+            deadline,
+            &mut answer,
+        )
+        .await;
+        let waits_on_tools = !answer.calls.is_empty() && stream_input;
         if keep && matches!(pumped, Pumped::Finished) {
             // The CLI read its session file at start; a kept process needs it no more.
             drop(session);
-            if let Ok(Some(stdin)) = writer.await {
-                self.live.put(LiveProcess {
-                    setup: key.setup(),
-                    digest: live::digest_after(&run.plan, &answer),
-                    process,
-                    stdin,
-                    stdout,
-                    stderr: stderr_task,
-                    workspace,
-                    permit,
-                    idle_since: Instant::now(),
-                    turns: 1,
-                });
-                return Ok((Attempt::Over, None));
-            }
-            return Ok((Attempt::Over, Some(permit)));
+            self.live.put(LiveProcess {
+                guard: process.kill_guard(),
+                setup: key.setup(),
+                digest: live::digest_after(&run.plan, &answer),
+                awaiting: answer.calls.iter().map(|(id, _, _)| id.clone()).collect(),
+                process,
+                io,
+                stderr: stderr_task,
+                workspace,
+                turns: 1,
+            });
+            drop(permit);
+            return Ok((Attempt::Over, None));
         }
+        // A process with the client's tools may wait at a call: it is killed, not asked
+        // to stop, so that it cannot answer the call itself and go on upstream.
+        let bridged = io.tools.is_some();
         let result = match pumped {
-            Pumped::ClientGone => {
-                process.terminate().await;
+            Pumped::Finished if waits_on_tools => {
+                // It would wait for results no one will bring.
+                process.kill().await;
                 Attempt::Over
             }
             Pumped::Finished => {
+                io.input.finish();
                 process.wait(EXIT_WAIT).await;
                 Attempt::Over
             }
-            Pumped::Stopped => {
-                process.terminate().await;
+            Pumped::ClientGone | Pumped::Stopped => {
+                end_early(process, bridged).await;
                 Attempt::Over
             }
             Pumped::TimedOut(error) | Pumped::Refused(error) => {
-                process.terminate().await;
+                end_early(process, bridged).await;
                 let _ = tx.send(Output::Failed(error)).await;
                 Attempt::Over
             }
@@ -143,6 +129,7 @@ impl Backend {
                 sent_text,
                 saw_garbage,
             } => {
+                io.input.finish();
                 let status = process.wait(EXIT_WAIT).await;
                 let tail = stderr_task.await.unwrap_or_default();
                 if mode == Mode::Resume && !sent_text && tail.contains("No conversation found") {
@@ -164,31 +151,47 @@ impl Backend {
         Ok((result, Some(permit)))
     }
 
-    /// The next turn of a kept conversation: only the new user message goes to the process
-    /// that holds the conversation; if it answers, it is kept again.
+    /// The next step of a kept conversation: the tool results the process waits on, or the
+    /// new user message, go to the process that holds the conversation; if it answers, it
+    /// is kept again.
     pub(super) async fn execute_live(
         &self,
         mut live: LiveProcess,
         run: &Run,
+        permit: RunPermit,
         tx: &mpsc::Sender<Output>,
         deadline: Instant,
     ) {
-        let line = stdin_bytes(run, Mode::Single, true);
-        let written = tokio::time::timeout(LIVE_WRITE_WAIT, live.stdin.write_all(&line)).await;
-        if !matches!(written, Ok(Ok(()))) {
-            live.process.terminate().await;
+        let ending = run.plan.tools.as_ref().and_then(|t| t.results.as_ref());
+        let results: HashMap<String, Value> = ending
+            .map(|r| {
+                r.outputs
+                    .iter()
+                    .map(|(id, output)| (id.clone(), output.to_mcp_result()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let delivered = match ending {
+            // Calls the CLI already asked for are answered now, the rest as they come.
+            Some(_) => live.io.answer_waiting(&results),
+            None => live.io.input.send(stdin_bytes(run, Mode::Single, true)),
+        };
+        if !delivered || live.io.input.is_broken() {
+            drop(live);
             let error = ApiError::new(
                 ErrorKind::BadGateway,
-                "The claude CLI kept for this conversation stopped taking messages; retry the                  request (it will start a new CLI).",
+                "The claude CLI kept for this conversation stopped taking messages; retry the \
+                 request (it will start a new CLI).",
             );
             let _ = tx.send(Output::Failed(error)).await;
             return;
         }
-        let mut answer = String::new();
+        let mut answer = Answer::default();
         let pumped = pump(
             run,
             &self.quota,
-            &mut live.stdout,
+            &mut live.io,
+            &results,
             tx,
             deadline,
             &mut answer,
@@ -197,16 +200,20 @@ impl Backend {
         match pumped {
             Pumped::Finished => {
                 live.digest = live::digest_after(&run.plan, &answer);
+                live.awaiting = answer.calls.iter().map(|(id, _, _)| id.clone()).collect();
                 live.turns += 1;
                 self.live.put(live);
+                drop(permit);
             }
-            Pumped::ClientGone | Pumped::Stopped => live.process.terminate().await,
+            Pumped::ClientGone | Pumped::Stopped => drop(live),
             Pumped::TimedOut(error) | Pumped::Refused(error) => {
-                live.process.terminate().await;
+                drop(live);
                 let _ = tx.send(Output::Failed(error)).await;
             }
             Pumped::Eof { saw_garbage, .. } => {
-                drop(live.stdin);
+                // It ended by itself: its status and stderr say why.
+                live.guard.disarm();
+                live.io.input.finish();
                 let status = live.process.wait(EXIT_WAIT).await;
                 let tail = live.stderr.await.unwrap_or_default();
                 let error = if self.limiter.is_closed() {
@@ -276,11 +283,15 @@ impl Backend {
         id: &str,
     ) -> Result<session::SessionFile, ApiError> {
         let version = self.session_version();
-        let rows: Vec<Row> = tools.turns.iter().map(tool_row).collect();
-        let deferred = tools.continuation.as_ref().map(|c| Deferred {
-            id: c.id.clone(),
-            name: c.upstream_name.clone(),
-            input: c.input.clone(),
+        let mut rows: Vec<Row> = tools.turns.iter().map(tool_row).collect();
+        let continuation = tools.cold_continuation();
+        if let Some((Some(row), _)) = &continuation {
+            rows.push(tool_row(row));
+        }
+        let deferred = continuation.map(|(_, c)| Deferred {
+            id: c.id,
+            name: c.upstream_name,
+            input: c.input,
         });
         let meta = RowMeta {
             session_id: id,
@@ -290,6 +301,16 @@ impl Backend {
         };
         session::write_rows(home, cwd, &meta, &rows, deferred.as_ref())
             .map_err(|e| internal(format!("could not write the session file: {e}")))
+    }
+}
+
+/// Ends a process whose answer is over early: SIGKILL for one with the client's tools (it
+/// may wait at a call), else SIGTERM with a grace.
+async fn end_early(process: crate::claude::process::CliProcess, bridged: bool) {
+    if bridged {
+        process.kill().await;
+    } else {
+        process.terminate().await;
     }
 }
 
@@ -321,9 +342,7 @@ fn tool_row(turn: &ToolTurn) -> Row {
         ToolTurn::Results { results, text } => {
             let mut blocks: Vec<Value> = results
                 .iter()
-                .map(|(id, content)| {
-                    json!({"type": "tool_result", "tool_use_id": id, "content": content})
-                })
+                .map(|(id, output)| output.to_result_block(id))
                 .collect();
             if !text.trim().is_empty() {
                 blocks.push(text_block(text));
@@ -337,12 +356,7 @@ fn tool_row(turn: &ToolTurn) -> Row {
 /// message line with the attachments (images, documents) first, then the text.
 fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
     // A continuation has no new prompt: the resumed CLI runs the deferred call and goes on.
-    if run
-        .plan
-        .tools
-        .as_ref()
-        .is_some_and(|t| t.continuation.is_some())
-    {
+    if run.plan.tools.as_ref().is_some_and(ToolRun::continues) {
         return Vec::new();
     }
     let text = match mode {
@@ -363,232 +377,4 @@ fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
         blocks.push(stream_input::text_block(text));
     }
     stream_input::user_message_line(blocks)
-}
-
-/// Reads the CLI's stdout, translating and forwarding, until the answer is complete, the
-/// output ends, a timeout fires or the client goes away. `answer` gets the answer's text as
-/// the client has it (what a kept process must be continued with).
-async fn pump(
-    run: &Run,
-    quota: &QuotaBook,
-    reader: &mut BufReader<tokio::process::ChildStdout>,
-    tx: &mpsc::Sender<Output>,
-    deadline: Instant,
-    answer: &mut String,
-) -> Pumped {
-    let settings = &run.settings;
-    let mut translator = translator_for(run);
-    let mut saw_garbage = false;
-    let mut stop = StopMatcher::new(&run.plan.stop);
-    let mut line = Vec::new();
-    let first_token_deadline = Instant::now() + settings.first_token_timeout();
-    loop {
-        let (limit, which) = read_limit(settings, translator.sent_text(), first_token_deadline);
-        let (limit, which) = if deadline < limit {
-            (deadline, Limit::Total)
-        } else {
-            (limit, which)
-        };
-        line.clear();
-        let read = tokio::select! {
-            _ = tx.closed() => return Pumped::ClientGone,
-            read = tokio::time::timeout_at(limit, read_line(reader, &mut line)) => read,
-        };
-        match read {
-            Err(_) => return Pumped::TimedOut(timeout_error(settings, which)),
-            Ok(Ok(0)) | Ok(Err(_)) => {
-                return Pumped::Eof {
-                    sent_text: translator.sent_text(),
-                    saw_garbage,
-                };
-            }
-            Ok(Ok(_)) => {}
-        }
-        let Some(event) = parse(&line, &mut saw_garbage) else {
-            continue;
-        };
-        let mut outputs = Vec::new();
-        match &event {
-            CliEvent::RateLimit(info) => {
-                let now = crate::clock::now();
-                quota.record(info, now);
-                if info.refused() {
-                    return Pumped::Refused(crate::quota::limit_error(info, now));
-                }
-                if info.is_using_overage {
-                    tracing::info!("Anthropic bills this request as extra usage (overage)");
-                    outputs.push(Output::Overage);
-                }
-            }
-            CliEvent::Result(result) => crate::telemetry::usage(result),
-            _ => {}
-        }
-        outputs.extend(translator.on_event(event));
-        let (outputs, stopped) = match stop.as_mut() {
-            Some(matcher) => apply_stop(matcher, outputs, &translator),
-            None => (outputs, false),
-        };
-        for output in outputs {
-            match &output {
-                Output::Text(text) => answer.push_str(text),
-                Output::Retract(len) => {
-                    let keep = answer.len().saturating_sub(*len);
-                    if answer.is_char_boundary(keep) {
-                        answer.truncate(keep);
-                    }
-                }
-                _ => {}
-            }
-            // A client that stops reading is treated as gone after `idle_timeout_secs`: it
-            // must not hold a CLI (and its slot) forever.
-            match tokio::time::timeout(settings.idle_timeout(), tx.send(output)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Pumped::ClientGone,
-                Err(_) => {
-                    tracing::info!("the client stopped reading its stream; ending the CLI");
-                    return Pumped::ClientGone;
-                }
-            }
-        }
-        if stopped {
-            return Pumped::Stopped;
-        }
-        if translator.is_finished() {
-            return Pumped::Finished;
-        }
-    }
-}
-
-/// The translator for what `run` asks: streamed or buffered, structured output, client tools.
-fn translator_for(run: &Run) -> Translator {
-    let mut translator = if run.streaming {
-        Translator::new()
-    } else {
-        Translator::buffered()
-    };
-    if run.plan.json_schema.is_some() {
-        translator = translator.structured();
-    }
-    if run.plan.thinking {
-        translator = translator.with_thinking();
-    }
-    if let Some(tools) = &run.plan.tools {
-        translator = translator.with_tools(tools.names.clone());
-    }
-    translator
-}
-
-/// Passes outputs through the stop sequences: text is cut and held back as needed; a match
-/// ends the answer with `stop` (true: end the CLI, the rest would spend quota for nothing).
-fn apply_stop(
-    matcher: &mut StopMatcher,
-    outputs: Vec<Output>,
-    translator: &Translator,
-) -> (Vec<Output>, bool) {
-    let mut passed = Vec::with_capacity(outputs.len());
-    for output in outputs {
-        match output {
-            Output::Text(text) => {
-                let fed = matcher.feed(&text);
-                if !fed.text.is_empty() {
-                    passed.push(Output::Text(fed.text));
-                }
-                if let Some(sequence) = fed.stopped {
-                    passed.push(Output::Finished(Finish {
-                        reason: FinishReason::Stop,
-                        usage: translator.usage_so_far(),
-                        stop_sequence: Some(sequence),
-                    }));
-                    return (passed, true);
-                }
-            }
-            Output::Retract(_) | Output::Finished(_) | Output::Failed(_) => {
-                let held = matcher.flush();
-                if !held.is_empty() {
-                    passed.push(Output::Text(held));
-                }
-                passed.push(output);
-            }
-            other => passed.push(other),
-        }
-    }
-    (passed, false)
-}
-
-/// One stdout line as an event; blank lines and non-JSON (noted in `saw_garbage`) are none.
-fn parse(line: &[u8], saw_garbage: &mut bool) -> Option<CliEvent> {
-    let text = String::from_utf8_lossy(line);
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    match events::parse_line(text) {
-        Ok(event) => {
-            if let CliEvent::System(system) = &event
-                && system.subtype == "api_retry"
-            {
-                tracing::info!(status = ?system.error_status, "claude CLI retries an upstream error");
-            }
-            Some(event)
-        }
-        Err(events::NotJson) => {
-            *saw_garbage = true;
-            tracing::debug!(
-                bytes = text.len(),
-                "claude CLI printed a line that is not JSON"
-            );
-            None
-        }
-    }
-}
-
-/// Which timeout bounds the next read.
-#[derive(Clone, Copy)]
-enum Limit {
-    FirstToken,
-    Idle,
-    Total,
-}
-
-fn read_limit(settings: &Settings, sent_text: bool, first_token: Instant) -> (Instant, Limit) {
-    if sent_text {
-        (Instant::now() + settings.idle_timeout(), Limit::Idle)
-    } else {
-        (first_token, Limit::FirstToken)
-    }
-}
-
-fn timeout_error(settings: &Settings, which: Limit) -> ApiError {
-    let (secs, key, what) = match which {
-        Limit::Idle => (
-            settings.idle_timeout_secs,
-            "idle_timeout_secs",
-            "The claude CLI went silent mid-answer",
-        ),
-        Limit::Total => (
-            settings.total_timeout_secs,
-            "total_timeout_secs",
-            "The request took too long",
-        ),
-        Limit::FirstToken => (
-            settings.first_token_timeout_secs,
-            "first_token_timeout_secs",
-            "The claude CLI produced no answer in time",
-        ),
-    };
-    ApiError::new(
-        ErrorKind::Timeout,
-        format!(
-            "{what} (limit: {secs} s, config key `{key}`). The CLI was stopped; retry, or raise `{key}`."
-        ),
-    )
-}
-
-fn shutting_down() -> ApiError {
-    ApiError::new(
-        ErrorKind::Unavailable,
-        "The proxy is shutting down and ended this request's claude CLI; retry against the \
-         restarted daemon.",
-    )
-    .with_retry_after(5)
 }

@@ -14,7 +14,9 @@
 //! - [`pool`]: pre-started CLI processes waiting for their prompt.
 //! - [`live`]: CLI processes kept between the turns of their conversation.
 //! - `prepare`: starting a CLI process with everything but its prompt.
-//! - `execute`: feeding it the prompt and following its output to the end.
+//! - `execute`: feeding it the prompt (or a kept process its next step) and deciding, at the
+//!   end, whether the process is kept.
+//! - `pump`: one step's output: translation, forwarding, the CLI's control requests.
 //! - [`work_root`]: the private directory runs live in; `workspace`: one run's directory.
 //! - [`sweep`]: what a killed daemon left behind, removed at start.
 //! - `io`: bounded reads of the CLI's pipes.
@@ -25,6 +27,7 @@ pub mod limiter;
 pub mod live;
 pub mod pool;
 mod prepare;
+mod pump;
 pub mod sweep;
 pub mod work_root;
 mod workspace;
@@ -89,6 +92,25 @@ pub struct Backend {
     pub served_warm: AtomicU64,
     /// Turns served by a process kept from the conversation's previous turn.
     pub served_live: AtomicU64,
+    /// Requests being answered by a CLI process right now (not the slots that warm and
+    /// kept processes hold).
+    answering: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a request as being answered while it lives.
+struct Answering(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Answering {
+    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Answering {
+        count.fetch_add(1, Ordering::SeqCst);
+        Answering(count.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -141,8 +163,14 @@ impl Backend {
             served_cold: AtomicU64::new(0),
             served_warm: AtomicU64::new(0),
             served_live: AtomicU64::new(0),
+            answering: Arc::default(),
             settings: RwLock::new(settings),
         })
+    }
+
+    /// Requests being answered by a CLI process right now.
+    pub fn answering(&self) -> usize {
+        self.answering.load(Ordering::SeqCst)
     }
 
     /// The current settings.
@@ -258,7 +286,7 @@ impl Backend {
         if !plan.is_multi_turn() {
             Mode::Single
         } else if plan.tools.is_some() {
-            // Tool turns only exist as session rows.
+            // Tool turns only exist as session rows (or in a kept process).
             Mode::Resume
         } else if plan.must_flatten
             || settings.history == HistoryMode::Flatten
@@ -270,16 +298,14 @@ impl Backend {
         }
     }
 
-    /// Whether this run's process may be kept for the conversation's next turn: its input
+    /// Whether this run's process may be kept for the conversation's next step: its input
     /// is stream-json, and what it holds afterwards is exactly the conversation the client
-    /// will send back (no stop sequence cut the answer, no structured output or tool calls
-    /// stand in for it, the history was not flattened).
+    /// will send back — its answer as text or as client tool calls (a stop sequence that
+    /// cut the answer ends the process instead), never structured output (the CLI holds
+    /// that answer as a `StructuredOutput` tool call and its result, which the client sees
+    /// as plain text: docs/how-it-works.md), never a flattened history.
     fn can_go_live(&self, run: &Run, mode: Mode) -> bool {
-        self.live.enabled()
-            && mode != Mode::Flatten
-            && run.plan.tools.is_none()
-            && run.plan.stop.is_empty()
-            && run.plan.json_schema.is_none()
+        self.live.enabled() && mode != Mode::Flatten && run.plan.json_schema.is_none()
     }
 
     fn key_for(&self, run: &Run, mode: Mode) -> WarmKey {
@@ -297,11 +323,10 @@ impl Backend {
                 json_schema: run.plan.json_schema.clone(),
                 // One stream-json message line: measured faster to first token than `-p`
                 // text for a conversation without tools (0.90-0.95x, BENCHMARKS.md), and
-                // attachments and live processes need it. Runs with client tools take `-p`
-                // text unless they carry attachments: a cold tool run measured slower with stream-json
-                // input (1.37-1.40x the bare CLI, against 1.01x), and a tool continuation
-                // has no prompt at all.
-                stream_input: run.plan.tools.is_none()
+                // attachments, client tools (answered over the control protocol) and live
+                // processes need it. Only a cold tool continuation, which has no prompt,
+                // takes `-p` text.
+                stream_input: !run.plan.tools.as_ref().is_some_and(|t| t.continues())
                     || !run.plan.prompt_attachments.is_empty()
                     || (mode == Mode::Flatten && run.plan.history_has_attachments()),
                 tools: run.plan.tools.as_ref().map(|t| t.functions_json()),
@@ -316,12 +341,41 @@ impl Backend {
         let keep = self.can_go_live(&run, mode);
         if keep && mode == Mode::Resume {
             let digest = live::digest_before(&run.plan);
-            if let Some(process) = self.live.take(&key.setup(), &digest) {
-                drop(ticket);
+            let ending = run.plan.tools.as_ref().and_then(|t| t.results.as_ref());
+            // Results followed by a user text cannot be handed to a waiting process.
+            let answered: Option<Vec<&str>> = match ending {
+                Some(results) if !results.text.trim().is_empty() => None,
+                Some(results) => Some(results.ids().collect()),
+                None => Some(Vec::new()),
+            };
+            let process = match answered {
+                Some(ids) => self.live.take(&key.setup(), &digest, &ids).await,
+                None => None,
+            };
+            if let Some(process) = process {
+                // The step is a request like any other: it waits for a slot.
+                let permit = tokio::select! {
+                    permit = self.limiter.acquire(ticket, run.settings.queue_timeout()) => permit,
+                    _ = tx.closed() => {
+                        // Its client left before its turn: the conversation stays as it was.
+                        self.live.put(process);
+                        return;
+                    }
+                };
+                let permit = match permit {
+                    Ok(permit) => permit,
+                    Err(error) => {
+                        self.live.put(process);
+                        let _ = tx.send(Output::Failed(error)).await;
+                        return;
+                    }
+                };
+                let _answering = Answering::start(&self.answering);
                 self.served_live.fetch_add(1, Ordering::Relaxed);
                 let _ = tx.send(Output::Served("live")).await;
                 let deadline = Instant::now() + run.settings.total_timeout();
-                self.execute_live(process, &run, &tx, deadline).await;
+                self.execute_live(process, &run, permit, &tx, deadline)
+                    .await;
                 return;
             }
         }
@@ -330,6 +384,7 @@ impl Backend {
             return;
         };
         self.clone().refill(&run, warm_key);
+        let _answering = Answering::start(&self.answering);
         let deadline = Instant::now() + run.settings.total_timeout();
         let permit = match self
             .execute(prepared, &run, mode, keep, &tx, deadline)
@@ -394,11 +449,9 @@ impl Backend {
         if pool_on {
             crate::telemetry::warm_pool(false);
         }
-        // A warm process for another setup, or the oldest kept conversation, holds a slot
-        // this request may need.
+        // A warm process for another setup holds a slot this request may need.
         if self.limiter.available() == 0 {
             self.pool.clear();
-            self.live.evict_oldest();
         }
         let permit = tokio::select! {
             permit = self.limiter.acquire(ticket, run.settings.queue_timeout()) => permit,

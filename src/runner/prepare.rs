@@ -1,16 +1,30 @@
 //! Starting a CLI process with everything but its prompt: its run directory (owner-marked),
-//! its system prompt file and, for multi-turn, the id of the session it will resume.
+//! its system prompt file, for multi-turn the id of the session it will resume, and for
+//! client tools either the daemon's own tool server (bridged, stream-json input) or, for a
+//! cold continuation, the MCP stub and the defer hook.
 
 use tokio::time::Instant;
 
+use std::time::Duration;
+
+use tokio::process::ChildStderr;
+
 use super::limiter::RunPermit;
 use super::pool::WarmKey;
+use super::pump::CliIo;
 use super::workspace::Workspace;
 use super::{Backend, Run, internal, sweep, work_root};
 use crate::claude::command::{self, RunSpec, TOOL_SERVER, ToolArgs};
-use crate::claude::process::{CliProcess, Pipes};
+use crate::claude::events::CliEvent;
+use crate::claude::input::CliInput;
+use crate::claude::process::CliProcess;
 use crate::claude::session::SessionFile;
+use crate::claude::tool_server::ToolServer;
 use crate::openai::{ApiError, ErrorKind};
+
+/// How long a process started ahead may take for its start-up (the MCP handshake of its
+/// tools) once primed.
+const PRIME_WAIT: Duration = Duration::from_secs(30);
 
 /// A CLI process started with everything but its prompt.
 #[derive(Debug)]
@@ -18,7 +32,8 @@ pub struct Prepared {
     pub(super) key: WarmKey,
     /// Declared before `workspace` so the process ends before its directory is removed.
     pub(super) process: CliProcess,
-    pub(super) pipes: Pipes,
+    pub(super) io: CliIo,
+    pub(super) stderr: ChildStderr,
     pub(super) resume_id: Option<String>,
     pub(super) workspace: Workspace,
     pub(super) permit: RunPermit,
@@ -30,11 +45,22 @@ pub struct Prepared {
 impl Prepared {
     /// For a process started ahead with stream-json input: has it do its start-up work now
     /// (`initialize`) instead of when its prompt arrives.
+    /// A process with the client's tools answers their MCP handshake here too: it comes
+    /// right after `initialize`, and a tool server left unanswered would fail to connect.
     pub(super) async fn prime(&mut self) {
         if self.key.controls().stream_input && !self.key.reads_session_at_start() {
-            use tokio::io::AsyncWriteExt;
-            let line = crate::claude::stream_input::initialize_line();
-            let _ = self.pipes.stdin.write_all(&line).await;
+            self.io
+                .input
+                .send(crate::claude::stream_input::initialize_line());
+            if self.io.tools.is_some() {
+                // The CLI lists the tools last; `initialize`'s own answer comes before.
+                self.io
+                    .settle(PRIME_WAIT, |event| {
+                        matches!(event, CliEvent::ControlRequest(r)
+                            if r.request["message"]["method"] == "tools/list")
+                    })
+                    .await;
+            }
         }
     }
 
@@ -89,24 +115,47 @@ impl Backend {
         } else {
             None
         };
+        let bridged = key.controls().stream_input;
         let tool_files = match &run.plan.tools {
-            Some(tools) => Some(write_tool_files(&workspace, tools)?),
-            None => None,
+            Some(tools) if !bridged => Some(write_tool_files(&workspace, tools)?),
+            _ => None,
         };
-        let continuation = run
-            .plan
-            .tools
-            .as_ref()
-            .and_then(|t| t.continuation.as_ref());
-        let hook_command = match std::env::current_exe() {
-            Ok(exe) => format!(
-                "{} defer-hook{}",
-                command::sh_quote(&exe.to_string_lossy()),
-                continuation
-                    .map(|c| format!(" {}", command::sh_quote(&c.id)))
-                    .unwrap_or_default()
-            ),
-            Err(e) => return Err(internal(format!("cannot find this program: {e}"))),
+        let continuation = run.plan.tools.as_ref().and_then(|t| t.cold_continuation());
+        let hook_command = match (&tool_files, std::env::current_exe()) {
+            (None, _) => String::new(),
+            (Some(_), Ok(exe)) => {
+                // The call to let through is named by a file of ours, never on the command
+                // line: an id is the client's choice and could read as an option.
+                let allowed = match &continuation {
+                    Some((_, call)) => Some(
+                        workspace
+                            .write_private("allowed-call.txt", &call.id)
+                            .map_err(|e| {
+                                internal(format!("could not write the tool files: {e}"))
+                            })?,
+                    ),
+                    None => None,
+                };
+                format!(
+                    "{} defer-hook{}",
+                    command::sh_quote(&exe.to_string_lossy()),
+                    allowed
+                        .map(|path| format!(" {}", command::sh_quote(&path.to_string_lossy())))
+                        .unwrap_or_default()
+                )
+            }
+            (Some(_), Err(e)) => return Err(internal(format!("cannot find this program: {e}"))),
+        };
+        let tools = match (&run.plan.tools, &tool_files) {
+            (Some(_), None) => Some(ToolArgs::Bridged),
+            (Some(_), Some(mcp_config)) => Some(ToolArgs::Deferred {
+                mcp_config,
+                hook_command: &hook_command,
+                allowed: continuation
+                    .as_ref()
+                    .map(|(_, call)| call.upstream_name.as_str()),
+            }),
+            (None, _) => None,
         };
         let spec = RunSpec {
             cli: &run.cli,
@@ -123,11 +172,7 @@ impl Backend {
             thinking: key.controls().thinking,
             json_schema: key.controls().json_schema.as_deref(),
             stream_input: key.controls().stream_input,
-            tools: tool_files.as_ref().map(|mcp_config| ToolArgs {
-                mcp_config,
-                hook_command: &hook_command,
-                allowed: continuation.map(|c| c.upstream_name.as_str()),
-            }),
+            tools,
         };
         let mut invocation = command::build(&spec, &self.env_names);
         invocation.env_set.push((
@@ -145,10 +190,16 @@ impl Backend {
             )
         })?;
         tracing::debug!(pgid = process.pgid(), "claude CLI started");
+        let server = match (&run.plan.tools, bridged) {
+            (Some(tools), true) => Some(ToolServer::new(tools.functions_list())),
+            _ => None,
+        };
+        let io = CliIo::new(CliInput::spawn(pipes.stdin), pipes.stdout, server);
         Ok(Prepared {
             key,
             process,
-            pipes,
+            io,
+            stderr: pipes.stderr,
             resume_id,
             workspace,
             permit,
@@ -158,8 +209,9 @@ impl Backend {
     }
 }
 
-/// Writes the MCP stub's tool list, the result a continuation carries, and the MCP config
-/// that runs this daemon's own binary as the stub; returns the config's path.
+/// Writes the MCP stub's tool list, the result a cold continuation carries (an MCP
+/// `tools/call` result), and the MCP config that runs this daemon's own binary as the stub;
+/// returns the config's path.
 fn write_tool_files(
     workspace: &Workspace,
     tools: &crate::translate::tool_plan::ToolRun,
@@ -171,9 +223,12 @@ fn write_tool_files(
         .write_private("tools.json", &tools.functions_json())
         .map_err(failed)?;
     let mut args = vec!["mcp-stub".to_string(), list.to_string_lossy().into_owned()];
-    if let Some(continuation) = &tools.continuation {
+    if let Some((_, continuation)) = tools.cold_continuation() {
         let result = workspace
-            .write_private("tool-result.txt", &continuation.result)
+            .write_private(
+                "tool-result.json",
+                &continuation.result.to_mcp_result().to_string(),
+            )
             .map_err(failed)?;
         args.push(result.to_string_lossy().into_owned());
     }

@@ -112,6 +112,13 @@ pub struct Translator {
     /// The client asked for the model's thinking (the CLI may think on some models even
     /// with `--thinking disabled`; that thinking is not sent).
     thinking: bool,
+    /// Bridged tool runs: the CLI waits at a client's tool call instead of ending the turn,
+    /// so the answer ends at the `message_stop` of a message that stopped for `tool_use`;
+    /// and since a process serves several steps of one turn, each answer reports its own
+    /// message's usage (the `result` sums the turn).
+    ends_at_tool_calls: bool,
+    /// The message being streamed stopped for `tool_use`.
+    stopped_for_tools: bool,
 }
 
 impl Translator {
@@ -147,6 +154,12 @@ impl Translator {
         self
     }
 
+    /// For a run whose CLI waits at the client's tool calls (see the field's docs).
+    pub fn ends_at_tool_calls(mut self) -> Translator {
+        self.ends_at_tool_calls = true;
+        self
+    }
+
     /// Whether a finish or an error was produced: nothing more will be.
     pub fn is_finished(&self) -> bool {
         self.finished
@@ -178,7 +191,7 @@ impl Translator {
             CliEvent::Stream(stream) => self.on_stream(stream),
             CliEvent::Assistant(assistant) => self.on_assistant(assistant),
             CliEvent::Result(result) => self.on_result(result),
-            CliEvent::RateLimit(_) | CliEvent::Other => Vec::new(),
+            CliEvent::RateLimit(_) | CliEvent::ControlRequest(_) | CliEvent::Other => Vec::new(),
         }
     }
 
@@ -282,6 +295,7 @@ impl Translator {
                 if let Some(tokens) = output_tokens {
                     self.stream_usage.output_tokens = tokens;
                 }
+                self.stopped_for_tools = stop_reason.as_deref() == Some("tool_use");
                 if stop_reason.as_deref() == Some("max_tokens") && self.to_repeat.is_empty() {
                     self.finished = true;
                     let u = self.stream_usage;
@@ -323,6 +337,19 @@ impl Translator {
                 }
                 self.to_repeat.push_str(&taken_back);
                 Vec::new()
+            }
+            StreamEvent::MessageStop { abandoned: None }
+                if self.ends_at_tool_calls
+                    && self.stopped_for_tools
+                    && !self.tool_blocks.is_empty()
+                    && self.to_repeat.is_empty() =>
+            {
+                self.finished = true;
+                vec![Output::Finished(Finish {
+                    reason: FinishReason::ToolCalls,
+                    usage: self.usage_so_far(),
+                    stop_sequence: None,
+                })]
             }
             StreamEvent::MessageStop { abandoned: None }
             | StreamEvent::ThinkingDelta { .. }
@@ -409,7 +436,11 @@ impl Translator {
             return out;
         }
         self.finished = true;
-        let u = result.usage;
+        let u = if self.ends_at_tool_calls {
+            self.stream_usage
+        } else {
+            result.usage
+        };
         let reason = if self.tool_blocks.is_empty() {
             finish_reason(result.stop_reason.as_deref())
         } else {

@@ -1,17 +1,24 @@
-//! Conversations with client tools, planned for the CLI: which functions the MCP stub
-//! offers (and under which names the model sees them), the earlier turns as session rows
-//! with real `tool_use` / `tool_result` blocks (ids kept), and — when the request ends in
-//! tool results — the one call the resumed CLI runs through the stub (the last one; the
-//! others are written as results), as measured with CLI 2.1.332 (see
-//! tests/fixtures/claude-cli/l_tool_deferred).
+//! Conversations with client tools, planned for the CLI: which functions are offered (and
+//! under which names the model sees them), the earlier turns with real `tool_use` /
+//! `tool_result` blocks (ids kept), and — when the request ends in tool results — those
+//! results, in the order of the calls they answer.
+//!
+//! The results go to a CLI process waiting at those calls when one holds the conversation
+//! (`runner::live`); otherwise [`ToolRun::cold_continuation`] plans them as CLI 2.1.332 can
+//! resume them (tests/fixtures/claude-cli/l_tool_deferred): every result but the last as a
+//! session row, the last call carried by the resumed CLI through the MCP stub.
+//!
+//! Lookups are by hash map or set: a request may hold thousands of calls.
+
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 
 pub use super::tool_names::ToolNames;
 
-use crate::openai::{ApiError, Attachment, ChatRequest, FunctionDef, Role, ToolChoice};
+use crate::openai::{ApiError, Attachment, ChatRequest, FunctionDef, Role, ToolChoice, ToolOutput};
 
-/// One earlier turn, as a session row.
+/// One earlier turn.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ToolTurn {
     User {
@@ -23,20 +30,37 @@ pub enum ToolTurn {
         /// (id, upstream name, input)
         calls: Vec<(String, String, Value)>,
     },
-    /// Tool results (id, text), then possibly a user text that followed them.
+    /// Tool results (id, output), then possibly a user text that followed them.
     Results {
-        results: Vec<(String, String)>,
+        results: Vec<(String, ToolOutput)>,
         text: String,
     },
 }
 
-/// The call the resumed CLI runs through the stub, which answers `result`.
+/// The call a resumed CLI runs through the stub, which answers `result`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Continuation {
     pub id: String,
     pub upstream_name: String,
     pub input: Value,
-    pub result: String,
+    pub result: ToolOutput,
+}
+
+/// The tool results a request ends with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndingResults {
+    /// (call id, output), in the order of the calls of the last assistant turn.
+    pub outputs: Vec<(String, ToolOutput)>,
+    /// A user text that followed the results in the same turn (a waiting process cannot
+    /// take it: such a request starts cold).
+    pub text: String,
+}
+
+impl EndingResults {
+    /// The call ids answered.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.outputs.iter().map(|(id, _)| id.as_str())
+    }
 }
 
 /// What a tool conversation needs from the CLI run.
@@ -45,27 +69,71 @@ pub struct ToolRun {
     /// The functions offered (empty with `tool_choice: none`).
     pub functions: Vec<FunctionDef>,
     pub names: ToolNames,
-    /// Earlier turns; empty for a first request.
+    /// Earlier turns; empty for a first request. A request that ends in tool results has
+    /// the assistant turn whose calls they answer last.
     pub turns: Vec<ToolTurn>,
     /// Set when the request ends in tool results.
-    pub continuation: Option<Continuation>,
+    pub results: Option<EndingResults>,
     /// The instruction `tool_choice` / `parallel_tool_calls` add to the system prompt.
     pub instruction: Option<String>,
 }
 
 impl ToolRun {
-    /// A digest of what the CLI is started with (the stub's tools), for the warm key.
+    /// The tool list the MCP server gives the CLI (JSON), also the warm key's part.
     pub fn functions_json(&self) -> String {
-        let tools: Vec<Value> = self
-            .functions
+        Value::Array(self.functions_list()).to_string()
+    }
+
+    /// The tool list as MCP `tools/list` items.
+    pub fn functions_list(&self) -> Vec<Value> {
+        self.functions
             .iter()
             .map(|f| {
                 json!({"name": ToolNames::stub_name(&f.name), "description": f.description,
                        "inputSchema": serde_json::from_str::<Value>(&f.parameters)
                            .unwrap_or_else(|_| json!({"type": "object"}))})
             })
+            .collect()
+    }
+
+    /// Whether the request ends in tool results (a continuation).
+    pub fn continues(&self) -> bool {
+        self.results.is_some()
+    }
+
+    /// The cold path for the ending results: a results row with all but the last (when
+    /// there are others) and the last call, which the resumed CLI runs through the stub.
+    pub fn cold_continuation(&self) -> Option<(Option<ToolTurn>, Continuation)> {
+        let results = self.results.as_ref()?;
+        let Some(ToolTurn::Assistant { calls, .. }) = self.turns.last() else {
+            return None;
+        };
+        let ((id, upstream_name, input), _) = calls.split_last()?;
+        let by_id: HashMap<&str, &ToolOutput> = results
+            .outputs
+            .iter()
+            .map(|(i, o)| (i.as_str(), o))
             .collect();
-        Value::Array(tools).to_string()
+        let result = (*by_id.get(id.as_str())?).clone();
+        let others: Vec<(String, ToolOutput)> = results
+            .outputs
+            .iter()
+            .filter(|(i, _)| i != id)
+            .cloned()
+            .collect();
+        let row = (!others.is_empty()).then(|| ToolTurn::Results {
+            results: others,
+            text: String::new(),
+        });
+        Some((
+            row,
+            Continuation {
+                id: id.clone(),
+                upstream_name: upstream_name.clone(),
+                input: input.clone(),
+                result,
+            },
+        ))
     }
 }
 
@@ -93,8 +161,9 @@ pub fn plan(request: &ChatRequest) -> Result<(ToolRun, Option<NewMessage>), ApiE
     let names = ToolNames::new(&request.tools.functions);
     let mut turns: Vec<ToolTurn> = Vec::new();
     for message in request.messages.iter().filter(|m| m.role != Role::System) {
-        push_turn(&mut turns, message);
+        push_turn(&mut turns, message)?;
     }
+    order_results_by_call(&mut turns);
     let last_user = match turns.last() {
         Some(ToolTurn::User { .. }) => match turns.pop() {
             Some(ToolTurn::User { text, attachments }) => Some((text, attachments)),
@@ -102,8 +171,8 @@ pub fn plan(request: &ChatRequest) -> Result<(ToolRun, Option<NewMessage>), ApiE
         },
         _ => None,
     };
-    let continuation = if last_user.is_none() {
-        Some(split_continuation(&mut turns)?)
+    let results = if last_user.is_none() {
+        Some(ending_results(&mut turns)?)
     } else {
         None
     };
@@ -113,13 +182,13 @@ pub fn plan(request: &ChatRequest) -> Result<(ToolRun, Option<NewMessage>), ApiE
             functions,
             names,
             turns,
-            continuation,
+            results,
         },
         last_user,
     ))
 }
 
-fn push_turn(turns: &mut Vec<ToolTurn>, message: &crate::openai::Message) {
+fn push_turn(turns: &mut Vec<ToolTurn>, message: &crate::openai::Message) -> Result<(), ApiError> {
     match message.role {
         Role::User => match turns.last_mut() {
             Some(ToolTurn::User { text, attachments }) => {
@@ -132,36 +201,84 @@ fn push_turn(turns: &mut Vec<ToolTurn>, message: &crate::openai::Message) {
                 attachments: message.attachments.clone(),
             }),
         },
-        Role::Assistant => {
-            let calls = message
+        Role::Assistant => turns.push(assistant_turn(
+            &message.text,
+            message
                 .tool_calls
                 .iter()
-                .map(|c| {
-                    let input = serde_json::from_str::<Value>(&c.arguments)
-                        .ok()
-                        .filter(Value::is_object)
-                        .unwrap_or_else(|| json!({}));
-                    (c.id.clone(), ToolNames::upstream_name(&c.name), input)
-                })
-                .collect();
-            turns.push(ToolTurn::Assistant {
-                text: message.text.clone(),
-                calls,
-            });
-        }
+                .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str())),
+        )),
         Role::Tool => {
             let id = message.tool_call_id.clone().unwrap_or_default();
+            let output = message
+                .result
+                .clone()
+                .unwrap_or_else(|| ToolOutput::text(&message.text));
+            if let Some(url) = output.url_image() {
+                return Err(ApiError::invalid(
+                    "messages",
+                    format!(
+                        "The result of tool call `{id}` holds an image by URL ({}); tool results \
+                         reach the model through MCP, which carries image data only: send the \
+                         image as base64 data.",
+                        url.chars().take(80).collect::<String>()
+                    ),
+                ));
+            }
             match turns.last_mut() {
                 Some(ToolTurn::Results { results, text }) if text.is_empty() => {
-                    results.push((id, message.text.clone()))
+                    results.push((id, output))
                 }
                 _ => turns.push(ToolTurn::Results {
-                    results: vec![(id, message.text.clone())],
+                    results: vec![(id, output)],
                     text: String::new(),
                 }),
             }
         }
         Role::System => {}
+    }
+    Ok(())
+}
+
+/// An assistant turn as planned from a client's message or from the daemon's own answer
+/// (the same way, so that a conversation continued by its client digests alike): the text,
+/// and each call as (id, upstream name, input), the arguments parsed (an object, else `{}`).
+pub fn assistant_turn<'a>(
+    text: &str,
+    calls: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> ToolTurn {
+    let calls = calls
+        .into_iter()
+        .map(|(id, name, arguments)| {
+            let input = serde_json::from_str::<Value>(arguments)
+                .ok()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({}));
+            (id.to_string(), ToolNames::upstream_name(name), input)
+        })
+        .collect();
+    ToolTurn::Assistant {
+        text: text.to_string(),
+        calls,
+    }
+}
+
+/// Puts every results row in the order of the calls it answers (clients send results in any
+/// order; the CLI sends them upstream in the calls' order, so a conversation the CLI holds
+/// and the same conversation sent back by its client must agree).
+fn order_results_by_call(turns: &mut [ToolTurn]) {
+    for i in 1..turns.len() {
+        let (before, after) = turns.split_at_mut(i);
+        if let (Some(ToolTurn::Assistant { calls, .. }), Some(ToolTurn::Results { results, .. })) =
+            (before.last(), after.first_mut())
+        {
+            let position: HashMap<&str, usize> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _, _))| (id.as_str(), i))
+                .collect();
+            results.sort_by_key(|(id, _)| position.get(id.as_str()).copied().unwrap_or(usize::MAX));
+        }
     }
 }
 
@@ -176,16 +293,16 @@ fn join(text: &mut String, more: &str) {
 }
 
 /// The request ends in tool results: every call of the last assistant turn must have one;
-/// the last call's becomes the continuation, the others stay as a results row.
-fn split_continuation(turns: &mut Vec<ToolTurn>) -> Result<Continuation, ApiError> {
-    let Some(ToolTurn::Results { mut results, .. }) = turns.pop() else {
+/// they are taken out of the turns, in the order of the calls.
+fn ending_results(turns: &mut Vec<ToolTurn>) -> Result<EndingResults, ApiError> {
+    let Some(ToolTurn::Results { results, text }) = turns.pop() else {
         return Err(ApiError::invalid(
             "messages",
             "The conversation must end with a user message or tool results.",
         ));
     };
     let calls = match turns.last() {
-        Some(ToolTurn::Assistant { calls, .. }) if !calls.is_empty() => calls.clone(),
+        Some(ToolTurn::Assistant { calls, .. }) if !calls.is_empty() => calls,
         _ => {
             return Err(ApiError::invalid(
                 "messages",
@@ -193,32 +310,33 @@ fn split_continuation(turns: &mut Vec<ToolTurn>) -> Result<Continuation, ApiErro
             ));
         }
     };
-    if let Some((missing, _, _)) = calls
-        .iter()
-        .find(|(id, _, _)| !results.iter().any(|(r, _)| r == id))
-    {
+    let mut by_id: HashMap<String, ToolOutput> = HashMap::with_capacity(results.len());
+    for (id, output) in results {
+        by_id.entry(id).or_insert(output);
+    }
+    let called: HashSet<&str> = calls.iter().map(|(id, _, _)| id.as_str()).collect();
+    if let Some(extra) = by_id.keys().find(|id| !called.contains(id.as_str())) {
         return Err(ApiError::invalid(
             "messages",
-            format!("The tool call `{missing}` has no tool message with its result."),
+            format!(
+                "The tool result for `{extra}` answers no call of the assistant message just \
+                 before it."
+            ),
         ));
     }
-    // Results in the order of the calls; the last call is carried by the resumed CLI.
-    results.sort_by_key(|(id, _)| calls.iter().position(|(c, _, _)| c == id));
-    let (id, upstream_name, input) = calls[calls.len() - 1].clone();
-    let index = results.iter().position(|(r, _)| *r == id).unwrap_or(0);
-    let (_, result) = results.remove(index);
-    if !results.is_empty() {
-        turns.push(ToolTurn::Results {
-            results,
-            text: String::new(),
-        });
+    let mut outputs = Vec::with_capacity(calls.len());
+    for (id, _, _) in calls {
+        match by_id.remove(id) {
+            Some(output) => outputs.push((id.clone(), output)),
+            None => {
+                return Err(ApiError::invalid(
+                    "messages",
+                    format!("The tool call `{id}` has no tool message with its result."),
+                ));
+            }
+        }
     }
-    Ok(Continuation {
-        id,
-        upstream_name,
-        input,
-        result,
-    })
+    Ok(EndingResults { outputs, text })
 }
 
 /// What `tool_choice` and `parallel_tool_calls` ask of the model (there is no upstream
@@ -273,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn parallel_results_keep_all_but_the_last_as_rows() {
+    fn ending_results_follow_the_calls_and_the_cold_path_carries_the_last() {
         let tools: Value = serde_json::from_str(TOOLS).unwrap();
         let (run, user) = plan(&request(json!({"model": "m", "tools": tools, "messages": [
             {"role": "user", "content": "weather?"},
@@ -281,19 +399,45 @@ mod tests {
                 {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
                 {"id": "c2", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}]},
             {"role": "tool", "tool_call_id": "c2", "content": "5C"},
-            {"role": "tool", "tool_call_id": "c1", "content": "18C"}]})))
+            {"role": "tool", "tool_call_id": "c1", "content": [
+                {"type": "text", "text": "18C"}, {"type": "text", "text": "sunny"}]}]})))
         .unwrap();
         assert!(user.is_none());
-        let cont = run.continuation.unwrap();
-        assert_eq!((cont.id.as_str(), cont.result.as_str()), ("c2", "5C"));
-        assert_eq!(cont.upstream_name, "mcp__c__get_weather");
+        let results = run.results.clone().unwrap();
+        assert_eq!(results.ids().collect::<Vec<_>>(), ["c1", "c2"]);
         assert_eq!(
-            run.turns.last(),
-            Some(&ToolTurn::Results {
-                results: vec![("c1".into(), "18C".into())],
-                text: String::new()
-            })
+            results.outputs[0].1.parts,
+            vec![
+                crate::openai::OutputPart::Text("18C".into()),
+                crate::openai::OutputPart::Text("sunny".into())
+            ]
         );
+        assert!(
+            matches!(run.turns.last(), Some(ToolTurn::Assistant { calls, .. }) if calls.len() == 2)
+        );
+        let (row, cont) = run.cold_continuation().unwrap();
+        assert_eq!(cont.id, "c2");
+        assert_eq!(cont.result, ToolOutput::text("5C"));
+        assert_eq!(cont.upstream_name, "mcp__c__get_weather");
+        assert!(
+            matches!(row, Some(ToolTurn::Results { results, .. }) if results.len() == 1 && results[0].0 == "c1")
+        );
+    }
+
+    #[test]
+    fn an_assistant_turn_from_the_answer_digests_like_the_clients_copy() {
+        let from_answer = assistant_turn(
+            "Let me check.",
+            [("c1", "get_weather", "{\"city\": \"Paris\"}")],
+        );
+        let tools: Value = serde_json::from_str(TOOLS).unwrap();
+        let (run, _) = plan(&request(json!({"model": "m", "tools": tools, "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": "Let me check.", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "18C"}]})))
+        .unwrap();
+        assert_eq!(run.turns.last(), Some(&from_answer));
     }
 
     #[test]
