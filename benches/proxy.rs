@@ -15,6 +15,9 @@
 //!    its CPU while they stream (from /proc/<pid>, CLI processes excluded).
 //! 4. Start to READY (sd_notify over a unix datagram socket) vs. the bare server's start;
 //!    an `ai-proxy-check` run vs. the same requests made in-process; binary sizes.
+//! 5. Agent loops and chats that offer tools with the real CLI ([`agent_loops`]): a 5-turn
+//!    tool loop with the defaults vs. all cold, and an Open WebUI-shaped chat, against the
+//!    bare CLI per step.
 //!
 //! Everything runs on loopback, and every loop is bounded in count and in time.
 //!
@@ -24,6 +27,9 @@
 
 #[path = "../tests/support/mock_anthropic.rs"]
 mod mock_anthropic;
+
+#[path = "proxy/agent_loops.rs"]
+mod agent_loops;
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -156,20 +162,24 @@ async fn run(counts: Counts, quick: bool) -> String {
     let only = std::env::var("PROXY_BENCH_ONLY").unwrap_or_default();
     let wanted = |n: &str| only.is_empty() || only.split(',').any(|s| s.trim() == n);
     if wanted("1") {
-        eprintln!("[1/4] the CLI path with the fake CLI");
+        eprintln!("[1/5] the CLI path with the fake CLI");
         out.push_str(&cli_path(&bins, counts).await);
     }
     if wanted("2") {
-        eprintln!("[2/4] the real CLI against the mock Messages API");
+        eprintln!("[2/5] the real CLI against the mock Messages API");
         out.push_str(&real_cli(&bins, counts).await);
     }
     if wanted("3") {
-        eprintln!("[3/4] the HTTP layer");
+        eprintln!("[3/5] the HTTP layer");
         out.push_str(&http_layer(&bins, counts).await);
     }
     if wanted("4") {
-        eprintln!("[4/4] start, ai-proxy-check, sizes");
+        eprintln!("[4/5] start, ai-proxy-check, sizes");
         out.push_str(&start_and_sizes(&bins, counts).await);
+    }
+    if wanted("5") {
+        eprintln!("[5/5] agent loops and chats that offer tools");
+        out.push_str(&agent_loops::agent_loops(&bins, counts).await);
     }
     writeln!(
         out,
@@ -929,9 +939,9 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
             false,
         ),
         (
-            "new conversation: daemon, warm (defaults: `warm = 1`, `live_sessions = 2`)",
+            "new conversation: daemon, warm (defaults: `warm = 1`, `live_sessions = 4`)",
             "1",
-            "2",
+            "4",
             false,
         ),
         (
@@ -940,7 +950,7 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
             "0",
             true,
         ),
-        ("turns 2–5: daemon, live process (defaults)", "1", "2", true),
+        ("turns 2–5: daemon, live process (defaults)", "1", "4", true),
     ];
     let tool_setups: [(&str, &str); 2] = [
         (
