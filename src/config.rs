@@ -970,7 +970,10 @@ mod tests {
             ),
             ("[model_map]\n\"-x\" = \"haiku\"\n", "not a valid"),
         ] {
-            let error = load_file(text).err().expect(text).to_string();
+            let Err(error) = load_file(text) else {
+                panic!("accepted: {text}");
+            };
+            let error = error.to_string();
             assert!(
                 error.contains("model_map") && error.contains(needle),
                 "{text}: {error}"
