@@ -162,6 +162,9 @@ pub struct Settings {
     pub models: Vec<String>,
     /// Extra ids we accept, each mapped to a model the CLI understands.
     pub aliases: BTreeMap<String, String>,
+    /// Ids that are not Claude's (e.g. `gpt-4o`) sent to a served model on purpose; empty
+    /// by default, so such ids get 404 `model_not_found`.
+    pub model_map: BTreeMap<String, String>,
     /// Where the stored login token and the browser profile live (0700);
     /// default `$XDG_DATA_HOME/claude-max-proxy`.
     pub state_dir: Option<PathBuf>,
@@ -249,6 +252,7 @@ impl Default for Settings {
             .map(String::from)
             .collect(),
             aliases,
+            model_map: BTreeMap::new(),
             state_dir: None,
             oauth_authorize_url: "https://claude.com/cai/oauth/authorize".to_string(),
             oauth_token_url: "https://platform.claude.com/v1/oauth/token".to_string(),
@@ -432,6 +436,34 @@ impl Settings {
         Ok(())
     }
 
+    /// `model_map`: each id maps to a model the proxy serves without it (an id of
+    /// `models`, an alias, or a Claude id), and does not hide one of those.
+    fn validate_model_map(&self) -> Result<(), ConfigError> {
+        let served = |id: &str| {
+            self.models.iter().any(|m| m == id)
+                || self.aliases.contains_key(id)
+                || (id.len() > "claude-".len() && id.starts_with("claude-") && valid_model_id(id))
+        };
+        for (id, target) in &self.model_map {
+            let why = if !valid_model_id(id) || !valid_model_id(target) {
+                format!("`{id}` = `{target}` is not a valid model id mapping")
+            } else if served(id) {
+                format!(
+                    "`{id}` is served already (an id of `models`, `aliases` or a Claude id); remove it from `model_map`"
+                )
+            } else if !served(target) {
+                format!(
+                    "`{id}` = `{target}`: the target must be a model this proxy serves \
+                     (an id of `models`, an alias such as `claude-sonnet-4`, or a `claude-…` id)"
+                )
+            } else {
+                continue;
+            };
+            return Err(ConfigError::Invalid(format!("`model_map`: {why}")));
+        }
+        Ok(())
+    }
+
     /// Model ids, aliases, the CLI path and logging.
     fn validate_models(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: &str| Err(ConfigError::Invalid(format!("`{key}`: {why}")));
@@ -452,6 +484,7 @@ impl Settings {
                 );
             }
         }
+        self.validate_model_map()?;
         if let Some(path) = &self.cli_path
             && path.as_os_str().is_empty()
         {
@@ -465,7 +498,7 @@ impl Settings {
 }
 
 /// A model id goes into argv and JSON: keep it to a safe, printable alphabet.
-fn valid_model_id(id: &str) -> bool {
+pub fn valid_model_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('-')
@@ -649,7 +682,7 @@ fn env_layer(inputs: &Inputs, known: &[&str]) -> EnvLayer {
         if key == "config" {
             continue;
         }
-        if !known.contains(&key.as_str()) || key == "aliases" {
+        if !known.contains(&key.as_str()) || key == "aliases" || key == "model_map" {
             layer.unknown.push(name.clone());
             continue;
         }
@@ -744,6 +777,7 @@ pub fn known_keys() -> Vec<&'static str> {
         "log_level",
         "models",
         "aliases",
+        "model_map",
         "state_dir",
         "oauth_authorize_url",
         "oauth_token_url",
@@ -906,5 +940,46 @@ mod tests {
         let loaded = load(&inputs).unwrap();
         assert_eq!(loaded.settings.models, vec!["sonnet"]);
         assert_eq!(loaded.settings.aliases["gpt-4o"], "sonnet");
+    }
+
+    fn load_file(text: &str) -> Result<Loaded, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        load(&Inputs {
+            config_file: Some(path),
+            ..Inputs::default()
+        })
+    }
+
+    #[test]
+    fn model_map_is_off_by_default_and_read_from_the_file() {
+        assert!(Settings::default().model_map.is_empty());
+        let loaded =
+            load_file("[model_map]\n\"gpt-4o\" = \"sonnet\"\no3 = \"claude-opus-4-6\"\n").unwrap();
+        assert_eq!(loaded.settings.model_map["gpt-4o"], "sonnet");
+        assert_eq!(loaded.settings.model_map["o3"], "claude-opus-4-6");
+    }
+
+    #[test]
+    fn model_map_targets_must_be_served() {
+        for (text, needle) in [
+            ("[model_map]\ngpt-4o = \"gpt-4.1\"\n", "the target must be"),
+            ("[model_map]\nsonnet = \"haiku\"\n", "served already"),
+            (
+                "[model_map]\n\"claude-x-1\" = \"haiku\"\n",
+                "served already",
+            ),
+            ("[model_map]\n\"-x\" = \"haiku\"\n", "not a valid"),
+        ] {
+            let Err(error) = load_file(text) else {
+                panic!("accepted: {text}");
+            };
+            let error = error.to_string();
+            assert!(
+                error.contains("model_map") && error.contains(needle),
+                "{text}: {error}"
+            );
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! - [`clock`]: Unix time and UTC dates without a date crate.
 //! - [`defer_hook`]: the hidden `defer-hook` subcommand: the PreToolUse hook of tool runs.
 //! - [`mcp_stub`]: the hidden `mcp-stub` subcommand: the MCP server listing a request's client tools.
-//! - [`models`]: the model catalog: which ids we expose and what the CLI is asked for.
+//! - [`models`]: the model catalog: which ids we expose and what the CLI is asked for, and
+//!   what the CLI knows of each model (family, context window, output limit).
+//! - [`tokens`]: the local token estimate behind `POST /v1/messages/count_tokens`.
 //! - [`net`]: network facts: CIDR blocks, Docker bridges, the source filter, port holders.
 //! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation;
 //!   its [`openai::ChatRequest`] is the one request shape every endpoint is parsed into.
@@ -52,6 +54,7 @@ pub mod responses;
 pub mod runner;
 pub mod service;
 pub mod telemetry;
+pub mod tokens;
 pub mod translate;
 
 /// Boxed error for plumbing (startup, I/O) where callers only report, never branch.

@@ -74,6 +74,12 @@ async fn recorded_errors_map_to_statuses() {
         ("v2.1.332/f_error_err-400", 400, "model: bad model (mock)"),
         ("f_error_err-401_maxretries0", 401, "claude-max-proxy login"),
         ("f_error_err-529", 503, "Overloaded"),
+        // The real API's 404 for a model it does not know (CLI 2.1.332, two requests).
+        (
+            "v2.1.332/model_not_found",
+            404,
+            "issue with the selected model (claude-zzz-9)",
+        ),
     ] {
         let response = ask(&daemon, variant, false).await;
         let status = response.status().as_u16();
@@ -81,6 +87,12 @@ async fn recorded_errors_map_to_statuses() {
         assert_eq!(status, want, "{variant}: {body}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{variant}: {message}");
+        if want == 404 {
+            assert_eq!(
+                body["error"]["code"], "model_not_found",
+                "{variant}: {body}"
+            );
+        }
     }
 }
 

@@ -331,10 +331,9 @@ async fn errors_take_the_messages_api_shape() {
             ok_key(post(
                 &daemon,
                 "/v1/messages/count_tokens",
-                &json!({"model": "claude-opus-4",
-                "messages": [{"role": "user", "content": "hi"}]}),
+                &json!({"model": "claude-opus-4", "messages": []}),
             )),
-            501,
+            400,
             "invalid_request_error",
         ),
     ];

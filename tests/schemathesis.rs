@@ -7,8 +7,8 @@
 //! The three generation endpoints are covered: chat completions (OpenAI error objects), the
 //! Messages API (`POST /v1/messages`, its named SSE events and `{"type":"error",…}` errors)
 //! and the Responses API (`POST /v1/responses`, the `response` object, its named events with
-//! sequence numbers, OpenAI error objects), and `POST /v1/messages/count_tokens`, whose
-//! documented 501 is the one expected 5xx (`tests/python/schemathesis.toml`).
+//! sequence numbers, OpenAI error objects), and `POST /v1/messages/count_tokens` (the
+//! local estimate).
 //!
 //! `tests/python/schemathesis_hooks.py` points most generated chat, Messages and Responses
 //! bodies at a served model so the CLI path is exercised, not only validation (and has the

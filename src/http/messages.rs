@@ -1,7 +1,7 @@
 //! `POST /v1/messages` (the Anthropic Messages API) on the same runs as chat completions:
 //! the body parsed by [`crate::anthropic`], one CLI run, then one `message` object or the
 //! Messages API's event stream ([`super::messages_sse`]); every error in the Messages
-//! API's shape. `POST /v1/messages/count_tokens` is a 501 that says why.
+//! API's shape. (`POST /v1/messages/count_tokens` is [`super::count_tokens`].)
 
 use hyper::body::Incoming;
 use hyper::{Request, Response};
@@ -13,7 +13,7 @@ use super::respond::Dialect;
 use super::sse::{self, Timing};
 use super::{AppState, Body, Live, respond, run};
 use crate::anthropic;
-use crate::openai::{ApiError, ErrorKind};
+use crate::openai::ApiError;
 
 /// The error shape of this endpoint.
 const DIALECT: Dialect = Dialect::Anthropic;
@@ -60,19 +60,4 @@ async fn answer(
         Ok(response)
     };
     run::decorate(response, overage, &chat.controls.ignored)
-}
-
-/// `POST /v1/messages/count_tokens`: the CLI can count tokens only by sending the request,
-/// which would spend the subscription on every count; no made-up number instead.
-pub fn count_tokens() -> Response<Body> {
-    respond::error_in(
-        Dialect::Anthropic,
-        &ApiError::new(
-            ErrorKind::NotImplemented,
-            "Token counting is not available through claude-max-proxy: the claude CLI can \
-             count a request's tokens only by sending it, which would spend your \
-             subscription on every count. Estimate locally, or read `usage` from the \
-             answer.",
-        ),
-    )
 }

@@ -10,8 +10,8 @@
 //! - [`auth`], [`cors`]: client API key and CORS headers for listed origins.
 //! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
-//! - [`health`], [`models`], [`chat`], [`messages`], [`responses`], [`metrics`], [`status`] (the page at
-//!   `/`): one handler per route; [`run`] starts the CLI run of every generation endpoint,
+//! - [`health`], [`models`], [`chat`], [`messages`], [`count_tokens`], [`responses`], [`metrics`],
+//!   [`status`] (the page at `/`): one handler per route; [`run`] starts the CLI run of every generation endpoint,
 //!   [`answer`] gathers a whole answer; [`status_page`] renders that page, [`recent`] keeps what it lists.
 //! - [`overage`]: extra usage, predicted from the last quota report.
 //! - [`sse`]: the streaming body for `stream: true`; [`chat_sse`], [`messages_sse`] and
@@ -25,6 +25,7 @@ pub mod body;
 mod chat;
 mod chat_sse;
 mod cors;
+mod count_tokens;
 mod health;
 mod messages;
 mod messages_sse;
@@ -159,7 +160,9 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
             chat::completions(state, live, request).await
         }
         (&Method::POST, "/v1/messages") => messages::create(state, live, request).await,
-        (&Method::POST, "/v1/messages/count_tokens") => messages::count_tokens(),
+        (&Method::POST, "/v1/messages/count_tokens") => {
+            count_tokens::count_tokens(state, live, request).await
+        }
         (&Method::POST, "/v1/responses" | "/responses") => {
             responses::create(state, live, request).await
         }
@@ -182,7 +185,8 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
                 ErrorKind::NotFound,
                 format!(
                     "Unknown request URL: {method} {path}. This proxy serves GET /v1/models, \
-                     POST /v1/chat/completions, POST /v1/messages, POST /v1/responses \
+                     POST /v1/chat/completions, POST /v1/messages (and \
+                     /v1/messages/count_tokens), POST /v1/responses \
                      (GET and DELETE /v1/responses/{{id}}, GET /v1/responses/{{id}}/input_items), \
                      GET /health, GET /metrics and the status page at / (base URL: \
                      http://<host>:<port>/v1; Anthropic clients: http://<host>:<port>)."

@@ -4,20 +4,29 @@
 //! `object: "list"` and Anthropic's cursor fields (`has_more`, `first_id`, `last_id`), and
 //! honours Anthropic's `limit`, `after_id` and `before_id`. Without `limit` every model is
 //! listed (OpenAI's list has no pages). Errors come in the dialect the caller picked.
+//!
+//! Each model also says what the CLI knows of the model it is served by
+//! ([`crate::models::registry`]): `family`, the context window as `context_length` and the
+//! Models API's `max_input_tokens`, the output limit as `max_output_tokens` and the Models
+//! API's `max_tokens`. `GET /v1/models/{id}` also answers for unlisted Claude ids the CLI
+//! knows (`claude-sonnet-4-20250514`); other unlisted ids are 404.
 
 use hyper::Response;
 use serde_json::{Value, json};
 
 use super::respond::{self, Dialect};
 use super::{Body, Live};
-use crate::models::{MODEL_CREATED, MODEL_CREATED_AT};
+use crate::models::{MODEL_CREATED, MODEL_CREATED_AT, ModelInfo, registry};
 use crate::openai::ApiError;
 
 pub fn list(live: &Live, query: Option<&str>, dialect: Dialect) -> Response<Body> {
     let ids: Vec<&str> = live.catalog.ids().collect();
     match Window::parse(query).and_then(|window| window.of(&ids)) {
         Ok((page, has_more)) => {
-            let data: Vec<Value> = page.iter().map(|id| model(id)).collect();
+            let data: Vec<Value> = page
+                .iter()
+                .map(|id| model(id, live.catalog.info(id)))
+                .collect();
             respond::ok_json(&json!({
                 "object": "list",
                 "data": data,
@@ -31,15 +40,17 @@ pub fn list(live: &Live, query: Option<&str>, dialect: Dialect) -> Response<Body
 }
 
 pub fn retrieve(live: &Live, id: &str, dialect: Dialect) -> Response<Body> {
-    match live.catalog.resolve(id) {
-        Some(_) => respond::ok_json(&model(id)),
-        None => respond::error_in(dialect, &ApiError::model_not_found(id)),
+    let info = live.catalog.info(id);
+    if live.catalog.is_listed(id) || info.is_some() {
+        respond::ok_json(&model(id, info))
+    } else {
+        respond::error_in(dialect, &ApiError::model_not_found(id))
     }
 }
 
-/// One model in both APIs' shapes.
-fn model(id: &str) -> Value {
-    json!({
+/// One model in both APIs' shapes, with what the CLI knows of the model serving it.
+fn model(id: &str, info: Option<ModelInfo>) -> Value {
+    let mut value = json!({
         "id": id,
         "object": "model",
         "created": MODEL_CREATED,
@@ -47,7 +58,19 @@ fn model(id: &str) -> Value {
         "type": "model",
         "display_name": id,
         "created_at": MODEL_CREATED_AT,
-    })
+        "family": info.map(|i| i.family).or_else(|| registry::family_of(id)),
+    });
+    if let (Some(info), Some(object)) = (info, value.as_object_mut()) {
+        for (key, tokens) in [
+            ("context_length", info.context_window),
+            ("max_input_tokens", info.context_window),
+            ("max_output_tokens", info.max_output_tokens),
+            ("max_tokens", info.max_output_tokens),
+        ] {
+            object.insert(key.to_string(), json!(tokens));
+        }
+    }
+    value
 }
 
 /// The part of the list a request asks for (Anthropic's paging).

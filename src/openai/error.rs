@@ -208,9 +208,10 @@ impl ApiError {
             ..ApiError::new(
                 ErrorKind::ModelNotFound,
                 format!(
-                    "The model `{model}` does not exist or is not served by this proxy. \
-                     GET /v1/models lists the ids it accepts; add more under `models` or \
-                     `aliases` in the config file."
+                    "The model `{model}` is not served by this proxy: it serves Claude models \
+                     (any `claude-…` id, and the aliases GET /v1/models lists). To send \
+                     another model name to a Claude model on purpose, map it under \
+                     `model_map` in the config file."
                 ),
             )
         }

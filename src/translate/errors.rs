@@ -119,8 +119,8 @@ pub fn from_result(result: &ResultEvent, synthetic: Option<&AssistantEvent>) -> 
             ..ApiError::new(
                 ErrorKind::ModelNotFound,
                 format!(
-                    "Anthropic does not know this model ({detail}). Pick another id from \
-                     GET /v1/models or fix `models`/`aliases` in the config."
+                    "Anthropic does not know this model, or this account cannot use it \
+                     ({detail}). Pick another id (GET /v1/models lists the current ones)."
                 ),
             )
         },

@@ -3,8 +3,9 @@
 Generated requests almost never name a model the daemon serves, nor end on a user message,
 so without help nearly all of them stop at a 404 or 400 and the CLI path (200 JSON, the SSE
 stream and its schema) is barely exercised. This hook points most generated bodies of the
-three generation endpoints (chat completions, the Messages API and the Responses API) at a
-served model, appends a user message to half of them and asks for a stream in half (the
+three generation endpoints (chat completions, the Messages API and the Responses API) and of
+count_tokens at a served model, appends a user message to half of them and asks for a
+stream in half (the
 generator rarely pairs `stream: true` with an otherwise valid body, so the event schemas
 would go almost unchecked). The choice is a hash of the body, so a run is reproducible with
 its seed.
@@ -28,6 +29,7 @@ SERVED_MODEL = "claude-opus-4"
 GENERATION_PATHS = {
     "/v1/chat/completions": "messages",
     "/v1/messages": "messages",
+    "/v1/messages/count_tokens": "messages",
     "/v1/responses": "input",
 }
 

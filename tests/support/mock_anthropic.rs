@@ -33,6 +33,14 @@
 //!   `signature_delta`), then its text;
 //! - anything else: `Hello from the mock. You said: <last user text, trimmed>`.
 //!
+//! Like the real API, it knows a fixed set of models ([`KNOWN_MODELS`]: the ids Anthropic
+//! serves, as CLI 2.1.332's registry lists them, undated and dated). A model id shaped like
+//! a real one (`claude-<family>-<version>…`) that it does not know, and that carries none
+//! of the steering tags above, gets the real API's answer: 404
+//! `{"type":"error","error":{"type":"not_found_error","message":"model: <id>"},
+//! "request_id":…}` (the body clients have reported, e.g. anthropics/claude-code#5349).
+//! Other names (`err-400`, `claude-test`, …) are the tests' own and are served.
+//!
 //! A request with an empty message (empty content, or an empty text block) gets the 400 the
 //! real API gives, so every test through the mock also checks that none goes upstream.
 //!
@@ -267,6 +275,10 @@ async fn handle(
                 &why,
             ));
         }
+        let model = body.get("model").and_then(Value::as_str).unwrap_or("");
+        if unknown_model(model) {
+            return Ok(model_not_found(model));
+        }
         Ok(messages(&body))
     } else {
         let mut resp = error_response(
@@ -305,6 +317,39 @@ fn empty_content(body: &Value) -> Option<String> {
         }
     }
     None
+}
+
+/// The models the mock serves, as Anthropic does (CLI 2.1.332's registry: each model's id
+/// and the dated id the CLI sends for older ones).
+#[rustfmt::skip]
+pub const KNOWN_MODELS: &[&str] = &[
+    "claude-3-5-haiku", "claude-3-5-haiku-20241022", "claude-haiku-4-5",
+    "claude-haiku-4-5-20251001", "claude-haiku-5-5", "claude-3-5-sonnet",
+    "claude-3-5-sonnet-20241022", "claude-3-7-sonnet", "claude-3-7-sonnet-20250219",
+    "claude-sonnet-4-0", "claude-sonnet-4-20250514", "claude-sonnet-4-5",
+    "claude-sonnet-4-5-20250929", "claude-sonnet-4-6", "claude-sonnet-5", "claude-sonnet-5-5",
+    "claude-opus-4-0", "claude-opus-4-20250514", "claude-opus-4-1", "claude-opus-4-1-20250805",
+    "claude-opus-4-5", "claude-opus-4-5-20251101", "claude-opus-4-6", "claude-opus-4-7",
+    "claude-opus-4-8", "claude-opus-5", "claude-opus-5-5", "claude-fable-5", "claude-fable-5-1",
+    "claude-fable-5-2", "claude-mythos-5", "claude-mythos-5-1", "claude-mythos-5-2",
+];
+
+/// Whether the real API would answer 404 for `model`: shaped like a Claude model id
+/// (`claude-<family>-<digit>…`), not one it serves, and not one of the tests' steering names.
+pub fn unknown_model(model: &str) -> bool {
+    let Some(rest) = model.strip_prefix("claude-") else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '-');
+    let family = parts.next().unwrap_or("");
+    let version = parts.next().unwrap_or("");
+    let shaped = !family.is_empty()
+        && family.bytes().all(|b| b.is_ascii_lowercase())
+        && version.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    let steering = ["err-", "slow", "maxtok", "quota-"]
+        .iter()
+        .any(|tag| model.contains(tag));
+    shaped && !steering && !KNOWN_MODELS.contains(&model)
 }
 
 /// What a request's model asks the mock to do.
@@ -866,6 +911,22 @@ fn sse_response(events: Vec<SseEvent>, delay: Option<Duration>) -> Response<Body
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     add_request_id(&mut resp);
+    resp
+}
+
+/// The API's answer for a model it does not serve: 404 `not_found_error` naming it, with
+/// the request id in the body as well as in `request-id`.
+fn model_not_found(model: &str) -> Response<Body> {
+    let id = format!("req_mock_{}", uuid::Uuid::new_v4().simple());
+    let mut resp = json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"type": "error",
+                "error": {"type": "not_found_error", "message": format!("model: {model}")},
+                "request_id": id}),
+    );
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("request-id", value);
+    }
     resp
 }
 
