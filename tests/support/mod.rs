@@ -459,16 +459,99 @@ pub fn chunk_text(data: &[String]) -> String {
         .collect()
 }
 
-/// The named events of an SSE body (`event:` and `data:` lines): (name, data).
+/// The named events of an SSE body (`event:` and `data:` lines): (name, data). Comment
+/// frames (`: keep-alive`) are skipped; any other frame must have exactly one `event:` line
+/// and one `data:` line holding JSON, else the test fails (a malformed frame is a bug of
+/// the stream, not something to step over).
 pub fn named_events(body: &str) -> Vec<(String, serde_json::Value)> {
     body.split("\n\n")
-        .filter_map(|frame| {
-            let name = frame
+        .filter(|frame| !frame.trim().is_empty())
+        .filter(|frame| !frame.lines().all(|l| l.starts_with(':')))
+        .map(|frame| {
+            let names: Vec<&str> = frame
                 .lines()
-                .find_map(|l| l.strip_prefix("event: "))?
-                .to_string();
-            let data = frame.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name, serde_json::from_str(data).ok()?))
+                .filter_map(|l| l.strip_prefix("event: "))
+                .collect();
+            let data: Vec<&str> = frame
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            let other = frame.lines().find(|l| {
+                !l.starts_with("event: ") && !l.starts_with("data: ") && !l.starts_with(':')
+            });
+            assert!(
+                names.len() == 1 && data.len() == 1 && other.is_none(),
+                "malformed SSE frame (one `event:` and one `data:` line expected): {frame:?}"
+            );
+            let value = serde_json::from_str(data[0])
+                .unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {frame:?}"));
+            (names[0].to_string(), value)
         })
         .collect()
+}
+
+/// Checks a Messages API event stream's grammar and returns its event names with runs of
+/// the same name collapsed (`content_block_delta` × n → one). The grammar, as the API
+/// documents it: `message_start` first; then content blocks, each `content_block_start`,
+/// its deltas and `content_block_stop` with one index, indices 0, 1, 2… in order; `ping`
+/// anywhere after `message_start`; then `message_delta` and `message_stop` last. Each
+/// event's `data.type` is its name.
+pub fn messages_event_sequence(events: &[(String, serde_json::Value)]) -> Vec<String> {
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    for (name, data) in events {
+        assert_eq!(
+            &data["type"], name,
+            "each event's data names its type: {names:?}"
+        );
+    }
+    assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
+    assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
+    let mut open: Option<u64> = None;
+    let mut next_index = 0;
+    let mut delta_seen = false;
+    for (name, data) in &events[1..events.len() - 1] {
+        assert!(
+            !delta_seen,
+            "nothing but message_stop after message_delta: {names:?}"
+        );
+        let index = data["index"].as_u64();
+        match name.as_str() {
+            "ping" => {}
+            "content_block_start" => {
+                assert_eq!(
+                    open, None,
+                    "a block starts while another is open: {names:?}"
+                );
+                assert_eq!(index, Some(next_index), "block indices in order: {names:?}");
+                open = index;
+                next_index += 1;
+            }
+            "content_block_delta" => {
+                assert!(
+                    open.is_some() && index == open,
+                    "a delta outside its block: {names:?}"
+                );
+            }
+            "content_block_stop" => {
+                assert!(
+                    open.is_some() && index == open,
+                    "a stop outside its block: {names:?}"
+                );
+                open = None;
+            }
+            "message_delta" => {
+                assert_eq!(open, None, "message_delta with a block open: {names:?}");
+                delta_seen = true;
+            }
+            other => panic!("unexpected event {other:?} in {names:?}"),
+        }
+    }
+    assert!(delta_seen, "a message_delta before message_stop: {names:?}");
+    let mut collapsed: Vec<String> = Vec::new();
+    for name in names {
+        if collapsed.last().map(String::as_str) != Some(name) {
+            collapsed.push(name.to_string());
+        }
+    }
+    collapsed
 }
