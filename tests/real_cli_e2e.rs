@@ -13,7 +13,7 @@ use support::{Daemon, DaemonOptions, chunk_text, descendants, eventually, sse_da
 
 const TOKEN: &str = "test-oauth-token";
 const MODELS: &str = r#"models = ["sonnet", "claude-sonnet-4-5", "err-400", "err-401", "err-429",
-  "err-529", "err-midstream", "claude-slow-1", "claude-maxtok-1"]
+  "err-529", "err-midstream", "claude-crawl-1", "claude-maxtok-1"]
 "#;
 
 enum Auth {
@@ -277,7 +277,9 @@ async fn max_tokens_is_length() {
     assert_eq!(mock.message_requests().len(), 1, "no continuation requests");
 }
 
-/// A client that disconnects mid-stream leaves no CLI process behind.
+/// A client that disconnects mid-stream leaves no CLI process behind. The mock's `crawl`
+/// answer takes ~14 s (2 s per delta): the CLI outlives the 5 s window unless the daemon
+/// ends it.
 #[tokio::test]
 async fn disconnect_leaves_no_cli_process() {
     let Some((_mock, daemon)) = start(Auth::Subscription).await else {
@@ -285,7 +287,7 @@ async fn disconnect_leaves_no_cli_process() {
     };
     let response = post(
         &daemon,
-        &user("claude-slow-1", "a long answer please", true),
+        &user("claude-crawl-1", "a long answer please", true),
     )
     .await;
     assert_eq!(response.status(), 200);
