@@ -296,6 +296,45 @@ impl Daemon {
         records
     }
 
+    /// Sends SIGTERM and checks that the daemon's shutdown itself ended every process in
+    /// `pids` (all running now), and returns the exit status.
+    ///
+    /// The daemon's children die with it anyway: the kernel sends them SIGKILL when it exits
+    /// (their parent-death signal), so "gone after the exit" proves nothing. What tells the
+    /// two apart is the first fatal signal a child got, which the kernel keeps as its exit
+    /// status: the shutdown sends SIGTERM, the parent-death signal is SIGKILL. This test
+    /// process becomes a child subreaper, so a child the daemon did not reap before exiting
+    /// is handed to it and its status can be read; a child the daemon reaped itself died
+    /// while the daemon ran.
+    pub async fn terminate_ending(&mut self, pids: &[u32]) -> std::process::ExitStatus {
+        become_subreaper();
+        let daemon = self.pid();
+        for pid in pids {
+            assert_eq!(
+                parent_of(*pid),
+                Some(daemon),
+                "{pid} is not a running child of the daemon"
+            );
+        }
+        assert!(!pids.is_empty(), "nothing to watch");
+        let status = self.terminate().await;
+        for pid in pids {
+            let ended = tokio::time::timeout(Duration::from_secs(10), end_of_orphan(*pid))
+                .await
+                .unwrap_or_else(|_| panic!("{pid} still runs 10 s after the daemon exited"));
+            if let Some(signal) = ended {
+                assert_ne!(
+                    signal,
+                    libc::SIGKILL,
+                    "{pid} was killed by the parent-death signal at the daemon's exit: the \
+                     shutdown did not end it; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+        }
+        status
+    }
+
     /// Sends SIGTERM and waits for the exit status (bounded).
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         send_signal(self.pid(), libc::SIGTERM);
@@ -363,6 +402,50 @@ pub fn send_signal(pid: u32, signal: i32) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe {
         libc::kill(pid as i32, signal);
+    }
+}
+
+/// Makes this test process a child subreaper: what a daemon leaves when it exits becomes
+/// our child (not init's), so its exit status can be read.
+pub fn become_subreaper() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER has no memory-safety preconditions.
+    let done = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(done, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+/// The parent pid of a live (non-zombie) process.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit(')').next()?.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.next()?.parse().ok()
+}
+
+/// Waits until `pid`, a child of an exited daemon, has ended: `None` when the daemon reaped
+/// it itself (it is gone), else the signal that ended it (0 for a normal exit), read by
+/// reaping it here (we are its subreaper).
+async fn end_of_orphan(pid: u32) -> Option<i32> {
+    loop {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return None;
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes only to `status`; WNOHANG returns at once.
+        let reaped = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+        if reaped == pid as i32 {
+            return Some(if libc::WIFSIGNALED(status) {
+                libc::WTERMSIG(status)
+            } else {
+                0
+            });
+        }
+        if reaped < 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
