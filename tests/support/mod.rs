@@ -377,10 +377,22 @@ pub async fn real_cli_daemon_with(
 /// Runs the pytest files in `dir` (relative to the crate root) against `base_url` with the
 /// venv's Python; fails the test on a failure or a skip.
 pub async fn run_pytest(python: &Path, dir: &str, base_url: &str, daemon: &Daemon) {
+    run_pytest_with(python, dir, base_url, daemon, &[]).await;
+}
+
+/// [`run_pytest`] with extra environment for the tests (e.g. `MOCK_BASE_URL`).
+pub async fn run_pytest_with(
+    python: &Path,
+    dir: &str,
+    base_url: &str,
+    daemon: &Daemon,
+    env: &[(&str, &str)],
+) {
     let output = tokio::process::Command::new(python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", dir])
         .current_dir(root())
         .env("PROXY_BASE_URL", base_url)
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run pytest");
