@@ -47,7 +47,9 @@ enum Pumped {
     TimedOut(ApiError),
     /// Anthropic refused the request for the subscription's limit: no retry, no waiting.
     Refused(ApiError),
-    /// A stop sequence ended the answer; the CLI is still producing the rest.
+    /// The proxy ended the answer while the CLI goes on: a stop sequence matched, or the
+    /// first `max_tokens` stop (the CLI would ask the model to continue, three times —
+    /// `tests/fixtures/claude-cli/v2.1.332/max_tokens`).
     Stopped,
     Eof {
         sent_text: bool,
@@ -131,7 +133,8 @@ impl Backend {
                 Attempt::Over
             }
             Pumped::Stopped => {
-                process.terminate().await;
+                // Whatever the CLI does next is for nobody: continuations, more text.
+                process.kill().await;
                 Attempt::Over
             }
             Pumped::TimedOut(error) | Pumped::Refused(error) => {
@@ -200,7 +203,8 @@ impl Backend {
                 live.turns += 1;
                 self.live.put(live);
             }
-            Pumped::ClientGone | Pumped::Stopped => live.process.terminate().await,
+            Pumped::ClientGone => live.process.terminate().await,
+            Pumped::Stopped => live.process.kill().await,
             Pumped::TimedOut(error) | Pumped::Refused(error) => {
                 live.process.terminate().await;
                 let _ = tx.send(Output::Failed(error)).await;
@@ -450,7 +454,7 @@ async fn pump(
                 }
             }
         }
-        if stopped {
+        if stopped || translator.finished_at_max_tokens() {
             return Pumped::Stopped;
         }
         if translator.is_finished() {
