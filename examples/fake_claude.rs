@@ -13,6 +13,14 @@
 //! `no_resume`, `replay:<fixture variant>` (e.g. `replay:v2.1.332/c_partial`). An unknown scenario prints `fake_claude: unknown scenario '<s>'` on stderr and
 //! exits 2 with nothing on stdout.
 //!
+//! `maxtok` and `api_error:401|429|529` are not made up: they replay what the real CLI
+//! printed, run as the daemon runs it, against the mock Messages API
+//! (`tests/fixtures/claude-cli/v2.1.332/max_tokens`, `api_error_<status>` — with
+//! `CLAUDE_CODE_MAX_RETRIES=0`, `api_error_<status>_no_retries`; each folder's README says
+//! what was run and seen), with the waits between lines capped at 0.1 s (the recorded retry
+//! back-off, up to 8.7 s, is not what these scenarios are for). Other `api_error` statuses
+//! are synthesized in the same shape.
+//!
 //! Env: `FAKE_CLAUDE_DELTA_MS` (default 5) between text deltas; `FAKE_CLAUDE_LOG_DIR` makes it
 //! write a JSON record of its invocation to `<dir>/<pid>.json` (atomically, via rename).
 //!
@@ -760,24 +768,10 @@ fn result_usage(input: u64, cache_creation: u64, cache_read: u64, output: u64) -
     })
 }
 
-/// Text, `error` field and `api_error_type` of a synthetic API error message.
+/// Text, `error` field and `api_error_type` of a synthetic API error message (401, 429 and
+/// 529 are replayed from recordings instead).
 fn api_error_details(status: u16) -> (String, &'static str, &'static str) {
     match status {
-        401 => (
-            "Invalid API key · Fix external API key".to_string(),
-            "authentication_failed",
-            "authentication_error",
-        ),
-        429 => (
-            "API Error: 429 rate limited".to_string(),
-            "rate_limit",
-            "rate_limit_error",
-        ),
-        529 => (
-            "API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a moment.".to_string(),
-            "server_error",
-            "overloaded_error",
-        ),
         400 => (
             "API Error: 400 bad request (fake)".to_string(),
             "unknown",
@@ -798,7 +792,11 @@ fn api_error_details(status: u16) -> (String, &'static str, &'static str) {
             "server_error",
             "api_error",
         ),
-        s => (format!("API Error: {s} error (fake)"), "unknown", "api_error"),
+        s => (
+            format!("API Error: {s} error (fake)"),
+            "unknown",
+            "api_error",
+        ),
     }
 }
 
@@ -1004,7 +1002,12 @@ fn history_text(session_lines: Option<&Vec<Value>>, user_text: &str) -> String {
 
 /// Replays `<fixtures>/<variant>/stdout.txt` line by line at the recorded times and returns
 /// the recorded exit code (2 if the fixture is missing).
-fn replay(variant: &str) -> i32 {
+/// The longest wait between two lines when a scenario replays a recording.
+const RECORDED_MAX_GAP: Duration = Duration::from_millis(100);
+
+/// Prints a recorded fixture's stdout, paced as recorded (each wait at most `max_gap`), and
+/// returns its exit code.
+fn replay_paced(variant: &str, max_gap: Option<Duration>) -> i32 {
     let root = std::env::var_os("FAKE_CLAUDE_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-cli"));
@@ -1021,13 +1024,15 @@ fn replay(variant: &str) -> i32 {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
-    let start = Instant::now();
-    let first = times.first().copied().unwrap_or(0.0);
     let out = io::stdout();
+    let mut previous = times.first().copied().unwrap_or(0.0);
+    let mut due = Instant::now();
     for (i, line) in stdout.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         if let Some(t) = times.get(i) {
-            let due = Duration::from_secs_f64((t - first).max(0.0));
-            if let Some(wait) = due.checked_sub(start.elapsed()) {
+            let gap = Duration::from_secs_f64((t - previous).max(0.0));
+            previous = *t;
+            due += max_gap.map_or(gap, |max| gap.min(max));
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 thread::sleep(wait);
             }
         }
@@ -1215,10 +1220,7 @@ fn main() {
             let text = run.ok_text();
             run.stream_reply(&text, "end_turn")
         }
-        Scenario::MaxTok => {
-            let text = run.ok_text();
-            run.stream_reply(&text, "max_tokens")
-        }
+        Scenario::MaxTok => replay_paced("v2.1.332/max_tokens", Some(RECORDED_MAX_GAP)),
         Scenario::Refusal => {
             let text = run.ok_text();
             run.stream_reply(&text, "refusal")
@@ -1240,6 +1242,14 @@ fn main() {
             run.out.init();
             n
         }
+        Scenario::ApiError(status @ (401 | 429 | 529)) => {
+            let no_retries = std::env::var("CLAUDE_CODE_MAX_RETRIES").is_ok_and(|r| r == "0");
+            let suffix = if no_retries { "_no_retries" } else { "" };
+            replay_paced(
+                &format!("v2.1.332/api_error_{status}{suffix}"),
+                Some(RECORDED_MAX_GAP),
+            )
+        }
         Scenario::ApiError(status) => run.api_error(status),
         Scenario::NotLoggedIn => run.not_logged_in(),
         Scenario::Abandoned => run.abandoned(&["partial".to_string()]),
@@ -1247,7 +1257,7 @@ fn main() {
             let prefix: String = run.ok_text().chars().take(10).collect();
             run.abandoned(&chunks(&prefix, DELTA_CHARS))
         }
-        Scenario::Replay(ref variant) => replay(variant),
+        Scenario::Replay(ref variant) => replay_paced(variant, None),
     };
     let conversational = matches!(
         scenario,

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Daemon, DaemonOptions, chunk_text, sse_data};
+use support::{Daemon, DaemonOptions, chunk_text, descendants, eventually, sse_data};
 
 fn chat_body(content: &str, stream: bool) -> Value {
     json!({
@@ -462,6 +462,27 @@ async fn finish_reasons_map() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["choices"][0]["finish_reason"], want, "{scenario}");
     }
+}
+
+/// The first max_tokens stop completes the answer and the CLI is killed there, not waited
+/// for nor kept for the conversation's next turn: the real CLI would go on asking the model
+/// to continue (the fake replays that recording, tests/fixtures/claude-cli/v2.1.332/
+/// max_tokens, to its end and exit code 1 when left alone).
+#[tokio::test]
+async fn max_tokens_kills_the_cli_at_the_stop() {
+    let daemon =
+        Daemon::start(DaemonOptions::fake().env("CLAUDE_MAX_PROXY_LIVE_SESSIONS", "2")).await;
+    let (status, body, _) = post_json(&daemon, &chat_body("@fake:maxtok hi", false)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["choices"][0]["finish_reason"], "length");
+    let pid = daemon.pid();
+    assert!(eventually(Duration::from_secs(5), || descendants(pid).is_empty()).await);
+    let record = daemon.fake_records().remove(0);
+    assert_eq!(
+        record["phase"], "running",
+        "the CLI replayed its continuations to the end instead of being killed: {record}"
+    );
+    assert_eq!(daemon.health().await["live_conversations"], 0);
 }
 
 /// A slow start opens the stream after the header hold and keeps it alive with comments.

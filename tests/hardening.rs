@@ -225,18 +225,34 @@ async fn health_eventually(daemon: &Daemon, check: impl Fn(&Value) -> bool) -> V
 #[tokio::test]
 async fn the_connection_cap_refuses_cheaply() {
     let daemon = Daemon::start(
-        DaemonOptions::fake().config("max_connections = 3\nconnection_idle_secs = 3\n"),
+        DaemonOptions::fake().config("max_connections = 3\nconnection_idle_secs = 30\n"),
     )
     .await;
+    // Each held connection gets an answer, so the daemon has taken (and counts) all three
+    // before the extra one arrives; keep-alive holds them open.
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(
-            TcpStream::connect(("127.0.0.1", daemon.port))
-                .await
-                .expect("connect"),
+        let mut stream = TcpStream::connect(("127.0.0.1", daemon.port))
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            daemon.port
         );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+                .await
+                .expect("a held connection was answered")
+                .expect("read");
+            assert!(n > 0, "a held connection was closed");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        held.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut extra = TcpStream::connect(("127.0.0.1", daemon.port))
         .await
         .expect("connect");
@@ -273,7 +289,15 @@ async fn slow_and_large_bodies_are_bounded() {
         daemon.port
     );
     stalled.write_all(head.as_bytes()).await.expect("write");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The stalled upload holds its 900 kB of the budget before the next one comes.
+    let reading = health_eventually(&daemon, |h| {
+        h["body_bytes_reading"].as_u64() >= Some(900_000)
+    })
+    .await;
+    assert!(
+        reading["body_bytes_reading"].as_u64() >= Some(900_000),
+        "{reading}"
+    );
 
     let big = format!(
         "{{\"model\":\"claude-opus-4\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
@@ -323,9 +347,14 @@ async fn reload_keeps_the_concurrency_limit() {
             .send(),
     );
     assert!(eventually(Duration::from_secs(10), || daemon.fake_records().len() == 1).await);
-    for _ in 0..3 {
+    let reloads = |daemon: &Daemon| daemon.stderr().matches("configuration reloaded").count();
+    for done in 1..=3 {
         support::send_signal(daemon.pid(), libc::SIGHUP);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            eventually(Duration::from_secs(10), || reloads(&daemon) == done).await,
+            "reload {done} was not applied: {}",
+            daemon.stderr()
+        );
     }
     let second = tokio::spawn(
         client
@@ -333,24 +362,26 @@ async fn reload_keeps_the_concurrency_limit() {
             .json(&chat("hello", false))
             .send(),
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        daemon.fake_records().len(),
-        1,
-        "a second CLI ran after reload"
-    );
-    let h = health(&daemon).await;
-    assert_eq!(h["in_flight"], 1, "{h}");
+    // The second request arrives and waits: the one slot is still the first run's.
+    let h = health_eventually(&daemon, |h| h["queued"] == 1).await;
     assert_eq!(h["queued"], 1, "{h}");
+    assert_eq!(h["in_flight"], 1, "{h}");
 
+    // Shutdown ends both; had the second run started at any time, it would have answered
+    // (200) and its CLI would have left a record.
     let mut daemon = daemon;
     support::send_signal(daemon.pid(), libc::SIGTERM);
     let first = first.await.expect("join").expect("first response");
     assert_eq!(first.status(), 503, "{:?}", first.text().await);
     let second = second.await.expect("join").expect("second response");
-    assert_eq!(second.status(), 503);
+    assert_eq!(second.status(), 503, "the queued request never ran");
     let status = daemon.terminate().await;
     assert!(status.success());
+    assert_eq!(
+        daemon.fake_records().len(),
+        1,
+        "a second CLI ran after reload"
+    );
 }
 
 /// A reload to a port that is taken keeps the old listener (and says why).
@@ -543,7 +574,26 @@ async fn a_failed_request_is_logged_once() {
             .expect("request id")
             .to_string();
         assert!(eventually(Duration::from_secs(5), || daemon.stderr().contains(&id)).await);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // A fence instead of a pause: once the run is over and a later request's line is
+        // written, a second line for this one would have been written before it.
+        health_eventually(&daemon, |h| h["in_flight"] == 0).await;
+        let fence = client
+            .post(daemon.url("/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body("{fence")
+            .send()
+            .await
+            .expect("send");
+        let fence_id = fence.headers()["x-request-id"]
+            .to_str()
+            .expect("request id")
+            .to_string();
+        assert!(
+            eventually(Duration::from_secs(5), || daemon
+                .stderr()
+                .contains(&fence_id))
+            .await
+        );
         let lines = daemon.stderr().lines().filter(|l| l.contains(&id)).count();
         assert_eq!(lines, 1, "{}", daemon.stderr());
     }

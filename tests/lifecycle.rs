@@ -377,17 +377,31 @@ async fn every_api_shares_the_queue_and_ends_the_cli_of_a_departed_client() {
         eventually(Duration::from_secs(5), || descendants(pid).is_empty()).await,
         "the departed client's CLI was ended"
     );
-    // A Responses stream whose client leaves mid-answer ends its CLI too.
+    // A Responses stream whose client leaves mid-answer ends its CLI too. The fake takes
+    // 2 s per delta (~16 s for this answer), so it outlives the window below unless the
+    // daemon ends it.
     let slow = client()
         .post(daemon.url("/v1/responses"))
-        .json(&responses("@fake:slow:300 take your time"))
+        .json(&responses("@fake:slow:2000 take your time"))
         .send()
         .await
         .unwrap();
     assert_eq!(slow.status(), 200);
-    drop(slow);
+    let mut body = slow.bytes_stream();
+    let first = body.next().await.expect("a first SSE frame").unwrap();
+    assert!(!first.is_empty());
+    let cli = records(&daemon, 2)
+        .await
+        .iter()
+        .find(|r| r["user_text"] == "take your time")
+        .and_then(|r| r["pid"].as_u64())
+        .expect("the Responses request's CLI") as u32;
+    assert!(alive(cli), "the CLI is still answering");
+    drop(body);
     assert!(
-        eventually(Duration::from_secs(5), || descendants(pid).is_empty()).await,
+        eventually(Duration::from_secs(5), || !alive(cli)
+            && descendants(pid).is_empty())
+        .await,
         "the departed Responses client's CLI was ended"
     );
     assert_eq!(health(&daemon).await["in_flight"], 0);

@@ -260,6 +260,8 @@ async fn thousand_streams_with_random_disconnects_leave_nothing() {
     const CLIENTS: usize = 24;
     let daemon = Daemon::start(
         DaemonOptions::fake()
+            // The harness turns the pool off; this test is about load with it on.
+            .env("CLAUDE_MAX_PROXY_WARM", "1")
             .env("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "12")
             .env("CLAUDE_MAX_PROXY_QUEUE_LIMIT", "64")
             .env("CLAUDE_MAX_PROXY_STREAM_HEADER_HOLD_MS", "100")
@@ -273,7 +275,12 @@ async fn thousand_streams_with_random_disconnects_leave_nothing() {
         let got = one_client(daemon.port, "ok", Stage::ToEnd, i).await;
         assert!(got.is_some_and(|(s, b)| s == 200 && b.contains("data: [DONE]")));
     }
-    settles(&daemon, usize::MAX).await;
+    let h = settles(&daemon, usize::MAX).await;
+    assert_eq!(h["warm"], 1, "the pool is on and filled: {h}");
+    assert!(
+        h["served"]["warm"].as_u64() >= Some(1),
+        "a warm process served a request: {h}"
+    );
     let baseline_fds = fd_count(pid);
 
     let mut rng = Rng(0x5EED_1000);
@@ -349,17 +356,23 @@ async fn thousand_streams_with_random_disconnects_leave_nothing() {
         daemon.fake_records().len() > REQUESTS / 2,
         "most requests should have reached a CLI"
     );
-    // Shutdown ends the warm pool too: nothing outlives the daemon.
+    // Under load the pool gives its slot to waiting requests; at rest one more request
+    // fills it again.
+    let got = one_client(daemon.port, "ok", Stage::ToEnd, REQUESTS).await;
+    assert!(got.is_some_and(|(s, b)| s == 200 && b.contains("data: [DONE]")));
+    let h = settles(&daemon, baseline_fds + 4).await;
+    assert_eq!(h["warm"], 1, "the pool refills after the load: {h}");
+    // Shutdown ends the warm pool too, itself: the pool's CLI is gone before the daemon
+    // exits (the parent-death signal at its exit would end it even if shutdown forgot it).
     let clis: Vec<u32> = descendants(pid);
+    assert_eq!(
+        clis.len(),
+        1,
+        "the warm CLI is the daemon's only child at rest: {h}"
+    );
     let mut daemon = daemon;
-    let status = daemon.terminate().await;
+    let status = daemon.terminate_ending(&clis).await;
     assert!(status.success(), "{status:?}");
-    for cli in clis {
-        assert!(
-            eventually(Duration::from_secs(5), || !alive(cli)).await,
-            "warm CLI {cli} outlived the daemon"
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::json;
 use support::fake_oauth::{Behavior, CallbackStyle, FakeOAuth, ONE_YEAR};
 use support::login_env::{LoginEnv, chromium, mode, now, stored, text};
-use support::mock_anthropic::MockAnthropic;
+use support::mock_anthropic::{Credential, MockAnthropic};
 use support::{Daemon, DaemonOptions, alive, descendants, eventually};
 
 fn need_chromium() -> Option<PathBuf> {
@@ -133,6 +133,8 @@ async fn chrome_login_stores_the_token_and_the_daemon_hands_it_to_the_cli() {
         return;
     };
     let mock = MockAnthropic::start().await;
+    // The token the login stored is what the CLI must present upstream.
+    mock.accept(Credential::OAuthToken(token.to_string()));
     let daemon = Daemon::start(
         DaemonOptions {
             cli: Some(cli),

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::mock_anthropic::{MockAnthropic, mock_five_hour_reset, mock_weekly_reset};
+use support::mock_anthropic::MockAnthropic;
 use support::{Daemon, DaemonOptions, eventually};
 
 const MODELS: &str = "models = [\"claude-quota-warn\", \"claude-quota-rejected\", \
@@ -64,7 +64,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 /// `status` command (reset in local time) and /metrics.
 #[tokio::test]
 async fn quota_reaches_health_status_and_metrics() {
-    let Some((_mock, daemon)) = start("").await else {
+    let Some((mock, daemon)) = start("").await else {
         return;
     };
     assert_eq!(ask(&daemon, "claude-quota-warn").await.status(), 200);
@@ -76,9 +76,9 @@ async fn quota_reaches_health_status_and_metrics() {
     assert_eq!(windows[0]["window"], "five_hour");
     assert_eq!(windows[0]["utilization"], 0.87);
     assert_eq!(windows[0]["status"], "allowed_warning");
-    assert_eq!(windows[0]["resets_at"], mock_five_hour_reset());
+    assert_eq!(windows[0]["resets_at"], mock.five_hour_reset());
     assert_eq!(windows[1]["window"], "seven_day");
-    assert_eq!(windows[1]["resets_at"], mock_weekly_reset());
+    assert_eq!(windows[1]["resets_at"], mock.weekly_reset());
 
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-max-proxy"))
         .args([
@@ -103,7 +103,7 @@ async fn quota_reaches_health_status_and_metrics() {
         five.contains("87%") && five.contains("allowed_warning"),
         "{five}"
     );
-    let local = claude_max_proxy::clock::local_date_time(mock_five_hour_reset());
+    let local = claude_max_proxy::clock::local_date_time(mock.five_hour_reset());
     assert!(five.contains(&local), "{five} should name {local}");
     assert!(
         stdout.contains("weekly") && stdout.contains("41%"),
@@ -124,7 +124,7 @@ async fn quota_reaches_health_status_and_metrics() {
             &text,
             "claude_max_proxy_quota_resets_at_seconds{window=\"seven_day\"}"
         ),
-        Some(mock_weekly_reset() as f64)
+        Some(mock.weekly_reset() as f64)
     );
     let requests = text
         .lines()
@@ -152,7 +152,9 @@ async fn a_rejected_window_is_429_with_retry_after() {
     let Some((mock, daemon)) = start("").await else {
         return;
     };
+    let before = claude_max_proxy::clock::now();
     let response = ask(&daemon, "claude-quota-rejected").await;
+    let after = claude_max_proxy::clock::now();
     assert_eq!(response.status(), 429);
     let retry: i64 = response
         .headers()
@@ -160,10 +162,14 @@ async fn a_rejected_window_is_429_with_retry_after() {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .expect("Retry-After");
-    let expected = mock_five_hour_reset() - claude_max_proxy::clock::now();
+    // Seconds until the reset the mock announced, counted at some moment of the request
+    // (rounded up, hence the one second of slack).
+    let reset = mock.five_hour_reset();
     assert!(
-        (retry - expected).abs() <= 5,
-        "Retry-After {retry}, expected ~{expected}"
+        (reset - after..=reset - before + 1).contains(&retry),
+        "Retry-After {retry}, expected the {}..={} s left until {reset}",
+        reset - after,
+        reset - before + 1
     );
     let body: Value = response.json().await.expect("json");
     let message = body["error"]["message"].as_str().unwrap_or_default();

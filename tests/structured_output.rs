@@ -90,15 +90,24 @@ async fn a_bad_schema_is_rejected() {
     assert!(daemon.fake_records().is_empty());
 }
 
-/// The official SDK (`chat.completions.parse` / `.stream` with a pydantic model) and
-/// langchain-openai (`bind_tools` round trips, `with_structured_output`).
+/// The official SDK (`chat.completions.parse` / `.stream` with a pydantic model, JSON mode,
+/// tool choice) and langchain-openai (`bind_tools` round trips, `with_structured_output`);
+/// the tests read what reached upstream from the mock.
 #[tokio::test]
 async fn openai_sdk_parse_with_pydantic() {
     let Some(python) = support::venv_python() else {
         return;
     };
-    let Some((_mock, daemon)) = support::real_cli_daemon("").await else {
+    let Some((mock, daemon)) = support::real_cli_daemon("").await else {
         return;
     };
-    support::run_pytest(&python, "tests/python_real", &daemon.url("/v1"), &daemon).await;
+    let mock_url = mock.base_url();
+    support::run_pytest_with(
+        &python,
+        "tests/python_real",
+        &daemon.url("/v1"),
+        &daemon,
+        &[("MOCK_BASE_URL", &mock_url)],
+    )
+    .await;
 }

@@ -207,33 +207,69 @@ async fn the_real_cli_gives_up_on_a_silent_stdin_after_3_s() {
     assert!(stderr.contains("no stdin data received in 3s"), "{stderr}");
 }
 
-/// A warm process gives its slot back when a request for another setup needs it.
+/// A warm process gives its slot back when a request for another setup needs it: with one
+/// slot held by a request that never ends and the other by the warm process, the request
+/// for another setup is served at once (not after `queue_timeout_secs`), by a new CLI, and
+/// the warm process is ended.
 #[tokio::test]
 async fn warm_process_yields_its_slot() {
-    let daemon =
-        Daemon::start(warm(DaemonOptions::fake()).env("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "2"))
-            .await;
+    let daemon = Daemon::start(
+        warm(DaemonOptions::fake())
+            .env("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "2")
+            .env("CLAUDE_MAX_PROXY_QUEUE_TIMEOUT_SECS", "5"),
+    )
+    .await;
     chat(&daemon, &single("A", "x")).await;
-    the_warm_pid(&daemon).await;
-    // Two concurrent requests of another setup need both slots.
-    let url = daemon.url("/v1/chat/completions");
-    let tasks: Vec<_> = (0..2)
-        .map(|i| {
-            let url = url.clone();
-            tokio::spawn(async move {
-                reqwest::Client::new()
-                    .post(url)
-                    .json(&single("B", &format!("@fake:slow:100 y{i}")))
-                    .timeout(Duration::from_secs(20))
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap(), 200);
+    let first_warm = the_warm_pid(&daemon).await;
+    // A request of setup A takes that warm process and never ends; the pool starts
+    // another one in the second slot.
+    let holder = tokio::spawn(
+        reqwest::Client::new()
+            .post(daemon.url("/v1/chat/completions"))
+            .json(&single("A", "@fake:hang hold"))
+            .send(),
+    );
+    let pid = daemon.pid();
+    let mut second_warm = None;
+    for _ in 0..200 {
+        let children = descendants(pid);
+        if warm_count(&daemon).await == 1 && children.len() == 2 {
+            second_warm = children.into_iter().find(|c| *c != first_warm);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let second_warm = second_warm.expect("the hung request and a new warm process hold both slots");
+    assert!(
+        support::alive(first_warm),
+        "the hung request runs on the first warm process"
+    );
+    assert_eq!(daemon.health().await["served"]["warm"], 1);
+
+    // Another setup: only the warm process's slot can serve it.
+    let response = daemon.post_chat(&single("B", "y")).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the request waited in the queue behind the warm process until queue_timeout_secs"
+    );
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Hello from the fake. You said: y"
+    );
+    let record = daemon
+        .fake_records()
+        .into_iter()
+        .find(|r| r["user_text"] == "y")
+        .expect("record");
+    assert_ne!(record["pid"].as_u64(), Some(u64::from(second_warm)));
+    assert_eq!(record["system_prompt"], "B");
+    assert!(
+        eventually(Duration::from_secs(3), || !support::alive(second_warm)).await,
+        "the warm process was ended for the other setup"
+    );
+    holder.abort();
 }
 
 /// Reload and shutdown end the warm processes.
@@ -249,9 +285,9 @@ async fn reload_and_shutdown_end_warm_processes() {
     );
     chat(&daemon, &single("A", "y")).await;
     let second = the_warm_pid(&daemon).await;
-    let status = daemon.terminate().await;
+    // Ended by the shutdown itself, not by the parent-death signal at the daemon's exit.
+    let status = daemon.terminate_ending(&[second]).await;
     assert!(status.success());
-    assert!(!support::alive(second), "shutdown leaves a warm process");
 }
 
 /// With the real CLI 2.1.332: processes started ahead answer new conversations, also after

@@ -447,6 +447,7 @@ fn parse_content(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::openai::controls::ResponseFormat;
 
     fn parse(json: &str) -> Result<ChatRequest, ApiError> {
         parse_chat_request(json.as_bytes())
@@ -551,13 +552,26 @@ mod tests {
         }
     }
 
+    /// Parameters the CLI cannot honour are accepted, named in `controls.ignored` (what
+    /// `x-ignored-params` reports), and change nothing else; the ones it honours are read.
     #[test]
     fn ignored_parameters_are_accepted() {
-        parse(
+        let request = parse(
             r#"{"model":"m","temperature":0.2,"top_p":1,"max_tokens":10,"stop":["x"],"n":1,
                 "presence_penalty":0,"user":"u","seed":1,"tools":[],"tool_choice":"none",
                 "response_format":{"type":"text"},"messages":[{"role":"user","content":"x"}]}"#,
         )
         .unwrap();
+        assert_eq!(
+            request.controls.ignored,
+            ["presence_penalty", "seed", "temperature", "top_p"]
+        );
+        assert_eq!(request.controls.max_tokens, Some(10));
+        assert_eq!(request.controls.stop, ["x"]);
+        assert_eq!(request.controls.format, ResponseFormat::Text);
+        assert!(request.tools.functions.is_empty());
+        assert_eq!(request.model, "m");
+        assert_eq!(request.messages.len(), 1);
+        assert_eq!(request.messages[0].text, "x");
     }
 }

@@ -102,9 +102,6 @@ impl Backend {
             drop(permit);
             return Ok((Attempt::Over, None));
         }
-        // A process with the client's tools may wait at a call: it is killed, not asked
-        // to stop, so that it cannot answer the call itself and go on upstream.
-        let bridged = io.tools.is_some();
         let result = match pumped {
             Pumped::Finished if waits_on_tools => {
                 // It would wait for results no one will bring.
@@ -117,11 +114,14 @@ impl Backend {
                 Attempt::Over
             }
             Pumped::ClientGone | Pumped::Stopped => {
-                end_early(process, bridged).await;
+                // Whatever the CLI does next is for nobody (continuations, more text): it
+                // is killed, not asked to stop (on SIGTERM it still sends the request it was
+                // about to make, measured).
+                process.kill().await;
                 Attempt::Over
             }
             Pumped::TimedOut(error) | Pumped::Refused(error) => {
-                end_early(process, bridged).await;
+                process.kill().await;
                 let _ = tx.send(Output::Failed(error)).await;
                 Attempt::Over
             }
@@ -205,6 +205,7 @@ impl Backend {
                 self.live.put(live);
                 drop(permit);
             }
+            // Dropping it kills it first (its guard), whatever it was doing.
             Pumped::ClientGone | Pumped::Stopped => drop(live),
             Pumped::TimedOut(error) | Pumped::Refused(error) => {
                 drop(live);
@@ -301,16 +302,6 @@ impl Backend {
         };
         session::write_rows(home, cwd, &meta, &rows, deferred.as_ref())
             .map_err(|e| internal(format!("could not write the session file: {e}")))
-    }
-}
-
-/// Ends a process whose answer is over early: SIGKILL for one with the client's tools (it
-/// may wait at a call), else SIGTERM with a grace.
-async fn end_early(process: crate::claude::process::CliProcess, bridged: bool) {
-    if bridged {
-        process.kill().await;
-    } else {
-        process.terminate().await;
     }
 }
 

@@ -132,7 +132,9 @@ pub(super) enum Pumped {
     TimedOut(ApiError),
     /// Anthropic refused the request for the subscription's limit: no retry, no waiting.
     Refused(ApiError),
-    /// A stop sequence ended the answer; the CLI is still producing the rest.
+    /// The proxy ended the answer while the CLI goes on: a stop sequence matched, or the
+    /// first `max_tokens` stop (the CLI would ask the model to continue, three times —
+    /// `tests/fixtures/claude-cli/v2.1.332/max_tokens`).
     Stopped,
     Eof {
         sent_text: bool,
@@ -263,7 +265,7 @@ pub(super) async fn pump(
                 }
             }
         }
-        if stopped {
+        if stopped || translator.finished_at_max_tokens() {
             return Pumped::Stopped;
         }
         if translator.is_finished() {

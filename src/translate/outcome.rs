@@ -100,6 +100,8 @@ pub struct Translator {
     /// Usage of the message being streamed (for an early `max_tokens` finish).
     stream_usage: TokenUsage,
     finished: bool,
+    /// The answer ended at a streamed `max_tokens` stop (the CLI goes on without us).
+    cut_at_max_tokens: bool,
     /// `--json-schema` runs: the answer is the `StructuredOutput` tool's input JSON, and
     /// text around it is not part of the answer.
     structured: bool,
@@ -163,6 +165,12 @@ impl Translator {
     /// Whether a finish or an error was produced: nothing more will be.
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// Whether the answer ended at a streamed `max_tokens` stop, before the CLI's `result`:
+    /// the CLI is still running and would ask the model to continue.
+    pub fn finished_at_max_tokens(&self) -> bool {
+        self.finished && self.cut_at_max_tokens
     }
 
     /// Whether any text was produced.
@@ -298,6 +306,7 @@ impl Translator {
                 self.stopped_for_tools = stop_reason.as_deref() == Some("tool_use");
                 if stop_reason.as_deref() == Some("max_tokens") && self.to_repeat.is_empty() {
                     self.finished = true;
+                    self.cut_at_max_tokens = true;
                     let u = self.stream_usage;
                     return vec![Output::Finished(Finish {
                         reason: FinishReason::Length,
@@ -602,10 +611,26 @@ mod tests {
     #[test]
     fn first_max_tokens_finishes_with_length() {
         let stop = r#"{"type":"stream_event","event":{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":5}}}"#;
-        let out = run(&[START, &delta("abc"), stop, &delta("more"), RESULT_OK]);
+        let mut t = Translator::new();
+        let mut out = Vec::new();
+        for line in [START, &delta("abc"), stop] {
+            out.extend(t.on_event(parse_line(line).unwrap()));
+        }
+        assert!(
+            t.finished_at_max_tokens(),
+            "the CLI must be ended, not waited for"
+        );
+        for line in [&delta("more"), RESULT_OK] {
+            out.extend(t.on_event(parse_line(line).unwrap()));
+        }
         assert_eq!(text(&out), "abc");
         assert!(matches!(out.last(), Some(Output::Finished(f))
             if f.reason == FinishReason::Length && f.usage.completion_tokens == 5));
+        let mut whole = Translator::new();
+        for line in [START, &delta("abc"), RESULT_OK] {
+            whole.on_event(parse_line(line).unwrap());
+        }
+        assert!(whole.is_finished() && !whole.finished_at_max_tokens());
     }
 
     #[test]

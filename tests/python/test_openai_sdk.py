@@ -147,9 +147,12 @@ def test_content_as_list_of_text_parts(client):
 
 
 def test_max_tokens_stop_is_finish_reason_length(client):
+    # The fake replays the real CLI's recording (tests/fixtures/claude-cli/v2.1.332/
+    # max_tokens, made against the mock Messages API with the prompt "hi"): the answer up to
+    # the first max_tokens stop, not the CLI's continuations after it.
     resp = chat(client, "@fake:maxtok hi")
     assert resp.choices[0].finish_reason == "length"
-    assert resp.choices[0].message.content == fake_reply("hi")
+    assert resp.choices[0].message.content == "Hello from the mock. You said: hi"
 
 
 def test_abandoned_stream_returns_the_final_text(client):

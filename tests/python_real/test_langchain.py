@@ -6,7 +6,7 @@ claude CLI 2.1.332, whose upstream is the test suite's mock Messages API: a user
 that is a JSON object.
 
 tests/structured_output.rs starts the mock and the daemon and runs this module with
-PROXY_BASE_URL set.
+PROXY_BASE_URL and MOCK_BASE_URL set (mock_upstream.py reads what reached upstream).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from langchain_core.messages import (  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
+
+import mock_upstream  # noqa: E402
 
 MODEL = "claude-sonnet-4"
 
@@ -126,8 +128,16 @@ def test_with_structured_output_include_raw():
 
 
 def test_with_structured_output_function_calling():
-    # Sent as the one tool `Person`, forced with tool_choice and parallel_tool_calls false;
-    # the mock (which ignores tool_choice) is steered to call it by the CALL line.
+    # Sent as the one tool `Person`, forced with tool_choice and parallel_tool_calls false.
+    # No upstream parameter carries those through the CLI: the proxy words them in the
+    # system prompt, which is checked upstream. (The mock, a stand-in for the model, is
+    # steered to call the tool by the CALL line.)
     structured = chat().with_structured_output(Person, method="function_calling")
-    person = structured.invoke('CALL Person {"name": "Ada", "age": 36}')
+    person = structured.invoke('forced 71b\nCALL Person {"name": "Ada", "age": 36}')
     assert person == Person(name="Ada", age=36)
+    (upstream,) = mock_upstream.requests_saying("forced 71b")
+    (tool,) = [n for n in mock_upstream.tool_names(upstream) if n.startswith("mcp__")]
+    assert tool.endswith("__Person")
+    system = mock_upstream.system_text(upstream)
+    assert f"You must answer by calling the tool `{tool}`." in system, system
+    assert "Call at most one tool per answer." in system, system

@@ -4,7 +4,8 @@ request offering the CLI's StructuredOutput tool by calling it with the last use
 that is a JSON object).
 
 tests/structured_output.rs starts the mock and the daemon and runs this module with
-PROXY_BASE_URL set.
+PROXY_BASE_URL and MOCK_BASE_URL set; the tests of instructions the proxy adds check what
+reached upstream (mock_upstream.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ if not BASE_URL:
 
 from openai import OpenAI  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
+
+import mock_upstream  # noqa: E402
 
 MODEL = "claude-sonnet-4"
 
@@ -58,13 +61,33 @@ def test_streamed_parse_gets_the_same_object():
     assert final.choices[0].message.parsed == Person(name="Grace", age=45)
 
 
+JSON_INSTRUCTION = ("Answer with exactly one valid JSON object and nothing else: no prose "
+                    "before or after it, no Markdown code fences.")
+
+
 def test_json_object_mode_asks_for_json():
+    # The CLI has no JSON mode without a schema: the proxy asks for JSON in the system
+    # prompt, after the client's own, and only when json_object is asked for.
     completion = client().chat.completions.create(
         model=MODEL,
-        messages=[{"role": "user", "content": "hello"}],
+        messages=[{"role": "system", "content": "You are terse."},
+                  {"role": "user", "content": "json mode 5e21"}],
         response_format={"type": "json_object"},
     )
-    assert completion.choices[0].message.content
+    assert completion.choices[0].message.content == \
+        "Hello from the mock. You said: json mode 5e21"
+    (upstream,) = mock_upstream.requests_saying("json mode 5e21")
+    system = mock_upstream.system_text(upstream)
+    assert f"You are terse.\n\n{JSON_INSTRUCTION}" in system, system
+
+    client().chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "system", "content": "You are terse."},
+                  {"role": "user", "content": "text mode 5e21"}],
+    )
+    (plain,) = mock_upstream.requests_saying("text mode 5e21")
+    assert "You are terse." in mock_upstream.system_text(plain)
+    assert "JSON" not in mock_upstream.system_text(plain)
 
 
 PIXEL = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ"
@@ -122,6 +145,39 @@ def test_a_tool_round_trip():
     messages.append({"role": "tool", "tool_call_id": call.id, "content": "5C"})
     second = client().chat.completions.create(model=MODEL, messages=messages, tools=WEATHER)
     assert second.choices[0].message.content == f"Results: {call.id}=5C"
+
+
+def test_tool_choice_and_parallel_tool_calls_reach_upstream_as_instructions():
+    # No upstream parameter carries them through the CLI: the proxy words them in the
+    # system prompt, for the tools as upstream names them.
+    client().chat.completions.create(
+        model=MODEL, tools=WEATHER, tool_choice="required",
+        messages=[{"role": "user", "content": 'choice 9d4\nCALL get_weather {"city": "Oslo"}'}],
+    )
+    (required,) = mock_upstream.requests_saying("choice 9d4")
+    system = mock_upstream.system_text(required)
+    assert "You must answer by calling one or more of the available tools." in system, system
+    assert "Call at most one tool per answer." not in system, system
+
+    client().chat.completions.create(
+        model=MODEL, tools=WEATHER, parallel_tool_calls=False,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        messages=[{"role": "user", "content": 'named 9d4\nCALL get_weather {"city": "Oslo"}'}],
+    )
+    (named,) = mock_upstream.requests_saying("named 9d4")
+    (tool,) = [n for n in mock_upstream.tool_names(named) if n.endswith("__get_weather")]
+    system = mock_upstream.system_text(named)
+    assert f"You must answer by calling the tool `{tool}`." in system, system
+    assert "Call at most one tool per answer." in system, system
+
+    client().chat.completions.create(
+        model=MODEL, tools=WEATHER,
+        messages=[{"role": "user", "content": 'auto 9d4\nCALL get_weather {"city": "Oslo"}'}],
+    )
+    (auto,) = mock_upstream.requests_saying("auto 9d4")
+    system = mock_upstream.system_text(auto)
+    assert "You must answer by calling" not in system, system
+    assert "Call at most one tool" not in system, system
 
 
 def test_streamed_tool_calls_accumulate():

@@ -6,7 +6,17 @@
 //! the documented SSE sequence (`message_start`, `content_block_start`, `ping`,
 //! `content_block_delta`…, `content_block_stop`, `message_delta`, `message_stop`).
 //! Anything else gets a 404 `not_found_error` (the CLI probes `HEAD /` at start and copes
-//! with that).
+//! with that). Every error body carries the real API's top-level `request_id`, the same id
+//! as the `request-id` header.
+//!
+//! Like the real API it wants credentials on `/v1/…`: an `x-api-key` it accepts, else an
+//! `Authorization: Bearer` token it accepts; a request with neither gets the API's 401
+//! `authentication_error` ("x-api-key header is required"), a wrong key or token the 401 the
+//! API gives for it. It accepts what the test harness hands the CLI ([`MOCK_API_KEY`],
+//! [`MOCK_OAUTH_TOKEN`]) and whatever a test adds with [`MockAnthropic::accept`].
+//!
+//! `GET /mock/requests` (no credentials) lists the `POST /v1/messages` bodies seen so far as
+//! a JSON array, for the Python tests that check what reached upstream.
 //!
 //! The behaviour is steered by the `model` field of the request body, so tests can reach it
 //! through the proxy's model list:
@@ -14,12 +24,14 @@
 //!   error body (`err-429` adds `retry-after: 7`);
 //! - `err-midstream`: a stream that breaks after one `partial` delta with an SSE `error`
 //!   event; the non-streaming retry the CLI then makes gets the normal answer;
-//! - `slow`: 300 ms between deltas (for client-disconnect tests);
+//! - `slow`: 300 ms between deltas; `crawl`: 2 s between deltas, so an answer outlives the
+//!   window a client-disconnect test watches the CLI in;
 //! - `maxtok`: `stop_reason` `max_tokens` instead of `end_turn`;
 //! - `quota-warn`, `quota-overage`, `quota-rejected`: the subscription's rate-limit headers
 //!   (`anthropic-ratelimit-unified-*`, see tests/fixtures/claude-cli/k_rate_limit): the
 //!   5-hour window at 87 % (allowed_warning), used up but served as extra usage, or used up
-//!   and refused with a 429 `rate_limit_error`; the weekly window at 41 % in each;
+//!   and refused with a 429 `rate_limit_error`; the weekly window at 41 % in each (the reset
+//!   times are fixed when the mock starts: [`MockAnthropic::five_hour_reset`]);
 //! - a request that offers the CLI's `StructuredOutput` tool (`--json-schema`) is answered
 //!   with a call of it: the last user text as the input when it is a JSON object, else
 //!   `{"answer": <the normal reply>}`, streamed as `input_json_delta`s;
@@ -75,6 +87,12 @@ pub const MOCK_CACHE_READ_INPUT_TOKENS: u64 = 5;
 pub const MOCK_CHUNK_CHARS: usize = 8;
 /// The pause between deltas for models containing `slow`.
 pub const MOCK_SLOW_DELAY: Duration = Duration::from_millis(300);
+/// The pause between deltas for models containing `crawl`.
+pub const MOCK_CRAWL_DELAY: Duration = Duration::from_secs(2);
+/// The API key the mock accepts without being told (the harness's api-key mode).
+pub const MOCK_API_KEY: &str = "sk-test";
+/// The OAuth token the mock accepts without being told (the harness's subscription mode).
+pub const MOCK_OAUTH_TOKEN: &str = "test-oauth-token";
 /// Request bodies larger than this are refused with 413 (the CLI's are a few KiB to a few MiB).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
@@ -127,12 +145,32 @@ impl RecordedRequest {
     }
 }
 
+/// A credential the mock accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// `x-api-key: <key>`.
+    ApiKey(String),
+    /// `Authorization: Bearer <token>` (how the CLI sends `CLAUDE_CODE_OAUTH_TOKEN`).
+    OAuthToken(String),
+}
+
+/// What the connection tasks share with the handle.
+struct Shared {
+    /// Every request seen so far, in order of arrival.
+    requests: Mutex<Vec<RecordedRequest>>,
+    /// The credentials `/v1/…` requests may carry.
+    accepted: Mutex<Vec<Credential>>,
+    /// When the `quota-*` models' 5-hour window resets (Unix seconds), fixed at start.
+    five_hour_reset: i64,
+    /// When their weekly window resets.
+    weekly_reset: i64,
+}
+
 /// A running mock; the server stops (and drops its open connections) when this is dropped.
 pub struct MockAnthropic {
     /// Where the listener is bound.
     addr: SocketAddr,
-    /// Every request seen so far, in order of arrival.
-    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    shared: Arc<Shared>,
     /// The accept loop; it owns the connection tasks, so aborting it ends them too.
     server: JoinHandle<()>,
 }
@@ -146,11 +184,21 @@ impl MockAnthropic {
         let addr = listener
             .local_addr()
             .expect("local address of a bound listener");
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let server = tokio::spawn(accept_loop(listener, requests.clone()));
+        let now = unix_now();
+        let shared = Arc::new(Shared {
+            requests: Mutex::new(Vec::new()),
+            accepted: Mutex::new(vec![
+                Credential::ApiKey(MOCK_API_KEY.to_string()),
+                Credential::OAuthToken(MOCK_OAUTH_TOKEN.to_string()),
+            ]),
+            // The next full hour + 1 h, and three days from the full hour.
+            five_hour_reset: now / 3600 * 3600 + 2 * 3600,
+            weekly_reset: now / 3600 * 3600 + 3 * 86_400,
+        });
+        let server = tokio::spawn(accept_loop(listener, shared.clone()));
         MockAnthropic {
             addr,
-            requests,
+            shared,
             server,
         }
     }
@@ -160,14 +208,29 @@ impl MockAnthropic {
         format!("http://{}", self.addr)
     }
 
+    /// Accepts `credential` from now on (besides the harness's key and token).
+    pub fn accept(&self, credential: Credential) {
+        lock(&self.shared.accepted).push(credential);
+    }
+
+    /// When the `quota-*` models' 5-hour window resets, as their headers say.
+    pub fn five_hour_reset(&self) -> i64 {
+        self.shared.five_hour_reset
+    }
+
+    /// When the `quota-*` models' weekly window resets, as their headers say.
+    pub fn weekly_reset(&self) -> i64 {
+        self.shared.weekly_reset
+    }
+
     /// Every request seen so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.requests).clone()
+        lock(&self.shared.requests).clone()
     }
 
     /// Only the `POST /v1/messages` requests (any query string), in order.
     pub fn message_requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.requests)
+        lock(&self.shared.requests)
             .iter()
             .filter(|r| r.is_message_request())
             .cloned()
@@ -181,13 +244,13 @@ impl Drop for MockAnthropic {
     }
 }
 
-/// Locks the request log, tolerating a poisoned lock (a panicking test thread must not hide
+/// Locks shared state, tolerating a poisoned lock (a panicking test thread must not hide
 /// the requests from the others).
-fn lock(requests: &Mutex<Vec<RecordedRequest>>) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
-    requests.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn accept_loop(listener: TcpListener, requests: Arc<Mutex<Vec<RecordedRequest>>>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     // Owned here so that aborting this task aborts every connection (and its stream writer).
     let mut connections = JoinSet::new();
     loop {
@@ -201,9 +264,9 @@ async fn accept_loop(listener: TcpListener, requests: Arc<Mutex<Vec<RecordedRequ
         };
         // Reap finished connections so the set does not grow without bound.
         while connections.try_join_next().is_some() {}
-        let requests = requests.clone();
+        let shared = shared.clone();
         connections.spawn(async move {
-            let service = service_fn(move |req| handle(req, requests.clone()));
+            let service = service_fn(move |req| handle(req, shared.clone()));
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await
@@ -217,10 +280,7 @@ async fn accept_loop(listener: TcpListener, requests: Arc<Mutex<Vec<RecordedRequ
     }
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    requests: Arc<Mutex<Vec<RecordedRequest>>>,
-) -> Result<Response<Body>, Infallible> {
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
     let path = req
         .uri()
@@ -264,8 +324,29 @@ async fn handle(
     };
     let is_messages = recorded.is_message_request();
     let body = recorded.body.clone();
-    lock(&requests).push(recorded);
+    let refused = recorded
+        .path_only()
+        .starts_with("/v1/")
+        .then(|| authentication_failure(&recorded, &lock(&shared.accepted)))
+        .flatten();
+    let listing = method == Method::GET && recorded.path_only() == "/mock/requests";
+    lock(&shared.requests).push(recorded);
 
+    if let Some(message) = refused {
+        return Ok(error_response(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            message,
+        ));
+    }
+    if listing {
+        let bodies: Vec<Value> = lock(&shared.requests)
+            .iter()
+            .filter(|r| r.is_message_request())
+            .map(|r| r.body.clone())
+            .collect();
+        return Ok(json_response(StatusCode::OK, &Value::Array(bodies)));
+    }
     if is_messages {
         if let Some(why) = empty_content(&body) {
             // As the real API does: an empty message is refused before anything else.
@@ -279,7 +360,7 @@ async fn handle(
         if unknown_model(model) {
             return Ok(model_not_found(model));
         }
-        Ok(messages(&body))
+        Ok(messages(&body, &shared))
     } else {
         let mut resp = error_response(
             StatusCode::NOT_FOUND,
@@ -290,6 +371,28 @@ async fn handle(
             *resp.body_mut() = empty();
         }
         Ok(resp)
+    }
+}
+
+/// Why the API would refuse this request's credentials (its 401 message), if it would: the
+/// `x-api-key` wins over `Authorization`, as it does upstream.
+fn authentication_failure(
+    request: &RecordedRequest,
+    accepted: &[Credential],
+) -> Option<&'static str> {
+    if let Some(key) = request.header("x-api-key") {
+        let known = accepted.contains(&Credential::ApiKey(key.to_string()));
+        return (!known).then_some("invalid x-api-key");
+    }
+    match request
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        Some(token) => {
+            let known = accepted.contains(&Credential::OAuthToken(token.to_string()));
+            (!known).then_some("Invalid bearer token")
+        }
+        None => Some("x-api-key header is required"),
     }
 }
 
@@ -382,7 +485,7 @@ fn behaviour(model: &str) -> Behaviour {
 }
 
 /// Answers `POST /v1/messages`.
-fn messages(body: &Value) -> Response<Body> {
+fn messages(body: &Value, shared: &Shared) -> Response<Body> {
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -395,14 +498,19 @@ fn messages(body: &Value) -> Response<Body> {
     } else {
         "end_turn"
     };
-    let delay = model.contains("slow").then_some(MOCK_SLOW_DELAY);
+    let delay = if model.contains("crawl") {
+        Some(MOCK_CRAWL_DELAY)
+    } else {
+        model.contains("slow").then_some(MOCK_SLOW_DELAY)
+    };
+    let quota = quota_headers(&model, shared);
 
     let calls = if offers_client_tools(body) {
         tool_answer_for(body)
     } else {
         Vec::new()
     };
-    let mut response = match quota_headers(&model) {
+    let mut response = match &quota {
         Some((_, true)) => api_error(429),
         _ if !calls.is_empty() => tool_answer(&model, &calls, stream),
         _ if offers_client_tools(body) && has_tool_results(body) => {
@@ -427,7 +535,7 @@ fn messages(body: &Value) -> Response<Body> {
         }
         _ => answer(&model, &reply, stop_reason, stream, delay),
     };
-    if let Some((headers, _)) = quota_headers(&model) {
+    if let Some((headers, _)) = quota {
         for (name, value) in headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(name, value);
@@ -666,18 +774,8 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// When the mock's 5-hour window resets: the next full hour + 1 h from now.
-pub fn mock_five_hour_reset() -> i64 {
-    unix_now() / 3600 * 3600 + 2 * 3600
-}
-
-/// When the mock's weekly window resets.
-pub fn mock_weekly_reset() -> i64 {
-    unix_now() / 3600 * 3600 + 3 * 86_400
-}
-
 /// The rate-limit headers for `quota-*` models, and whether the request is refused.
-fn quota_headers(model: &str) -> Option<(Vec<(&'static str, String)>, bool)> {
+fn quota_headers(model: &str, shared: &Shared) -> Option<(Vec<(&'static str, String)>, bool)> {
     let (overall, five_status, five_used, overage, refused) = if model.contains("quota-warn") {
         ("allowed_warning", "allowed_warning", "0.87", false, false)
     } else if model.contains("quota-overage") {
@@ -687,7 +785,7 @@ fn quota_headers(model: &str) -> Option<(Vec<(&'static str, String)>, bool)> {
     } else {
         return None;
     };
-    let five = mock_five_hour_reset().to_string();
+    let five = shared.five_hour_reset.to_string();
     let mut headers = vec![
         ("anthropic-ratelimit-unified-status", overall.to_string()),
         ("anthropic-ratelimit-unified-reset", five.clone()),
@@ -714,7 +812,7 @@ fn quota_headers(model: &str) -> Option<(Vec<(&'static str, String)>, bool)> {
         ),
         (
             "anthropic-ratelimit-unified-7d-reset",
-            mock_weekly_reset().to_string(),
+            shared.weekly_reset.to_string(),
         ),
     ];
     if overage {
@@ -725,7 +823,7 @@ fn quota_headers(model: &str) -> Option<(Vec<(&'static str, String)>, bool)> {
             ),
             (
                 "anthropic-ratelimit-unified-overage-reset",
-                (mock_five_hour_reset() + 3600).to_string(),
+                (shared.five_hour_reset + 3600).to_string(),
             ),
             (
                 "anthropic-ratelimit-unified-overage-utilization",
@@ -951,11 +1049,18 @@ fn api_error(status: u16) -> Response<Body> {
     resp
 }
 
+/// The API's error body: `{"type": "error", "error": {…}, "request_id": …}`, the id the
+/// same as the `request-id` header's.
 fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<Body> {
-    json_response(
-        status,
-        &json!({"type": "error", "error": {"type": error_type, "message": message}}),
-    )
+    let id = request_id();
+    let body = json!({"type": "error", "error": {"type": error_type, "message": message},
+                      "request_id": id});
+    let mut resp = Response::new(full(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    set_request_id(&mut resp, &id);
+    resp
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
@@ -967,9 +1072,16 @@ fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     resp
 }
 
+fn request_id() -> String {
+    format!("req_mock_{}", uuid::Uuid::new_v4().simple())
+}
+
 fn add_request_id(resp: &mut Response<Body>) {
-    let id = format!("req_mock_{}", uuid::Uuid::new_v4().simple());
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    set_request_id(resp, &request_id());
+}
+
+fn set_request_id(resp: &mut Response<Body>, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         resp.headers_mut().insert("request-id", value);
     }
 }

@@ -5,6 +5,9 @@
 pub mod fake_oauth;
 pub mod login_env;
 pub mod mock_anthropic;
+pub mod skip;
+
+pub use skip::skip_or_fail;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -74,14 +77,6 @@ pub fn venv_python() -> Option<PathBuf> {
         skip_or_fail("the .venv with openai and pytest is missing (run .ci/run)");
         None
     }
-}
-
-/// Says why a test skips; in CI a skip is a failure.
-pub fn skip_or_fail(why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI must not skip: {why}");
-    }
-    eprintln!("SKIP: {why}");
 }
 
 /// Options for one daemon.
@@ -296,6 +291,45 @@ impl Daemon {
         records
     }
 
+    /// Sends SIGTERM and checks that the daemon's shutdown itself ended every process in
+    /// `pids` (all running now), and returns the exit status.
+    ///
+    /// The daemon's children die with it anyway: the kernel sends them SIGKILL when it exits
+    /// (their parent-death signal), so "gone after the exit" proves nothing. What tells the
+    /// two apart is the first fatal signal a child got, which the kernel keeps as its exit
+    /// status: the shutdown sends SIGTERM, the parent-death signal is SIGKILL. This test
+    /// process becomes a child subreaper, so a child the daemon did not reap before exiting
+    /// is handed to it and its status can be read; a child the daemon reaped itself died
+    /// while the daemon ran.
+    pub async fn terminate_ending(&mut self, pids: &[u32]) -> std::process::ExitStatus {
+        become_subreaper();
+        let daemon = self.pid();
+        for pid in pids {
+            assert_eq!(
+                parent_of(*pid),
+                Some(daemon),
+                "{pid} is not a running child of the daemon"
+            );
+        }
+        assert!(!pids.is_empty(), "nothing to watch");
+        let status = self.terminate().await;
+        for pid in pids {
+            let ended = tokio::time::timeout(Duration::from_secs(10), end_of_orphan(*pid))
+                .await
+                .unwrap_or_else(|_| panic!("{pid} still runs 10 s after the daemon exited"));
+            if let Some(signal) = ended {
+                assert_ne!(
+                    signal,
+                    libc::SIGKILL,
+                    "{pid} was killed by the parent-death signal at the daemon's exit: the \
+                     shutdown did not end it; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+        }
+        status
+    }
+
     /// Sends SIGTERM and waits for the exit status (bounded).
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         send_signal(self.pid(), libc::SIGTERM);
@@ -338,10 +372,22 @@ pub async fn real_cli_daemon_with(
 /// Runs the pytest files in `dir` (relative to the crate root) against `base_url` with the
 /// venv's Python; fails the test on a failure or a skip.
 pub async fn run_pytest(python: &Path, dir: &str, base_url: &str, daemon: &Daemon) {
+    run_pytest_with(python, dir, base_url, daemon, &[]).await;
+}
+
+/// [`run_pytest`] with extra environment for the tests (e.g. `MOCK_BASE_URL`).
+pub async fn run_pytest_with(
+    python: &Path,
+    dir: &str,
+    base_url: &str,
+    daemon: &Daemon,
+    env: &[(&str, &str)],
+) {
     let output = tokio::process::Command::new(python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", dir])
         .current_dir(root())
         .env("PROXY_BASE_URL", base_url)
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("run pytest");
@@ -363,6 +409,50 @@ pub fn send_signal(pid: u32, signal: i32) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe {
         libc::kill(pid as i32, signal);
+    }
+}
+
+/// Makes this test process a child subreaper: what a daemon leaves when it exits becomes
+/// our child (not init's), so its exit status can be read.
+pub fn become_subreaper() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER has no memory-safety preconditions.
+    let done = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(done, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+/// The parent pid of a live (non-zombie) process.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit(')').next()?.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.next()?.parse().ok()
+}
+
+/// Waits until `pid`, a child of an exited daemon, has ended: `None` when the daemon reaped
+/// it itself (it is gone), else the signal that ended it (0 for a normal exit), read by
+/// reaping it here (we are its subreaper).
+async fn end_of_orphan(pid: u32) -> Option<i32> {
+    loop {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return None;
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes only to `status`; WNOHANG returns at once.
+        let reaped = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+        if reaped == pid as i32 {
+            return Some(if libc::WIFSIGNALED(status) {
+                libc::WTERMSIG(status)
+            } else {
+                0
+            });
+        }
+        if reaped < 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -459,16 +549,99 @@ pub fn chunk_text(data: &[String]) -> String {
         .collect()
 }
 
-/// The named events of an SSE body (`event:` and `data:` lines): (name, data).
+/// The named events of an SSE body (`event:` and `data:` lines): (name, data). Comment
+/// frames (`: keep-alive`) are skipped; any other frame must have exactly one `event:` line
+/// and one `data:` line holding JSON, else the test fails (a malformed frame is a bug of
+/// the stream, not something to step over).
 pub fn named_events(body: &str) -> Vec<(String, serde_json::Value)> {
     body.split("\n\n")
-        .filter_map(|frame| {
-            let name = frame
+        .filter(|frame| !frame.trim().is_empty())
+        .filter(|frame| !frame.lines().all(|l| l.starts_with(':')))
+        .map(|frame| {
+            let names: Vec<&str> = frame
                 .lines()
-                .find_map(|l| l.strip_prefix("event: "))?
-                .to_string();
-            let data = frame.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name, serde_json::from_str(data).ok()?))
+                .filter_map(|l| l.strip_prefix("event: "))
+                .collect();
+            let data: Vec<&str> = frame
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect();
+            let other = frame.lines().find(|l| {
+                !l.starts_with("event: ") && !l.starts_with("data: ") && !l.starts_with(':')
+            });
+            assert!(
+                names.len() == 1 && data.len() == 1 && other.is_none(),
+                "malformed SSE frame (one `event:` and one `data:` line expected): {frame:?}"
+            );
+            let value = serde_json::from_str(data[0])
+                .unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {frame:?}"));
+            (names[0].to_string(), value)
         })
         .collect()
+}
+
+/// Checks a Messages API event stream's grammar and returns its event names with runs of
+/// the same name collapsed (`content_block_delta` × n → one). The grammar, as the API
+/// documents it: `message_start` first; then content blocks, each `content_block_start`,
+/// its deltas and `content_block_stop` with one index, indices 0, 1, 2… in order; `ping`
+/// anywhere after `message_start`; then `message_delta` and `message_stop` last. Each
+/// event's `data.type` is its name.
+pub fn messages_event_sequence(events: &[(String, serde_json::Value)]) -> Vec<String> {
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    for (name, data) in events {
+        assert_eq!(
+            &data["type"], name,
+            "each event's data names its type: {names:?}"
+        );
+    }
+    assert_eq!(names.first(), Some(&"message_start"), "{names:?}");
+    assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
+    let mut open: Option<u64> = None;
+    let mut next_index = 0;
+    let mut delta_seen = false;
+    for (name, data) in &events[1..events.len() - 1] {
+        assert!(
+            !delta_seen,
+            "nothing but message_stop after message_delta: {names:?}"
+        );
+        let index = data["index"].as_u64();
+        match name.as_str() {
+            "ping" => {}
+            "content_block_start" => {
+                assert_eq!(
+                    open, None,
+                    "a block starts while another is open: {names:?}"
+                );
+                assert_eq!(index, Some(next_index), "block indices in order: {names:?}");
+                open = index;
+                next_index += 1;
+            }
+            "content_block_delta" => {
+                assert!(
+                    open.is_some() && index == open,
+                    "a delta outside its block: {names:?}"
+                );
+            }
+            "content_block_stop" => {
+                assert!(
+                    open.is_some() && index == open,
+                    "a stop outside its block: {names:?}"
+                );
+                open = None;
+            }
+            "message_delta" => {
+                assert_eq!(open, None, "message_delta with a block open: {names:?}");
+                delta_seen = true;
+            }
+            other => panic!("unexpected event {other:?} in {names:?}"),
+        }
+    }
+    assert!(delta_seen, "a message_delta before message_stop: {names:?}");
+    let mut collapsed: Vec<String> = Vec::new();
+    for name in names {
+        if collapsed.last().map(String::as_str) != Some(name) {
+            collapsed.push(name.to_string());
+        }
+    }
+    collapsed
 }
