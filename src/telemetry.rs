@@ -96,7 +96,8 @@ fn describe() {
     describe_gauge!("process_open_fds", "The daemon's open file descriptors");
 }
 
-/// One finished API request.
+/// One finished API request. `model` is a served model id or `unknown`, never a name a
+/// client made up: labels live as long as the daemon.
 pub fn request(
     endpoint: &'static str,
     model: &str,

@@ -16,7 +16,8 @@
 //! - [`overage`]: extra usage, predicted from the last quota report.
 //! - [`sse`]: the streaming body for `stream: true`; [`chat_sse`], [`messages_sse`] and
 //!   [`responses_sse`] write each API's events.
-//! - [`request_log`]: the one structured log line per chat request.
+//! - [`request_log`]: the one structured log line per chat request; [`shown`]: how a
+//!   client's strings appear in it, on the status page and as metric labels.
 
 pub mod access;
 mod answer;
@@ -37,6 +38,7 @@ mod respond;
 mod responses;
 mod responses_sse;
 mod run;
+mod shown;
 mod sse;
 mod state;
 mod status;

@@ -11,6 +11,7 @@ use super::body::{self, BodyLimits};
 use super::overage;
 use super::request_log::RequestLog;
 use super::respond::{self, Dialect};
+use super::shown::shown;
 use super::{AppState, Body, Live};
 use crate::openai::{ApiError, ChatRequest};
 use crate::translate::outcome::Output;
@@ -48,12 +49,10 @@ where
     check_image_sizes(&chat, live.settings.max_image_bytes)?;
     drop(reservation);
     drop(bytes);
-    log.model = chat.model.clone();
     log.stream = chat.stream;
-    let model_arg = live
-        .catalog
-        .resolve(&chat.model)
-        .ok_or_else(|| ApiError::model_not_found(&chat.model))?;
+    let model_arg = live.catalog.resolve(&chat.model);
+    log.model(&chat.model, model_arg.is_some());
+    let model_arg = model_arg.ok_or_else(|| ApiError::model_not_found(&shown(&chat.model)))?;
     let overage = overage::check(live)?;
     let run_plan = plan::plan_request(&chat, model_arg)?;
     let rx = live.backend.start(run_plan, chat.stream)?;
