@@ -521,6 +521,10 @@ pub struct Inputs {
     pub flags: Vec<(String, String, String)>,
     /// The environment to read (the process's in production, a fixed map in tests).
     pub env: Vec<(String, String)>,
+    /// `CLAUDE_MAX_PROXY_*` variables whose name or value is not UTF-8 (names shown
+    /// lossily): the configuration is refused rather than loaded without them (a dropped
+    /// `..._API_KEY` would leave the daemon open).
+    pub unreadable_env: Vec<String>,
 }
 
 /// The settings plus where each key came from and what was ignored.
@@ -548,6 +552,11 @@ pub fn default_config_path(env: &[(String, String)]) -> Option<PathBuf> {
 
 /// Builds the settings from all layers and validates them.
 pub fn load(inputs: &Inputs) -> Result<Loaded, ConfigError> {
+    if let Some(name) = inputs.unreadable_env.first() {
+        return Err(ConfigError::Invalid(format!(
+            "the environment variable {name} is not valid UTF-8; set it to text or unset it"
+        )));
+    }
     let known = known_keys();
     let (file, file_table) = choose_file(inputs, &known)?;
     let env = env_layer(inputs, &known);
@@ -815,6 +824,7 @@ mod tests {
                 ("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "3"),
                 ("CLAUDE_MAX_PROXY_LISTEN", "127.0.0.1,::1"),
             ]),
+            ..Inputs::default()
         };
         let loaded = load(&inputs).unwrap();
         assert_eq!(loaded.settings.port, 4002);
@@ -857,6 +867,17 @@ mod tests {
         };
         let err = load(&inputs).unwrap_err().to_string();
         assert!(err.contains("prot"), "{err}");
+    }
+
+    /// One of our variables that cannot be read stops the load, naming it.
+    #[test]
+    fn an_unreadable_variable_of_ours_is_an_error() {
+        let inputs = Inputs {
+            unreadable_env: vec!["CLAUDE_MAX_PROXY_API_KEY".into()],
+            ..Inputs::default()
+        };
+        let err = load(&inputs).unwrap_err().to_string();
+        assert!(err.contains("CLAUDE_MAX_PROXY_API_KEY"), "{err}");
     }
 
     #[test]

@@ -109,3 +109,36 @@ async fn a_model_name_cannot_forge_log_lines() {
     assert!(!log.contains('\u{1b}'), "an ESC byte reached the log");
     assert!(!log.contains('\u{7}') && !log.contains('\r'), "{log:?}");
 }
+
+/// One of our variables that is not UTF-8 stops the start with exit code 2, naming it: a
+/// dropped `CLAUDE_MAX_PROXY_API_KEY` would run the daemon without a key, a dropped
+/// `..._METRICS_REQUIRES_KEY` would leave /metrics open.
+#[tokio::test]
+async fn an_unreadable_variable_of_ours_stops_the_start() {
+    use std::os::unix::ffi::OsStrExt;
+    for name in [
+        "CLAUDE_MAX_PROXY_API_KEY",
+        "CLAUDE_MAX_PROXY_METRICS_REQUIRES_KEY",
+    ] {
+        let home = tempfile::tempdir().expect("home");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_claude-max-proxy"))
+            .args(["serve", "--port", "0", "--listen", "127.0.0.1"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("CLAUDE_MAX_PROXY_CLI_PATH", support::fake_claude())
+            .env(name, std::ffi::OsStr::from_bytes(b"secret\xff"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the daemon");
+        let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("the daemon started without {name}"))
+            .expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(name), "{stderr}");
+    }
+}
