@@ -142,3 +142,213 @@ async fn an_unreadable_variable_of_ours_stops_the_start() {
         assert!(stderr.contains(name), "{stderr}");
     }
 }
+
+/// A request body offering `count` tools, in the shape of the API at `path`.
+fn body_with_tools(path: &str, count: usize) -> String {
+    let tool = |i: usize| match path {
+        "/v1/messages" => format!(r#"{{"name":"f{i}","input_schema":{{"type":"object"}}}}"#),
+        "/v1/responses" => format!(r#"{{"type":"function","name":"f{i}"}}"#),
+        _ => format!(r#"{{"type":"function","function":{{"name":"f{i}"}}}}"#),
+    };
+    let tools: Vec<String> = (0..count).map(tool).collect();
+    let tools = tools.join(",");
+    match path {
+        "/v1/messages" => format!(
+            r#"{{"model":"claude-opus-4","max_tokens":10,"messages":[{{"role":"user","content":"hi"}}],"tools":[{tools}]}}"#
+        ),
+        "/v1/responses" => {
+            format!(r#"{{"model":"claude-opus-4","input":"hi","tools":[{tools}]}}"#)
+        }
+        _ => format!(
+            r#"{{"model":"claude-opus-4","messages":[{{"role":"user","content":"hi"}}],"tools":[{tools}]}}"#
+        ),
+    }
+}
+
+/// The error message of an error body in either API's shape.
+fn error_message(body: &str) -> String {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    value["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Huge tool lists (120,000 tools in a 4 MB body, 40,000 within the JSON value limit) are
+/// refused with a 400 naming the limit well within 5 s on every API (their parse was
+/// quadratic: minutes of a runtime thread), and /health keeps answering while two of them
+/// are parsed at once.
+#[tokio::test]
+async fn huge_tool_lists_are_refused_at_once_and_stall_nothing() {
+    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (client, url, stop) = (client.clone(), daemon.url("/health"), stop.clone());
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let asked = std::time::Instant::now();
+                let ok = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200);
+                slowest = slowest.max(asked.elapsed());
+                answered += usize::from(ok);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (slowest, answered)
+        })
+    };
+    for path in ["/v1/chat/completions", "/v1/messages", "/v1/responses"] {
+        for (count, limit) in [(120_000, "200000 JSON values"), (40_000, "512 tools")] {
+            let body = body_with_tools(path, count);
+            if count == 120_000 {
+                assert!(body.len() > 4_000_000, "{}", body.len());
+            }
+            let send = || {
+                let request = client
+                    .post(daemon.url(path))
+                    .header("content-type", "application/json")
+                    .body(body.clone());
+                async move {
+                    let asked = std::time::Instant::now();
+                    let response = request.send().await.expect("an answer within 20 s");
+                    let status = response.status().as_u16();
+                    let text = response.text().await.expect("body");
+                    (status, text, asked.elapsed())
+                }
+            };
+            let (first, second) = tokio::join!(send(), send());
+            for (status, text, took) in [first, second] {
+                assert_eq!(status, 400, "{path} {count}: {text}");
+                assert!(
+                    error_message(&text).contains(limit),
+                    "{path} {count}: {text}"
+                );
+                assert!(took < Duration::from_secs(5), "{path} {count}: {took:?}");
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (slowest, answered) = poller.await.expect("poller");
+    assert!(answered >= 3, "/health answered {answered} times");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/health took {slowest:?} while tool lists were parsed"
+    );
+}
+
+/// A body of `parts` one-letter text parts in one user message, in the shape of the API at
+/// `path` (the fake CLI answers it briefly, not with an echo of every part).
+fn body_with_parts(path: &str, parts: usize) -> String {
+    let kind = if path == "/v1/responses" {
+        "input_text"
+    } else {
+        "text"
+    };
+    let part = format!(r#"{{"type":"{kind}","text":"a"}},"#).repeat(parts - 1);
+    let content = format!(
+        r#"[{{"role":"user","content":[{{"type":"{kind}","text":"@fake:system"}},{}]}}]"#,
+        part.trim_end_matches(',')
+    );
+    match path {
+        "/v1/messages" => {
+            format!(r#"{{"model":"claude-opus-4","max_tokens":10,"messages":{content}}}"#)
+        }
+        "/v1/responses" => format!(r#"{{"model":"claude-opus-4","input":{content}}}"#),
+        _ => format!(r#"{{"model":"claude-opus-4","messages":{content}}}"#),
+    }
+}
+
+/// A body of `calls` earlier tool calls, each answered, in the shape of the API at `path`.
+fn body_with_calls(path: &str, calls: usize) -> String {
+    let each = |f: &dyn Fn(usize) -> String| (0..calls).map(f).collect::<Vec<_>>().join(",");
+    match path {
+        "/v1/messages" => {
+            let uses =
+                each(&|i| format!(r#"{{"type":"tool_use","id":"t{i}","name":"f","input":{{}}}}"#));
+            let results = each(&|i| {
+                format!(r#"{{"type":"tool_result","tool_use_id":"t{i}","content":"r"}}"#)
+            });
+            format!(
+                r#"{{"model":"claude-opus-4","max_tokens":10,"tools":[{{"name":"f","input_schema":{{"type":"object"}}}}],"messages":[{{"role":"user","content":"go"}},{{"role":"assistant","content":[{uses}]}},{{"role":"user","content":[{results}]}}]}}"#
+            )
+        }
+        "/v1/responses" => {
+            let uses = each(&|i| {
+                format!(
+                    r#"{{"type":"function_call","call_id":"c{i}","name":"f","arguments":"{{}}"}}"#
+                )
+            });
+            let results = each(&|i| {
+                format!(r#"{{"type":"function_call_output","call_id":"c{i}","output":"r"}}"#)
+            });
+            format!(
+                r#"{{"model":"claude-opus-4","tools":[{{"type":"function","name":"f"}}],"input":[{{"role":"user","content":"go"}},{uses},{results}]}}"#
+            )
+        }
+        _ => {
+            let uses = each(&|i| {
+                format!(
+                    r#"{{"id":"c{i}","type":"function","function":{{"name":"f","arguments":"{{}}"}}}}"#
+                )
+            });
+            let results =
+                each(&|i| format!(r#"{{"role":"tool","tool_call_id":"c{i}","content":"r"}}"#));
+            format!(
+                r#"{{"model":"claude-opus-4","tools":[{{"type":"function","function":{{"name":"f"}}}}],"messages":[{{"role":"user","content":"go"}},{{"role":"assistant","tool_calls":[{uses}]}},{results}]}}"#
+            )
+        }
+    }
+}
+
+/// Bodies over the JSON value limit (70,000 tiny parts: 210,000 values in 2.3 MB, which
+/// parsed whole took 20 times their size) and histories over the tool call limit are
+/// refused with a 400 naming the limit, in each API's error shape; just under the value
+/// limit is served.
+#[tokio::test]
+async fn bodies_over_the_value_and_call_limits_are_refused() {
+    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    let client = reqwest::Client::new();
+    let post = |path: &'static str, body: String| {
+        let request = client
+            .post(daemon.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let response = request.send().await.expect("POST");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        }
+    };
+    for path in ["/v1/chat/completions", "/v1/messages", "/v1/responses"] {
+        let (status, text) = post(path, body_with_parts(path, 70_000)).await;
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(
+            error_message(&text).contains("200000 JSON values"),
+            "{path}: {text}"
+        );
+        let shape: Value = serde_json::from_str(&text).expect("JSON error");
+        if path == "/v1/messages" {
+            assert_eq!(shape["type"], "error", "{text}");
+            assert_eq!(shape["error"]["type"], "invalid_request_error", "{text}");
+        } else {
+            assert_eq!(shape["error"]["param"], "body", "{text}");
+        }
+        let (status, text) = post(path, body_with_parts(path, 60_000)).await;
+        assert_eq!(status, 200, "{path}: {text}");
+
+        let (status, text) = post(path, body_with_calls(path, 10_001)).await;
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(
+            error_message(&text).contains("10000 tool calls"),
+            "{path}: {text}"
+        );
+    }
+}
