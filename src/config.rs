@@ -101,7 +101,8 @@ pub struct Settings {
     pub body_budget_bytes: usize,
     /// Serve Prometheus metrics at `GET /metrics`.
     pub metrics: bool,
-    /// `/metrics` needs the client API key too (it is open like /health otherwise).
+    /// With a client API key set, `/metrics` needs it too (default); `false` opens it to
+    /// scrapers without the key. No effect without a key.
     pub metrics_requires_key: bool,
     /// Refuse requests that would be billed as extra usage (402) instead of serving them.
     pub refuse_overage: bool,
@@ -203,7 +204,7 @@ impl Default for Settings {
             body_read_timeout_secs: 30,
             body_budget_bytes: 64 * 1024 * 1024,
             metrics: true,
-            metrics_requires_key: false,
+            metrics_requires_key: true,
             refuse_overage: false,
             shutdown_grace_secs: 30,
             cli_path: None,
@@ -260,6 +261,23 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The client API key: `api_key`, else the first line of `api_key_file`.
+    pub fn client_api_key(&self) -> Result<Option<String>, String> {
+        if let Some(key) = &self.api_key {
+            return Ok(Some(key.trim().to_string()));
+        }
+        let Some(path) = &self.api_key_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("`api_key_file`: cannot read {}: {e}", path.display()))?;
+        let key = text.lines().next().unwrap_or("").trim().to_string();
+        if key.is_empty() {
+            return Err(format!("`api_key_file`: {} is empty", path.display()));
+        }
+        Ok(Some(key))
+    }
+
     pub fn first_token_timeout(&self) -> Duration {
         Duration::from_secs(self.first_token_timeout_secs)
     }

@@ -352,3 +352,130 @@ async fn bodies_over_the_value_and_call_limits_are_refused() {
         );
     }
 }
+
+/// With a client key set, a caller without it learns only that the daemon is up: /health
+/// gives status, version, backend and that a key is needed; the status page (which lists
+/// request ids) answers 401 asking the browser for the key; /metrics answers 401 unless
+/// `metrics_requires_key = false`. With the key (Bearer, or the page's Basic password)
+/// everything is there.
+#[tokio::test]
+async fn a_keyless_caller_sees_only_that_the_daemon_is_up() {
+    let daemon = Daemon::start(DaemonOptions::fake().config("api_key = \"k1\"\n")).await;
+    let client = reqwest::Client::new();
+    let served = client
+        .post(daemon.url("/v1/chat/completions"))
+        .bearer_auth("k1")
+        .json(&json!({"model": "claude-opus-4",
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(served.status(), 200);
+    let id = request_id(&served);
+
+    let health: Value = client
+        .get(daemon.url("/health"))
+        .send()
+        .await
+        .expect("GET /health")
+        .json()
+        .await
+        .expect("JSON");
+    let mut keys: Vec<&str> = health
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["backend", "client_auth", "status", "version"],
+        "{health}"
+    );
+    assert_eq!(health["client_auth"], "api-key");
+    let full: Value = client
+        .get(daemon.url("/health"))
+        .bearer_auth("k1")
+        .send()
+        .await
+        .expect("GET /health")
+        .json()
+        .await
+        .expect("JSON");
+    for key in ["cli", "listeners", "quota", "connections", "auth"] {
+        assert!(
+            full.get(key).is_some(),
+            "{key} missing with the key: {full}"
+        );
+    }
+
+    let page = client.get(daemon.url("/")).send().await.expect("GET /");
+    assert_eq!(page.status(), 401);
+    let challenge = page
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(challenge.starts_with("Basic "), "{challenge}");
+    let text = page.text().await.expect("body");
+    assert!(!text.contains(&id) && !text.contains("chatcmpl-"), "{text}");
+    let page = client
+        .get(daemon.url("/"))
+        .basic_auth("me", Some("k1"))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("body").contains(&id));
+    let wrong = client
+        .get(daemon.url("/"))
+        .basic_auth("me", Some("k2"))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(wrong.status(), 401);
+    let basic_api = client
+        .get(daemon.url("/v1/models"))
+        .basic_auth("me", Some("k1"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        basic_api.status(),
+        401,
+        "the API takes no Basic credentials"
+    );
+
+    let metrics = client
+        .get(daemon.url("/metrics"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(metrics.status(), 401);
+    let metrics = client
+        .get(daemon.url("/metrics"))
+        .bearer_auth("k1")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(metrics.status(), 200);
+
+    let open = Daemon::start(DaemonOptions::fake()).await;
+    let health: Value = reqwest::get(open.url("/health"))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(
+        health.get("listeners").is_some(),
+        "no key, all open: {health}"
+    );
+    assert!(
+        text_of(&open, "/metrics")
+            .await
+            .contains("claude_max_proxy_")
+    );
+}

@@ -7,7 +7,8 @@
 //!
 //! - [`state`]: the live configuration and observable daemon state.
 //! - [`access`]: DNS-rebinding (Host) and cross-site (Origin) protection.
-//! - [`auth`], [`cors`]: client API key and CORS headers for listed origins.
+//! - [`auth`], [`cors`]: client API key and CORS headers for listed origins; [`keyless`]:
+//!   what a caller without the key sees when one is set.
 //! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
 //! - [`health`], [`models`], [`chat`], [`messages`], [`responses`], [`metrics`], [`status`] (the page at
@@ -27,6 +28,7 @@ mod chat;
 mod chat_sse;
 mod cors;
 mod health;
+mod keyless;
 mod messages;
 mod messages_sse;
 mod metrics;
@@ -107,8 +109,9 @@ pub async fn handle(
     Ok(response)
 }
 
-/// Paths that need the client API key when one is configured: everything but /health,
-/// the status page and (unless `metrics_requires_key`) /metrics.
+/// Paths that need the client API key when one is configured: everything but /health and
+/// the status page (each shows a caller without the key only that the daemon is up, see
+/// [`keyless`]) and, with `metrics_requires_key = false`, /metrics.
 fn is_protected(path: &str, live: &Live) -> bool {
     match path {
         "/health" | "/" => false,
@@ -144,7 +147,18 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
             _ => method_not_allowed(dialect, &method, path, "GET, DELETE"),
         };
     }
+    let keyless = |page: bool| {
+        live.api_key.as_deref().is_some_and(|key| {
+            if page {
+                !auth::check_page(request.headers(), key)
+            } else {
+                auth::check(request.headers(), key).is_err()
+            }
+        })
+    };
     match (&method, path) {
+        (&Method::GET | &Method::HEAD, "/health") if keyless(false) => keyless::health(live),
+        (&Method::GET | &Method::HEAD, "/") if keyless(true) => keyless::page(),
         (&Method::GET | &Method::HEAD, "/health") => health::health(state, live),
         (&Method::GET | &Method::HEAD, "/") => status::page(state, live),
         (&Method::GET, "/metrics") => metrics::metrics(state, live),
