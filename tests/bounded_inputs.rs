@@ -479,3 +479,101 @@ async fn a_keyless_caller_sees_only_that_the_daemon_is_up() {
             .contains("claude_max_proxy_")
     );
 }
+
+/// Lowers the open-file limit (soft and hard) of process `pid`, as `prlimit` does.
+fn lower_nofile(pid: u32, limit: u64) {
+    let new = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: prlimit reads the struct we own and writes nothing (no old-value pointer).
+    let done = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &new,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(done, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// The open-file limit lowered under a running daemon (prlimit to 256 while 400 silent
+/// connections are open): the next accept runs out of descriptors, and the daemon lowers
+/// its connection cap and closes idle connections, so /health answers at once and a new
+/// run (which needs pipes) works; a stream running meanwhile finishes.
+#[tokio::test]
+async fn a_lowered_open_file_limit_is_noticed_and_health_still_answers() {
+    let daemon = Daemon::start(DaemonOptions::fake().config("connection_idle_secs = 120\n")).await;
+    let mut silent = Vec::new();
+    for _ in 0..400 {
+        silent.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", daemon.port))
+                .await
+                .expect("connect"),
+        );
+    }
+    let mut open = 0;
+    for _ in 0..100 {
+        open = daemon.health().await["connections"]["open"]
+            .as_u64()
+            .unwrap_or(0);
+        if open >= 400 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(open >= 400, "{open} connections open");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let running = {
+        let request = client
+            .post(daemon.url("/v1/chat/completions"))
+            .json(&json!({"model": "claude-opus-4", "stream": true,
+                          "messages": [{"role": "user", "content": "@fake:slow:100 hi"}]}));
+        tokio::spawn(async move {
+            let response = request.send().await.expect("the stream starts");
+            let status = response.status();
+            (status, response.text().await.map(|t| t.contains("[DONE]")))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    lower_nofile(daemon.pid(), 256);
+
+    let health = client
+        .get(daemon.url("/health"))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "/health did not answer within 5 s after the limit was lowered: {e}\n{}",
+                daemon.stderr()
+            )
+        });
+    assert_eq!(health.status(), 200);
+    let health: Value = health.json().await.expect("JSON");
+    let max = health["connections"]["max"].as_u64().unwrap_or(0);
+    assert!(max > 0 && max < 256, "the cap follows the limit: {health}");
+    let answered = client
+        .post(daemon.url("/v1/chat/completions"))
+        .json(&json!({"model": "claude-opus-4",
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("a new run after the limit was lowered");
+    assert_eq!(answered.status(), 200);
+    let (status, done) = running.await.expect("the running stream");
+    assert_eq!(status, 200);
+    assert!(
+        matches!(done, Ok(true)),
+        "the running stream ended early: {done:?}"
+    );
+    assert!(
+        daemon.stderr().contains("out of file descriptors"),
+        "{}",
+        daemon.stderr()
+    );
+}

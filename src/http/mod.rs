@@ -54,7 +54,7 @@ use hyper::{Method, Request, Response, body::Incoming};
 use crate::openai::{ApiError, ErrorKind};
 
 pub use respond::Body;
-pub use state::{AppState, Live};
+pub use state::{AppState, ConnectionCounts, Live};
 
 /// Routes one request. Never fails: errors become OpenAI error responses.
 pub async fn handle(
