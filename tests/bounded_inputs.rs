@@ -577,3 +577,94 @@ async fn a_lowered_open_file_limit_is_noticed_and_health_still_answers() {
         daemon.stderr()
     );
 }
+
+/// Every directory under `dir`, recursively (relative paths).
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
+            let path = entry.path();
+            found.push(
+                path.strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string(),
+            );
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The real CLI writes MCP logs for every tool request under its cache directory
+/// (`~/.cache/claude-cli-nodejs/<run cwd>/mcp-logs-*`): it now writes them in the run's
+/// directory, removed with the run, so nothing is left in the home; what earlier daemons
+/// left there for their runs is swept at start, and nothing else there is touched.
+#[tokio::test]
+async fn tool_requests_leave_no_cli_cache_behind() {
+    let Some(cli) = support::real_claude() else {
+        return;
+    };
+    let mock = support::mock_anthropic::MockAnthropic::start().await;
+    let options = DaemonOptions {
+        cli: Some(cli),
+        ..DaemonOptions::default()
+    }
+    .env("ANTHROPIC_BASE_URL", &mock.base_url())
+    .env("CLAUDE_MAX_PROXY_CLI_MAX_RETRIES", "0")
+    .env("CLAUDE_CODE_OAUTH_TOKEN", "test-oauth-token");
+    let mut daemon = Daemon::start(options.clone()).await;
+    let cache = daemon.home.path().join(".cache/claude-cli-nodejs");
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    for _ in 0..2 {
+        let response = daemon
+            .post_chat(&json!({"model": "claude-sonnet-4", "tools": tools,
+                "messages": [{"role": "user",
+                              "content": "weather?\nCALL get_weather {\"city\":\"Paris\"}"}]}))
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["choices"][0]["finish_reason"], "tool_calls", "{body}");
+    }
+    let left = tree(&cache);
+    assert!(
+        left.is_empty(),
+        "the CLI left in {}: {left:?}",
+        cache.display()
+    );
+    assert!(daemon.terminate().await.success());
+
+    // What an earlier daemon's runs left is swept at the next start; a project's stays.
+    let work_root = std::fs::canonicalize(daemon.work_dir.path()).expect("work root");
+    let sanitized: String = work_root
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let stale = cache.join(format!("{sanitized}-runAbCdEf123456-cwd"));
+    std::fs::create_dir_all(stale.join("mcp-logs-c")).expect("stale logs");
+    std::fs::write(stale.join("mcp-logs-c/2030-01-01.jsonl"), "{}\n").expect("log");
+    let project = cache.join("-home-someone-project");
+    std::fs::create_dir_all(project.join("mcp-logs-x")).expect("project logs");
+    let mut options = options;
+    options
+        .env
+        .push(("HOME".to_string(), daemon.home.path().display().to_string()));
+    options.env.push((
+        "CLAUDE_MAX_PROXY_WORK_DIR".to_string(),
+        work_root.display().to_string(),
+    ));
+    let again = Daemon::start(options).await;
+    assert!(
+        eventually(Duration::from_secs(5), || !stale.exists()).await,
+        "the stale cache of an earlier run is still there"
+    );
+    assert!(project.exists(), "a project's cache was removed");
+    drop(again);
+}
