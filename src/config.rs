@@ -101,7 +101,8 @@ pub struct Settings {
     pub body_budget_bytes: usize,
     /// Serve Prometheus metrics at `GET /metrics`.
     pub metrics: bool,
-    /// `/metrics` needs the client API key too (it is open like /health otherwise).
+    /// With a client API key set, `/metrics` needs it too (default); `false` opens it to
+    /// scrapers without the key. No effect without a key.
     pub metrics_requires_key: bool,
     /// Refuse requests that would be billed as extra usage (402) instead of serving them.
     pub refuse_overage: bool,
@@ -208,7 +209,7 @@ impl Default for Settings {
             body_read_timeout_secs: 30,
             body_budget_bytes: 64 * 1024 * 1024,
             metrics: true,
-            metrics_requires_key: false,
+            metrics_requires_key: true,
             refuse_overage: false,
             shutdown_grace_secs: 30,
             cli_path: None,
@@ -266,6 +267,23 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The client API key: `api_key`, else the first line of `api_key_file`.
+    pub fn client_api_key(&self) -> Result<Option<String>, String> {
+        if let Some(key) = &self.api_key {
+            return Ok(Some(key.trim().to_string()));
+        }
+        let Some(path) = &self.api_key_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("`api_key_file`: cannot read {}: {e}", path.display()))?;
+        let key = text.lines().next().unwrap_or("").trim().to_string();
+        if key.is_empty() {
+            return Err(format!("`api_key_file`: {} is empty", path.display()));
+        }
+        Ok(Some(key))
+    }
+
     pub fn first_token_timeout(&self) -> Duration {
         Duration::from_secs(self.first_token_timeout_secs)
     }
@@ -556,6 +574,10 @@ pub struct Inputs {
     pub flags: Vec<(String, String, String)>,
     /// The environment to read (the process's in production, a fixed map in tests).
     pub env: Vec<(String, String)>,
+    /// `CLAUDE_MAX_PROXY_*` variables whose name or value is not UTF-8 (names shown
+    /// lossily): the configuration is refused rather than loaded without them (a dropped
+    /// `..._API_KEY` would leave the daemon open).
+    pub unreadable_env: Vec<String>,
 }
 
 /// The settings plus where each key came from and what was ignored.
@@ -583,6 +605,11 @@ pub fn default_config_path(env: &[(String, String)]) -> Option<PathBuf> {
 
 /// Builds the settings from all layers and validates them.
 pub fn load(inputs: &Inputs) -> Result<Loaded, ConfigError> {
+    if let Some(name) = inputs.unreadable_env.first() {
+        return Err(ConfigError::Invalid(format!(
+            "the environment variable {name} is not valid UTF-8; set it to text or unset it"
+        )));
+    }
     let known = known_keys();
     let (file, file_table) = choose_file(inputs, &known)?;
     let env = env_layer(inputs, &known);
@@ -851,6 +878,7 @@ mod tests {
                 ("CLAUDE_MAX_PROXY_MAX_CONCURRENT", "3"),
                 ("CLAUDE_MAX_PROXY_LISTEN", "127.0.0.1,::1"),
             ]),
+            ..Inputs::default()
         };
         let loaded = load(&inputs).unwrap();
         assert_eq!(loaded.settings.port, 4002);
@@ -893,6 +921,17 @@ mod tests {
         };
         let err = load(&inputs).unwrap_err().to_string();
         assert!(err.contains("prot"), "{err}");
+    }
+
+    /// One of our variables that cannot be read stops the load, naming it.
+    #[test]
+    fn an_unreadable_variable_of_ours_is_an_error() {
+        let inputs = Inputs {
+            unreadable_env: vec!["CLAUDE_MAX_PROXY_API_KEY".into()],
+            ..Inputs::default()
+        };
+        let err = load(&inputs).unwrap_err().to_string();
+        assert!(err.contains("CLAUDE_MAX_PROXY_API_KEY"), "{err}");
     }
 
     #[test]

@@ -187,14 +187,26 @@ fn inputs_from(cli: &Cli) -> Inputs {
     );
     flag("log_format", cli.log_format.clone(), "--log-format");
     flag("log_level", cli.log_level.clone(), "--log-level");
+    // vars_os: a variable that is not UTF-8 must not stop every command, unless it is one
+    // of ours (all text): then the config is refused, naming it, rather than loaded without.
+    let mut env = Vec::new();
+    let mut unreadable_env = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => env.push((name, value)),
+            (name, _) => {
+                let name = name.unwrap_or_else(|n| n.to_string_lossy().into_owned());
+                if name.starts_with(config::ENV_PREFIX) {
+                    unreadable_env.push(name);
+                }
+            }
+        }
+    }
     let mut inputs = Inputs {
         config_file: cli.config.clone(),
         flags,
-        // vars_os: one variable that is not UTF-8 must not stop every command (it cannot be
-        // one of our settings, which are all text).
-        env: std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect(),
+        env,
+        unreadable_env,
     };
     if let Some(listen) = &cli.listen {
         // A list value: pass it as an env-style comma list through the flag layer.

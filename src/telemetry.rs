@@ -96,7 +96,8 @@ fn describe() {
     describe_gauge!("process_open_fds", "The daemon's open file descriptors");
 }
 
-/// One finished API request.
+/// One finished API request. `model` is a served model id or `unknown`, never a name a
+/// client made up: labels live as long as the daemon.
 pub fn request(
     endpoint: &'static str,
     model: &str,
@@ -121,18 +122,25 @@ pub fn request(
         .record(duration.as_secs_f64());
 }
 
+/// The `model` label of tokens the CLI reports for a model the registry does not know.
+const OTHER_MODEL: &str = "other";
+
 /// Tokens and the API-price equivalent of one CLI run.
 /// `cost_reported` is what the same process reported before (its `total_cost_usd` counts
 /// the whole process, which a kept process spends over several requests); it is updated.
 pub fn usage(result: &ResultEvent, cost_reported: &mut f64) {
     for usage in &result.model_usage {
+        // The CLI names the model that did the work; as a label it is the registry's id for
+        // it (a bounded set), never the string as given (a made-up date suffix, say).
+        let model =
+            crate::models::registry::lookup(&usage.model).map_or(OTHER_MODEL, |info| info.id);
         for (kind, tokens) in [
             ("input", usage.input_tokens),
             ("output", usage.output_tokens),
             ("cache_read", usage.cache_read_input_tokens),
             ("cache_creation", usage.cache_creation_input_tokens),
         ] {
-            counter!("claude_max_proxy_tokens_total", "model" => usage.model.clone(), "kind" => kind)
+            counter!("claude_max_proxy_tokens_total", "model" => model, "kind" => kind)
                 .increment(tokens);
         }
     }

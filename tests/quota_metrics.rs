@@ -320,8 +320,8 @@ async fn prometheus_scrapes_the_daemon() {
     let _ = server.kill().await;
 }
 
-/// `metrics = false` turns the endpoint off; `metrics_requires_key` puts it behind the key
-/// while /health and the page stay open.
+/// `metrics = false` turns the endpoint off; with a key, `metrics_requires_key` (the
+/// default) puts it behind the key, as the page is; `false` opens it to keyless scrapers.
 #[tokio::test]
 async fn metrics_access_follows_the_config() {
     let off = Daemon::start(DaemonOptions::fake().config("metrics = false\n")).await;
@@ -352,9 +352,12 @@ async fn metrics_access_follows_the_config() {
     assert_eq!(with_key.status(), 200);
     assert_eq!(
         reqwest::get(keyed.url("/")).await.expect("GET").status(),
-        200
+        401
     );
-    let open = Daemon::start(DaemonOptions::fake().config("api_key = \"k1\"\n")).await;
+    let open = Daemon::start(
+        DaemonOptions::fake().config("api_key = \"k1\"\nmetrics_requires_key = false\n"),
+    )
+    .await;
     assert_eq!(
         reqwest::get(open.url("/metrics"))
             .await

@@ -10,6 +10,8 @@
 //! `x-anthropic-billing-header:` block at the start of `system` — is dropped: the daemon's
 //! CLI sends its own.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use crate::openai::controls::{
@@ -17,6 +19,7 @@ use crate::openai::controls::{
 };
 use crate::openai::document::parse_document_block;
 use crate::openai::image::from_base64;
+use crate::openai::limits::{self, ToolTally};
 use crate::openai::tools::{
     FunctionDef, ToolCall, ToolChoice, Tools, require_tools_for, valid_name,
 };
@@ -120,6 +123,9 @@ fn conversation(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         }
     };
     let mut out: Vec<Message> = Vec::with_capacity(items.len());
+    // The ids of the tool_use blocks so far, which later tool_result blocks may answer.
+    let mut called: HashSet<String> = HashSet::new();
+    let mut tally = ToolTally::default();
     for (i, item) in items.iter().enumerate() {
         let param = format!("messages.{i}");
         let role = match item.get("role").and_then(Value::as_str) {
@@ -134,7 +140,8 @@ fn conversation(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
                 ));
             }
         };
-        let turn = Turn::read(item.get("content"), role, &param, &out)?;
+        let turn = Turn::read(item.get("content"), role, &param, &called, &mut tally)?;
+        called.extend(turn.calls.iter().map(|c| c.id.clone()));
         out.extend(turn.into_messages(role));
     }
     if out.last().is_some_and(|m| m.role == Role::Assistant) {
@@ -157,11 +164,14 @@ struct Turn {
 }
 
 impl Turn {
+    /// Reads a message's `content`; its tool_result blocks must answer one of `called`
+    /// (the earlier turns' tool_use ids), and its calls and results count in `tally`.
     fn read(
         content: Option<&Value>,
         role: Role,
         param: &str,
-        earlier: &[Message],
+        called: &HashSet<String>,
+        tally: &mut ToolTally,
     ) -> Result<Turn, ApiError> {
         let mut turn = Turn::default();
         let blocks = match content {
@@ -186,9 +196,13 @@ impl Turn {
                 ("document", Role::User) => {
                     turn.attachments.push(parse_document_block(block, &param)?)
                 }
-                ("tool_use", Role::Assistant) => turn.calls.push(tool_use(block, &param)?),
+                ("tool_use", Role::Assistant) => {
+                    tally.call(&param)?;
+                    turn.calls.push(tool_use(block, &param)?);
+                }
                 ("tool_result", Role::User) => {
-                    let result = tool_result(block, &param, earlier)?;
+                    tally.result(&param)?;
+                    let result = tool_result(block, &param, called)?;
                     turn.results.push(result);
                 }
                 // Earlier thinking is the model's own and cannot be replayed through the CLI.
@@ -313,17 +327,14 @@ fn tool_use(block: &Value, param: &str) -> Result<ToolCall, ApiError> {
     })
 }
 
-/// A `tool_result` block: a tool message answering a `tool_use` of an earlier turn.
-fn tool_result(block: &Value, param: &str, earlier: &[Message]) -> Result<Message, ApiError> {
+/// A `tool_result` block: a tool message answering a `tool_use` of an earlier turn (one
+/// of `called`).
+fn tool_result(block: &Value, param: &str, called: &HashSet<String>) -> Result<Message, ApiError> {
     let id = block
         .get("tool_use_id")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if id.is_empty()
-        || !earlier
-            .iter()
-            .any(|m| m.tool_calls.iter().any(|c| c.id == id))
-    {
+    if id.is_empty() || !called.contains(id) {
         return Err(ApiError::invalid(
             format!("{param}.tool_use_id"),
             "This tool_result answers no tool_use block of an earlier assistant message; its \
@@ -461,18 +472,20 @@ fn tools(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
     match obj.get("tools") {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
+            limits::check_tools(items.len(), "tools")?;
+            let mut names = HashSet::with_capacity(items.len());
             for (i, tool) in items.iter().enumerate() {
-                functions.push(tool_def(tool, &format!("tools.{i}"))?);
-                let name = &functions[functions.len() - 1].name;
-                if functions[..functions.len() - 1]
-                    .iter()
-                    .any(|f| &f.name == name)
-                {
+                let function = tool_def(tool, &format!("tools.{i}"))?;
+                if !names.insert(function.name.clone()) {
                     return Err(ApiError::invalid(
                         format!("tools.{i}.name"),
-                        format!("Tool names must be unique; `{name}` appears twice."),
+                        format!(
+                            "Tool names must be unique; `{}` appears twice.",
+                            function.name
+                        ),
                     ));
                 }
+                functions.push(function);
             }
         }
         Some(_) => return Err(ApiError::invalid("tools", "`tools` must be an array.")),

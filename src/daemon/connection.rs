@@ -26,13 +26,17 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::http::{self, AppState, Body};
+use super::fd_limit;
+use crate::http::{self, AppState, Body, ConnectionCounts};
 use crate::net::filter::SourceFilter;
 
 /// How long a client may take to send its request head (hyper's HTTP/1 timer).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection may go without completing its first request head.
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long accepting waits for idle connections to close when descriptors ran out.
+const SHED_WAIT: Duration = Duration::from_secs(1);
 
 /// What accept loops need to serve a connection.
 pub struct Server {
@@ -59,6 +63,47 @@ impl Server {
             filter: state.filter.clone(),
             state,
             graceful: Mutex::new(Some(GracefulShutdown::new())),
+        }
+    }
+
+    /// accept() ran out of descriptors, as when the open-file limit was lowered after the
+    /// start (prlimit): reads the limit again (raising the soft one to the hard one), lowers
+    /// the connection cap to fit under it with the reserve for the CLIs' pipes, and closes
+    /// idle connections — down to an eighth under the new cap, or by an eighth when the cap
+    /// already holds — so that /health and new runs get descriptors again. Requests in flight are not
+    /// touched. Returns once they are closed (at most [`SHED_WAIT`]): accepting meanwhile
+    /// would refuse the next connection over the lowered cap.
+    pub async fn out_of_descriptors(&self) {
+        let live = self.state.live();
+        let nofile = fd_limit::raise();
+        let cap = fd_limit::connection_cap(
+            live.settings.max_connections,
+            live.settings.max_concurrent,
+            nofile,
+        );
+        let counts = &self.state.connections;
+        counts.max.store(cap, Ordering::SeqCst);
+        let open = counts.open.load(Ordering::SeqCst);
+        // An eighth of room under the cap, for the connections that come next (/health).
+        let keep = open.min(cap) - open.min(cap) / 8;
+        let excess = open.saturating_sub(keep);
+        counts.excess.store(excess, Ordering::SeqCst);
+        counts.shed.notify_waiters();
+        tracing::warn!(
+            open_file_limit = nofile,
+            max_connections = cap,
+            open,
+            closing = excess,
+            "out of file descriptors: closing idle connections and accepting at most {cap}; \
+             raise the open-file limit (LimitNOFILE= in the unit, `ulimit -n`) or lower \
+             `max_connections`"
+        );
+        let deadline = Instant::now() + SHED_WAIT;
+        while counts.excess.load(Ordering::SeqCst) > 0
+            && counts.open.load(Ordering::SeqCst) > keep
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -132,7 +177,7 @@ impl Server {
                         tracing::debug!(%peer, "connection ended with an error: {e}");
                     }
                 }
-                why = activity.until_idle(idle, FIRST_REQUEST_TIMEOUT) => {
+                why = activity.until_idle(idle, FIRST_REQUEST_TIMEOUT, &state.connections) => {
                     state.connections.timed_out.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, "closing a connection: {why}");
                 }
@@ -174,9 +219,23 @@ impl Activity {
         }
     }
 
-    /// Returns (with the reason) once the connection should be closed.
-    async fn until_idle(&self, idle: Duration, first_request: Duration) -> &'static str {
+    /// Returns (with the reason) once the connection should be closed: idle too long, no
+    /// request head in time, or idle while descriptors must be freed (`counts.excess`).
+    async fn until_idle(
+        &self,
+        idle: Duration,
+        first_request: Duration,
+        counts: &ConnectionCounts,
+    ) -> &'static str {
         loop {
+            // Listening before looking, so that a shed between the two is not missed.
+            let shed = counts.shed.notified();
+            tokio::pin!(shed);
+            shed.as_mut().enable();
+            let busy = self.in_flight.load(Ordering::SeqCst) > 0;
+            if !busy && counts.take_excess() {
+                return "closed to free descriptors (the open-file limit is reached)";
+            }
             let now = self.opened.elapsed();
             let mut wait = idle;
             if self.in_flight.load(Ordering::SeqCst) == 0 {
@@ -193,7 +252,10 @@ impl Activity {
                 }
                 wait = wait.min(idle - quiet);
             }
-            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+                () = &mut shed => {}
+            }
         }
     }
 }
@@ -316,7 +378,11 @@ mod tests {
         let activity = Arc::new(Activity::new());
         let started = tokio::time::Instant::now();
         let why = activity
-            .until_idle(Duration::from_secs(5), Duration::from_secs(30))
+            .until_idle(
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                &ConnectionCounts::default(),
+            )
             .await;
         assert_eq!(why, "idle for `connection_idle_secs`");
         assert!(started.elapsed() >= Duration::from_secs(5));
@@ -325,7 +391,11 @@ mod tests {
         let guard = busy.begin();
         let waiting = tokio::time::timeout(
             Duration::from_secs(120),
-            busy.until_idle(Duration::from_secs(5), Duration::from_secs(30)),
+            busy.until_idle(
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                &ConnectionCounts::default(),
+            ),
         )
         .await;
         assert!(waiting.is_err(), "a request in flight keeps the connection");
@@ -345,8 +415,54 @@ mod tests {
             }
         });
         let why = activity
-            .until_idle(Duration::from_secs(5), Duration::from_secs(30))
+            .until_idle(
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                &ConnectionCounts::default(),
+            )
             .await;
         assert_eq!(why, "no complete request head in time");
+    }
+
+    /// Asked to free descriptors, idle connections close, as many as asked; one with a
+    /// request in flight stays.
+    #[tokio::test(start_paused = true)]
+    async fn idle_connections_close_to_free_descriptors() {
+        let counts = Arc::new(ConnectionCounts::default());
+        let idle: Vec<_> = (0..3)
+            .map(|_| {
+                let counts = counts.clone();
+                tokio::spawn(async move {
+                    Activity::new()
+                        .until_idle(Duration::from_secs(60), Duration::from_secs(30), &counts)
+                        .await
+                })
+            })
+            .collect();
+        let busy = Arc::new(Activity::new());
+        let guard = busy.begin();
+        let busy_task = {
+            let (busy, counts) = (busy.clone(), counts.clone());
+            tokio::spawn(async move {
+                busy.until_idle(Duration::from_secs(60), Duration::from_secs(30), &counts)
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        counts.excess.store(2, Ordering::SeqCst);
+        counts.shed.notify_waiters();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let closed = idle.iter().filter(|task| task.is_finished()).count();
+        assert_eq!(closed, 2, "as many as asked");
+        assert!(
+            !busy_task.is_finished(),
+            "a request in flight keeps its connection"
+        );
+        assert_eq!(counts.excess.load(Ordering::SeqCst), 0);
+        drop(guard);
+        busy_task.abort();
+        for task in idle {
+            task.abort();
+        }
     }
 }

@@ -199,7 +199,11 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>, mut stop: onesh
                 server.accept(stream, peer);
             }
             Err(e) => {
-                // Out of file descriptors and the like: back off, keep serving.
+                // Out of file descriptors and the like: back off, keep serving; when it is
+                // descriptors, free some first.
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    server.out_of_descriptors().await;
+                }
                 tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));

@@ -84,28 +84,10 @@ pub mod exit {
     pub const ADDR_NOT_AVAILABLE: u8 = 5;
 }
 
-/// The settings that decide the client API key: `api_key`, else the first line of
-/// `api_key_file`.
-fn client_api_key(settings: &Settings) -> Result<Option<String>, String> {
-    if let Some(key) = &settings.api_key {
-        return Ok(Some(key.trim().to_string()));
-    }
-    let Some(path) = &settings.api_key_file else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("`api_key_file`: cannot read {}: {e}", path.display()))?;
-    let key = text.lines().next().unwrap_or("").trim().to_string();
-    if key.is_empty() {
-        return Err(format!("`api_key_file`: {} is empty", path.display()));
-    }
-    Ok(Some(key))
-}
-
 /// Builds the live state for `settings` on the daemon's one runner, refusing wildcard
 /// listeners without a key.
 fn build_live(settings: Arc<Settings>, backend: &Arc<Backend>) -> Result<Live, String> {
-    let api_key = client_api_key(&settings)?;
+    let api_key = settings.client_api_key()?;
     let wildcard = listeners::parse_specs(&settings.listen)
         .iter()
         .any(|s| matches!(s, ListenSpec::Addr(ip) if listeners::is_wildcard(ip)));

@@ -174,6 +174,7 @@ fn fallback_settings(inputs: &Inputs) -> config::Settings {
             .filter(|(k, _)| *k != config_var && k != "XDG_CONFIG_HOME" && k != "HOME")
             .cloned()
             .collect(),
+        ..Inputs::default()
     };
     config::load(&without_file)
         .map(|loaded| loaded.settings)

@@ -7,7 +7,8 @@
 //!
 //! - [`state`]: the live configuration and observable daemon state.
 //! - [`access`]: DNS-rebinding (Host) and cross-site (Origin) protection.
-//! - [`auth`], [`cors`]: client API key and CORS headers for listed origins.
+//! - [`auth`], [`cors`]: client API key and CORS headers for listed origins; [`keyless`]:
+//!   what a caller without the key sees when one is set.
 //! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
 //! - [`health`], [`models`], [`chat`], [`messages`], [`count_tokens`], [`responses`], [`metrics`],
@@ -16,7 +17,8 @@
 //! - [`overage`]: extra usage, predicted from the last quota report.
 //! - [`sse`]: the streaming body for `stream: true`; [`chat_sse`], [`messages_sse`] and
 //!   [`responses_sse`] write each API's events.
-//! - [`request_log`]: the one structured log line per chat request.
+//! - [`request_log`]: the one structured log line per chat request; [`shown`]: how a
+//!   client's strings appear in it, on the status page and as metric labels.
 
 pub mod access;
 mod answer;
@@ -27,6 +29,7 @@ mod chat_sse;
 mod cors;
 mod count_tokens;
 mod health;
+mod keyless;
 mod messages;
 mod messages_sse;
 mod metrics;
@@ -38,6 +41,7 @@ mod respond;
 mod responses;
 mod responses_sse;
 mod run;
+mod shown;
 mod sse;
 mod state;
 mod status;
@@ -51,7 +55,7 @@ use hyper::{Method, Request, Response, body::Incoming};
 use crate::openai::{ApiError, ErrorKind};
 
 pub use respond::Body;
-pub use state::{AppState, Live};
+pub use state::{AppState, ConnectionCounts, Live};
 
 /// Routes one request. Never fails: errors become OpenAI error responses.
 pub async fn handle(
@@ -106,8 +110,9 @@ pub async fn handle(
     Ok(response)
 }
 
-/// Paths that need the client API key when one is configured: everything but /health,
-/// the status page and (unless `metrics_requires_key`) /metrics.
+/// Paths that need the client API key when one is configured: everything but /health and
+/// the status page (each shows a caller without the key only that the daemon is up, see
+/// [`keyless`]) and, with `metrics_requires_key = false`, /metrics.
 fn is_protected(path: &str, live: &Live) -> bool {
     match path {
         "/health" | "/" => false,
@@ -143,7 +148,18 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
             _ => method_not_allowed(dialect, &method, path, "GET, DELETE"),
         };
     }
+    let keyless = |page: bool| {
+        live.api_key.as_deref().is_some_and(|key| {
+            if page {
+                !auth::check_page(request.headers(), key)
+            } else {
+                auth::check(request.headers(), key).is_err()
+            }
+        })
+    };
     match (&method, path) {
+        (&Method::GET | &Method::HEAD, "/health") if keyless(false) => keyless::health(live),
+        (&Method::GET | &Method::HEAD, "/") if keyless(true) => keyless::page(),
         (&Method::GET | &Method::HEAD, "/health") => health::health(state, live),
         (&Method::GET | &Method::HEAD, "/") => status::page(state, live),
         (&Method::GET, "/metrics") => metrics::metrics(state, live),

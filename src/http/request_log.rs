@@ -1,5 +1,6 @@
 //! One structured log line per API request: id, model, status, outcome, time to first
-//! token, duration and token counts. Never prompt text or secrets. Written when the request
+//! token, duration and token counts. Never prompt text or secrets; the model name a client
+//! sent appears cut and escaped ([`super::shown`]), and as a metric label only when served. Written when the request
 //! ends — also when it was refused before a run started, and when the client leaves
 //! mid-stream (the record is dropped then).
 
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::recent::{RecentRequests, RequestRecord};
+use super::shown::{Known, model_label, shown};
 use crate::openai::{ApiError, Usage};
 
 #[derive(Clone, Debug)]
@@ -20,7 +22,10 @@ pub struct RequestLog {
     overage: bool,
     /// `cold` or `warm`: how the run got its CLI (empty when none ran).
     served: &'static str,
-    pub model: String,
+    /// The requested model as the log and the page show it ([`shown`]).
+    model: String,
+    /// The requested model as a metric label ([`model_label`]).
+    model_label: String,
     pub stream: bool,
     pub bytes_in: usize,
     started: Instant,
@@ -43,6 +48,7 @@ impl RequestLog {
             overage: false,
             served: "",
             model: String::new(),
+            model_label: model_label("", Known::Unknown),
             stream: false,
             bytes_in: 0,
             started: Instant::now(),
@@ -59,6 +65,12 @@ impl RequestLog {
         let moved = self.clone();
         self.armed = false;
         moved
+    }
+
+    /// The model the client asked for, and how the catalog took it.
+    pub fn model(&mut self, requested: &str, known: Known) {
+        self.model = shown(requested);
+        self.model_label = model_label(requested, known);
     }
 
     pub fn first_token(&mut self) {
@@ -103,7 +115,7 @@ impl Drop for RequestLog {
         let duration = self.started.elapsed();
         crate::telemetry::request(
             self.endpoint,
-            &self.model,
+            &self.model_label,
             self.status,
             self.outcome,
             self.first_token_ms

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::sse::{EventWriter, event};
 use crate::openai::{ApiError, Message, Role, ToolCall};
-use crate::responses::{self, Echo, Kept, ResponseStore, Status, StoreLimits};
+use crate::responses::{self, Echo, Kept, ListedItem, ResponseStore, Status, StoreLimits};
 use crate::translate::outcome::{Finish, Output};
 
 /// Where a finished answer is kept, with the conversation that led to it and the request's
@@ -23,7 +23,7 @@ pub struct Keep {
     pub store: Arc<ResponseStore>,
     pub limits: StoreLimits,
     pub conversation: Vec<Message>,
-    pub input_items: Vec<Value>,
+    pub input_items: Vec<ListedItem>,
 }
 
 impl Keep {

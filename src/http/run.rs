@@ -1,6 +1,7 @@
 //! What every generation endpoint does before it answers: check the body is JSON, read it
 //! within the limits, parse it (each API its own way) into the one request shape the runner
 //! plans from, check images, resolve the model, predict overage, and start the CLI run.
+//! Parsing and planning a large body run off the runtime's worker threads ([`Heavy`]).
 
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -11,6 +12,7 @@ use super::body::{self, BodyLimits};
 use super::overage;
 use super::request_log::RequestLog;
 use super::respond::{self, Dialect};
+use super::shown::{Known, shown};
 use super::{AppState, Body, Live};
 use crate::openai::{ApiError, ChatRequest};
 use crate::translate::outcome::Output;
@@ -44,23 +46,82 @@ where
     };
     let (bytes, reservation) = body::read(request, limits, &state.body_budget).await?;
     log.bytes_in = bytes.len();
-    let chat = parse(&bytes)?;
-    check_image_sizes(&chat, live.settings.max_image_bytes)?;
+    let heavy = Heavy::take(bytes.len()).await;
+    let max_image_bytes = live.settings.max_image_bytes;
+    let chat = heavy.run(|| {
+        let chat = parse(&bytes)?;
+        check_image_sizes(&chat, max_image_bytes)?;
+        Ok::<_, ApiError>(chat)
+    })?;
     drop(reservation);
     drop(bytes);
-    log.model = chat.model.clone();
     log.stream = chat.stream;
-    let model_arg = live
-        .catalog
-        .resolve(&chat.model)
-        .ok_or_else(|| ApiError::model_not_found(&chat.model))?;
+    let model_arg = live.catalog.resolve(&chat.model);
+    let known = match model_arg {
+        Some(_) if live.catalog.is_listed(&chat.model) => Known::Listed,
+        Some(_) => Known::Served,
+        None => Known::Unknown,
+    };
+    log.model(&chat.model, known);
+    let model_arg = model_arg.ok_or_else(|| ApiError::model_not_found(&shown(&chat.model)))?;
     let overage = overage::check(live)?;
-    let run_plan = plan::plan_request(&chat, model_arg)?;
+    let run_plan = heavy.run(|| plan::plan_request(&chat, model_arg))?;
+    drop(heavy);
     let rx = live.backend.start(run_plan, chat.stream)?;
     if overage {
         log.overage();
     }
     Ok(Started { chat, rx, overage })
+}
+
+/// Bodies from this size on are parsed and planned off the runtime's worker threads.
+const HEAVY_BODY_BYTES: usize = 128 * 1024;
+
+/// Where a request's CPU-bound work (parsing its body, planning its run: linear in the
+/// body, but up to tens of milliseconds for a large one) runs so that it cannot stall
+/// other connections: a small body's on the worker thread as usual; a large body's on a
+/// thread of its own (`block_in_place`: the worker's other tasks move on), under one of a
+/// few permits, so that many large bodies at once are parsed a few at a time (this also
+/// bounds the memory their parses hold together).
+enum Heavy {
+    Inline,
+    /// Held until the work is done.
+    OwnThread {
+        _permit: tokio::sync::SemaphorePermit<'static>,
+    },
+}
+
+impl Heavy {
+    /// How the work for a body of `len` bytes runs; a large one waits for a permit.
+    async fn take(len: usize) -> Heavy {
+        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
+            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        if len < HEAVY_BODY_BYTES || !multi_thread {
+            return Heavy::Inline;
+        }
+        match heavy_permits().acquire().await {
+            Ok(permit) => Heavy::OwnThread { _permit: permit },
+            // The semaphore is never closed.
+            Err(_) => Heavy::Inline,
+        }
+    }
+
+    fn run<T>(&self, work: impl FnOnce() -> T) -> T {
+        match self {
+            Heavy::Inline => work(),
+            Heavy::OwnThread { .. } => tokio::task::block_in_place(work),
+        }
+    }
+}
+
+/// The permits for heavy work: one per core (at least two).
+fn heavy_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.max(2))
+    })
 }
 
 /// The response of a generation request: the error in the API's shape (logged as refused

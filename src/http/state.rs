@@ -51,6 +51,20 @@ pub struct ConnectionCounts {
     pub max: AtomicUsize,
     pub refused: AtomicU64,
     pub timed_out: AtomicU64,
+    /// Idle connections to close now to free descriptors (set when accept() ran out of
+    /// them); each idle connection woken by `shed` takes one.
+    pub excess: AtomicUsize,
+    /// Wakes idle connections to look at `excess`.
+    pub shed: tokio::sync::Notify,
+}
+
+impl ConnectionCounts {
+    /// Takes one of the `excess` places (for an idle connection that then closes).
+    pub fn take_excess(&self) -> bool {
+        self.excess
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 /// Shared by every connection.

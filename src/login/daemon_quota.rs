@@ -43,7 +43,12 @@ pub async fn lines(settings: &Settings) -> Vec<String> {
         Ok(client) => client,
         Err(e) => return vec![format!("quota: unknown ({e})")],
     };
-    let health = match client.get(&url).send().await {
+    // With a client key, /health shows the quota only to callers who send it.
+    let mut ask = client.get(&url);
+    if let Ok(Some(key)) = settings.client_api_key() {
+        ask = ask.bearer_auth(key);
+    }
+    let health = match ask.send().await {
         Ok(response) => response.json::<Value>().await.ok(),
         Err(_) => None,
     };

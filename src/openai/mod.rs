@@ -1,13 +1,14 @@
 //! OpenAI wire format: the chat request as we accept it (parsed and validated into
 //! [`ChatRequest`]) with its images and documents ([`attachment`]), the response and chunk
-//! shapes we send, and the error object every failure is reported as. Pure data: no I/O
-//! here.
+//! shapes we send, and the error object every failure is reported as; [`limits`] bounds
+//! what one request of any API may carry. Pure data: no I/O here.
 
 pub mod attachment;
 pub mod controls;
 pub mod document;
 mod error;
 pub mod image;
+pub mod limits;
 mod request;
 mod response;
 pub mod tool_output;

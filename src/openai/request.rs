@@ -8,11 +8,14 @@
 //! [`super::document`]; features we do not
 //! support yet (n > 1, tools) are rejected with a clear 400.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::ApiError;
 use super::Attachment;
 use super::controls::Controls;
+use super::limits::{self, BodyProblem, ToolTally};
 use super::tools::{ToolCall, Tools};
 
 /// Who said a message, after folding `developer` into `system`.
@@ -76,8 +79,9 @@ impl ChatRequest {
 }
 
 /// A request body as a JSON object; `fields` names what it must hold (for the message).
+/// A body over [`limits::MAX_JSON_VALUES`] is refused before anything is built from it.
 pub fn json_object(body: &[u8], fields: &str) -> Result<Map<String, Value>, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    let not_json = |e: serde_json::Error| {
         ApiError::invalid(
             "body",
             format!(
@@ -85,7 +89,13 @@ pub fn json_object(body: &[u8], fields: &str) -> Result<Map<String, Value>, ApiE
                  Send a JSON object with {fields}."
             ),
         )
-    })?;
+    };
+    match limits::count_values(body, limits::MAX_JSON_VALUES) {
+        Ok(_) => {}
+        Err(BodyProblem::TooManyValues) => return Err(limits::too_many_values()),
+        Err(BodyProblem::Syntax(e)) => return Err(not_json(e)),
+    }
+    let value: Value = serde_json::from_slice(body).map_err(not_json)?;
     match value {
         Value::Object(obj) => Ok(obj),
         _ => Err(ApiError::invalid(
@@ -253,6 +263,9 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
     let mut messages: Vec<Message> = Vec::with_capacity(items.len());
     // The id given to the last legacy `function_call`, which a `function` message answers.
     let mut legacy_call: Option<String> = None;
+    // The ids of the calls made so far, which later tool messages may answer.
+    let mut called: HashSet<String> = HashSet::new();
+    let mut tally = ToolTally::default();
     for (i, item) in items.iter().enumerate() {
         let param = format!("messages[{i}]");
         let Value::Object(msg) = item else {
@@ -280,16 +293,19 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         };
         let (text, attachments) = parse_content(msg.get("content"), &param, role)?;
         let tool_calls = if role == Role::Assistant {
-            let calls = super::tools::parse_calls(msg, &param, &format!("call_legacy_{i}"))?;
+            let calls =
+                super::tools::parse_calls(msg, &param, &format!("call_legacy_{i}"), &mut tally)?;
             if let Some(id) = calls.iter().find(|c| c.id.starts_with("call_legacy_")) {
                 legacy_call = Some(id.id.clone());
             }
+            called.extend(calls.iter().map(|c| c.id.clone()));
             calls
         } else {
             Vec::new()
         };
         let tool_call_id = if role == Role::Tool {
-            Some(result_id(msg, &param, &messages, legacy_call.as_deref())?)
+            tally.result(&format!("{param}.tool_call_id"))?;
+            Some(result_id(msg, &param, &called, legacy_call.as_deref())?)
         } else {
             None
         };
@@ -341,11 +357,12 @@ pub fn check_ending(messages: &[Message]) -> Result<(), ApiError> {
 }
 
 /// The call a tool message answers: its `tool_call_id` (legacy `function` messages answer
-/// the last `function_call`), which an earlier assistant message must have made.
+/// the last `function_call`), which an earlier assistant message must have made (`called`
+/// holds their ids).
 fn result_id(
     msg: &Map<String, Value>,
     param: &str,
-    earlier: &[Message],
+    called: &HashSet<String>,
     legacy_call: Option<&str>,
 ) -> Result<String, ApiError> {
     let id = match msg.get("tool_call_id").and_then(Value::as_str) {
@@ -355,10 +372,7 @@ fn result_id(
         }
         None => String::new(),
     };
-    let known = earlier
-        .iter()
-        .any(|m| m.tool_calls.iter().any(|c| c.id == id));
-    if id.is_empty() || !known {
+    if id.is_empty() || !called.contains(&id) {
         return Err(ApiError::invalid(
             format!("{param}.tool_call_id"),
             "This tool message answers no tool call of an earlier assistant message; its \

@@ -3,9 +3,12 @@
 //! of earlier turns. Validated here; the names the model sees upstream are made in
 //! `translate::tool_names`.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use super::limits::{self, ToolTally};
 
 /// One client function the model may call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +83,7 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
         let items = list
             .as_array()
             .ok_or_else(|| ApiError::invalid("tools", "`tools` must be an array."))?;
+        limits::check_tools(items.len(), "tools")?;
         for (i, tool) in items.iter().enumerate() {
             let param = format!("tools[{i}]");
             match tool.get("type").and_then(Value::as_str) {
@@ -110,17 +114,17 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
         let items = list
             .as_array()
             .ok_or_else(|| ApiError::invalid("functions", "`functions` must be an array."))?;
+        limits::check_tools(functions.len() + items.len(), "functions")?;
         for (i, function) in items.iter().enumerate() {
             functions.push(function_def(function, &format!("functions[{i}]"))?);
         }
     }
-    for (i, f) in functions.iter().enumerate() {
-        if functions[..i].iter().any(|g| g.name == f.name) {
-            return Err(ApiError::invalid(
-                "tools",
-                format!("The function name `{}` appears twice.", f.name),
-            ));
-        }
+    let mut names = HashSet::with_capacity(functions.len());
+    if let Some(twice) = functions.iter().find(|f| !names.insert(f.name.as_str())) {
+        return Err(ApiError::invalid(
+            "tools",
+            format!("The function name `{}` appears twice.", twice.name),
+        ));
     }
     let choice = match (
         non_null(obj.get("tool_choice")),
@@ -261,11 +265,13 @@ fn tool_choice(value: &Value, param: &str) -> Result<ToolChoice, ApiError> {
     }
 }
 
-/// An assistant message's `tool_calls` (or legacy `function_call`, given `legacy_id`).
+/// An assistant message's `tool_calls` (or legacy `function_call`, given `legacy_id`),
+/// each counted in `tally`.
 pub fn parse_calls(
     msg: &Map<String, Value>,
     param: &str,
     legacy_id: &str,
+    tally: &mut ToolTally,
 ) -> Result<Vec<ToolCall>, ApiError> {
     let mut calls = Vec::new();
     if let Some(list) = non_null(msg.get("tool_calls")) {
@@ -277,6 +283,7 @@ pub fn parse_calls(
         })?;
         for (j, call) in items.iter().enumerate() {
             let call_param = format!("{param}.tool_calls[{j}]");
+            tally.call(&call_param)?;
             let id = call.get("id").and_then(Value::as_str).unwrap_or("");
             if id.is_empty() || id.len() > 128 {
                 return Err(ApiError::invalid(
@@ -289,6 +296,7 @@ pub fn parse_calls(
         }
     }
     if let Some(function) = non_null(msg.get("function_call")) {
+        tally.call(&format!("{param}.function_call"))?;
         calls.push(call_of(
             legacy_id,
             function,
@@ -385,6 +393,15 @@ mod tests {
                 "tool_choice",
             ),
             (json!({"tool_choice": "required"}), "tool_choice"),
+            (
+                json!({"tools": vec![json!({"type": "function", "function": {"name": "f"}}); 513]}),
+                "tools",
+            ),
+            (
+                json!({"tools": [{"type": "function", "function": {"name": "f"}},
+                {"type": "function", "function": {"name": "f"}}]}),
+                "tools",
+            ),
         ] {
             let error = tools(body.clone()).unwrap_err();
             assert_eq!(error.param.as_deref(), Some(param), "{body}");

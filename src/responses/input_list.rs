@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::input_items::ListedItem;
 use super::response::item_id;
 use crate::openai::ApiError;
 
@@ -12,28 +13,10 @@ use crate::openai::ApiError;
 const IMAGE_URLS: &str = "message.input_image.image_url";
 
 /// `items` with an `id` each: the client's when it gave one, else a new one.
-pub fn with_ids(mut items: Vec<Value>) -> Vec<Value> {
+pub fn with_ids(mut items: Vec<ListedItem>) -> Vec<ListedItem> {
     for item in &mut items {
-        let Some(item) = item.as_object_mut() else {
-            continue;
-        };
-        let has_id = item
-            .get("id")
-            .and_then(Value::as_str)
-            .is_some_and(|id| !id.is_empty());
-        if has_id {
-            continue;
-        }
-        let prefix = match item.get("type").and_then(Value::as_str) {
-            Some("message") => "msg",
-            Some("function_call") => "fc",
-            Some("function_call_output") => "fco",
-            Some("custom_tool_call") => "ctc",
-            Some("custom_tool_call_output") => "ctco",
-            Some("reasoning") => "rs",
-            _ => "item",
-        };
-        item.insert("id".into(), json!(item_id(prefix)));
+        let prefix = item.prefix;
+        item.id.get_or_insert_with(|| item_id(prefix));
     }
     items
 }
@@ -100,9 +83,10 @@ impl ListQuery {
     }
 }
 
-/// One page of `items` (in input order) as the API's `list` object.
-pub fn page(items: &[Value], query: &ListQuery) -> Result<Value, ApiError> {
-    let ordered: Vec<&Value> = if query.newest_first {
+/// One page of `items` (in input order) as the API's `list` object; only the page's items
+/// are parsed.
+pub fn page(items: &[ListedItem], query: &ListQuery) -> Result<Value, ApiError> {
+    let ordered: Vec<&ListedItem> = if query.newest_first {
         items.iter().rev().collect()
     } else {
         items.iter().collect()
@@ -112,7 +96,7 @@ pub fn page(items: &[Value], query: &ListQuery) -> Result<Value, ApiError> {
         Some(after) => {
             let at = ordered
                 .iter()
-                .position(|item| item.get("id").and_then(Value::as_str) == Some(after.as_str()))
+                .position(|item| item.id.as_deref() == Some(after.as_str()))
                 .ok_or_else(|| {
                     ApiError::invalid(
                         "after",
@@ -129,7 +113,7 @@ pub fn page(items: &[Value], query: &ListQuery) -> Result<Value, ApiError> {
     let data: Vec<Value> = rest
         .iter()
         .take(query.limit)
-        .map(|item| shown(item, query.image_urls))
+        .map(|item| shown(item.value(), query.image_urls))
         .collect();
     let id_at = |i: Option<&Value>| i.and_then(|item| item.get("id")).cloned();
     Ok(json!({
@@ -142,8 +126,7 @@ pub fn page(items: &[Value], query: &ListQuery) -> Result<Value, ApiError> {
 }
 
 /// An item as listed: input images without their URL unless asked for.
-fn shown(item: &Value, image_urls: bool) -> Value {
-    let mut item = item.clone();
+fn shown(mut item: Value, image_urls: bool) -> Value {
     if image_urls {
         return item;
     }
@@ -184,13 +167,20 @@ mod tests {
         ListQuery::parse(Some(text)).unwrap()
     }
 
+    fn listed(items: Value) -> Vec<ListedItem> {
+        with_ids(listed_items(Some(&items)))
+    }
+
     #[test]
     fn ids_are_kept_or_given() {
-        let items = with_ids(vec![
-            json!({"type": "function_call", "id": "fc_given"}),
-            json!({"type": "function_call_output", "id": ""}),
-            json!({"type": "message"}),
-        ]);
+        let items: Vec<Value> = listed(json!([
+            {"type": "function_call", "id": "fc_given"},
+            {"type": "function_call_output", "id": ""},
+            {"type": "message"},
+        ]))
+        .iter()
+        .map(ListedItem::value)
+        .collect();
         assert_eq!(items[0]["id"], "fc_given", "a client's id is kept");
         assert!(items[1]["id"].as_str().unwrap().starts_with("fco_"));
         assert!(items[2]["id"].as_str().unwrap().starts_with("msg_"));
@@ -198,7 +188,11 @@ mod tests {
 
     #[test]
     fn pages_follow_order_limit_and_after() {
-        let items: Vec<Value> = (1..=5).map(|i| json!({"id": format!("m{i}")})).collect();
+        let items = listed(Value::Array(
+            (1..=5)
+                .map(|i| json!({"id": format!("m{i}"), "type": "message"}))
+                .collect(),
+        ));
         let first = page(&items, &ListQuery::default()).unwrap();
         assert_eq!(ids(&first), ["m5", "m4", "m3", "m2", "m1"], "newest first");
         assert_eq!(first["has_more"], false);
@@ -240,10 +234,10 @@ mod tests {
 
     #[test]
     fn image_urls_only_when_included() {
-        let items = with_ids(listed_items(Some(&json!([{"role": "user", "content": [
+        let items = listed(json!([{"role": "user", "content": [
             {"type": "input_text", "text": "What is this?"},
             {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
-        ]}]))));
+        ]}]));
         let plain = page(&items, &ListQuery::default()).unwrap();
         assert!(plain["data"][0]["content"][1]["image_url"].is_null());
         assert_eq!(plain["data"][0]["content"][1]["detail"], "auto");

@@ -12,6 +12,7 @@ mod response;
 mod store;
 mod tools;
 
+pub use input_items::ListedItem;
 pub use input_list::{ListQuery, page as input_items_page, with_ids};
 pub use request::{ResponsesMeta, ResponsesRequest, parse_responses_request};
 pub use response::{

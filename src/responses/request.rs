@@ -7,9 +7,11 @@
 //! Tools other than `function`, background runs and server-side conversations cannot be
 //! carried through the CLI and are refused with a 400 naming the field.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
-use super::input_items::listed_items;
+use super::input_items::{ListedItem, listed_items};
 use super::tools::{RequestTools, custom_arguments, parse_tools};
 use crate::openai::Attachment;
 use crate::openai::controls::{
@@ -17,6 +19,7 @@ use crate::openai::controls::{
 };
 use crate::openai::document::parse_input_file;
 use crate::openai::image::parse_url;
+use crate::openai::limits::ToolTally;
 use crate::openai::tools::{ToolCall, valid_name};
 use crate::openai::{
     ApiError, ChatRequest, ErrorKind, Message, Role, check_ending, json_object, required_model,
@@ -54,7 +57,7 @@ pub struct ResponsesMeta {
     /// The `custom` tools' definitions: their calls are `custom_tool_call` items.
     pub custom_tools: Vec<Value>,
     /// `input` as `GET /v1/responses/{id}/input_items` lists it (none without `store`).
-    pub input_items: Vec<Value>,
+    pub input_items: Vec<ListedItem>,
 }
 
 impl ResponsesMeta {
@@ -248,13 +251,21 @@ fn input(
     };
     let mut out: Vec<Message> = Vec::with_capacity(items.len());
     let mut origin: Vec<usize> = Vec::with_capacity(items.len());
+    // The ids of the calls made so far, which later outputs may answer.
+    let mut called: HashSet<String> = earlier
+        .iter()
+        .flat_map(|m| m.tool_calls.iter().map(|c| c.id.clone()))
+        .collect();
+    let mut tally = ToolTally::default();
     for (i, item) in items.iter().enumerate() {
         let param = format!("input[{i}]");
         let kind = item.get("type").and_then(Value::as_str);
         match kind {
             None | Some("message") => out.push(message(item, &param)?),
             Some(kind @ ("function_call" | "custom_tool_call")) => {
+                tally.call(&param)?;
                 let call = function_call(item, &param, kind == "custom_tool_call")?;
+                called.insert(call.id.clone());
                 // Consecutive calls are one assistant turn (parallel calls).
                 match out.last_mut() {
                     Some(last) if last.role == Role::Assistant => last.tool_calls.push(call),
@@ -265,12 +276,9 @@ fn input(
                 }
             }
             Some(kind @ ("function_call_output" | "custom_tool_call_output")) => {
+                tally.result(&param)?;
                 let id = item.get("call_id").and_then(Value::as_str).unwrap_or("");
-                let known = earlier
-                    .iter()
-                    .chain(out.iter())
-                    .any(|m| m.tool_calls.iter().any(|c| c.id == id));
-                if id.is_empty() || !known {
+                if id.is_empty() || !called.contains(id) {
                     return Err(ApiError::invalid(
                         format!("{param}.call_id"),
                         format!(

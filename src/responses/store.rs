@@ -1,7 +1,12 @@
 //! The Responses API's memory: recent answers kept with the conversation that led to them,
 //! so that a request with `previous_response_id` continues it and `GET /v1/responses/{id}`
-//! (and its `/input_items`) show it again. Bounded by count, by an estimate of their size
-//! (the oldest go first) and by age; nothing is written to disk; `DELETE` forgets one.
+//! (and its `/input_items`) show it again. Bounded by count, by the bytes they hold (the
+//! oldest go first) and by age; nothing is written to disk; `DELETE` forgets one.
+//!
+//! What is kept is counted as it is held: the conversation's strings with their structs,
+//! and the input items and the response object as compact JSON text (parsed again when
+//! listed): a parsed JSON value of a tiny part costs up to ~330 bytes, which a count of
+//! its text would miss many times over.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -9,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::input_items::ListedItem;
 use crate::openai::Attachment;
-use crate::openai::Message;
+use crate::openai::{Message, ToolCall};
 
 /// A kept answer: the whole conversation up to and including it (the request's
 /// `instructions` not among it: they do not carry over), the request's own input items and
@@ -18,8 +24,17 @@ use crate::openai::Message;
 #[derive(Clone, Debug)]
 pub struct Kept {
     pub messages: Vec<Message>,
-    pub input_items: Vec<Value>,
+    pub input_items: Vec<ListedItem>,
     pub response: Value,
+}
+
+/// A kept answer as it is held.
+#[derive(Debug)]
+struct Held {
+    messages: Vec<Message>,
+    input_items: Vec<ListedItem>,
+    /// The response object, compact.
+    response: String,
 }
 
 /// How much is kept: at most `count` answers of at most `bytes` together (estimated);
@@ -47,7 +62,7 @@ struct Inner {
 
 #[derive(Debug)]
 struct Entry {
-    kept: Kept,
+    kept: Held,
     at: Instant,
     bytes: usize,
 }
@@ -69,8 +84,22 @@ impl ResponseStore {
     /// Keeps `kept` as response `id`, making room by forgetting the oldest; whether it was
     /// kept (an answer larger than `limits.bytes` alone is not).
     pub fn keep(&self, id: &str, kept: Kept, limits: StoreLimits) -> bool {
+        if limits.count == 0 {
+            return false;
+        }
+        let mut response = kept.response.to_string();
+        response.shrink_to_fit();
+        let mut messages = kept.messages;
+        messages.shrink_to_fit();
+        let mut input_items = kept.input_items;
+        input_items.shrink_to_fit();
+        let kept = Held {
+            messages,
+            input_items,
+            response,
+        };
         let bytes = weight_of(&kept);
-        if limits.count == 0 || bytes > limits.bytes {
+        if bytes > limits.bytes {
             return false;
         }
         let mut inner = self.lock();
@@ -103,7 +132,8 @@ impl ResponseStore {
 
     /// The response object `id`, if it is kept and younger than `max_age`.
     pub fn response(&self, id: &str, max_age: Duration) -> Option<Value> {
-        self.read(id, max_age, |kept| kept.response.clone())
+        let text = self.read(id, max_age, |kept| kept.response.clone())?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Applies `list` to the input items of response `id`, if it is kept and younger than
@@ -112,7 +142,7 @@ impl ResponseStore {
         &self,
         id: &str,
         max_age: Duration,
-        list: impl FnOnce(&[Value]) -> T,
+        list: impl FnOnce(&[ListedItem]) -> T,
     ) -> Option<T> {
         self.read(id, max_age, |kept| list(&kept.input_items))
     }
@@ -124,7 +154,7 @@ impl ResponseStore {
             .is_some_and(|entry| entry.at.elapsed() <= max_age)
     }
 
-    fn read<T>(&self, id: &str, max_age: Duration, part: impl FnOnce(&Kept) -> T) -> Option<T> {
+    fn read<T>(&self, id: &str, max_age: Duration, part: impl FnOnce(&Held) -> T) -> Option<T> {
         let mut inner = self.lock();
         let fresh = inner
             .by_id
@@ -146,7 +176,7 @@ impl ResponseStore {
         self.len() == 0
     }
 
-    /// The estimated size of what is kept, in bytes.
+    /// The bytes of what is kept (as [`weight_of`] counts them).
     pub fn bytes(&self) -> usize {
         self.lock().bytes
     }
@@ -158,40 +188,50 @@ impl ResponseStore {
     }
 }
 
-/// Per-value bookkeeping the estimate adds to the bytes of strings.
-const OVERHEAD: usize = 32;
+/// What the allocator adds to each allocation (its header, rounding).
+const PER_ALLOCATION: usize = 16;
 
-/// An estimate of the memory `kept` holds: its strings (texts, images, ids, arguments)
-/// and a fixed overhead per value.
-fn weight_of(kept: &Kept) -> usize {
-    let messages: usize = kept
-        .messages
+/// The bytes `kept` holds: every struct, every string's capacity, an allocation's
+/// bookkeeping for each.
+fn weight_of(kept: &Held) -> usize {
+    let messages: usize = kept.messages.iter().map(message_bytes).sum::<usize>()
+        + kept.messages.capacity() * size_of::<Message>()
+        + PER_ALLOCATION;
+    let items: usize = kept
+        .input_items
         .iter()
-        .map(|message| {
-            let attachments: usize = message.attachments.iter().map(Attachment::held_bytes).sum();
-            let calls: usize = message
-                .tool_calls
-                .iter()
-                .map(|call| OVERHEAD + call.id.len() + call.name.len() + call.arguments.len())
-                .sum();
-            OVERHEAD + message.text.len() + attachments + calls
-        })
-        .sum();
-    let items: usize = kept.input_items.iter().map(weight_of_value).sum();
-    messages + items + weight_of_value(&kept.response)
+        .map(|item| item.held_bytes() - size_of::<ListedItem>() + 2 * PER_ALLOCATION)
+        .sum::<usize>()
+        + kept.input_items.capacity() * size_of::<ListedItem>()
+        + PER_ALLOCATION;
+    messages + items + kept.response.capacity() + PER_ALLOCATION
 }
 
-fn weight_of_value(value: &Value) -> usize {
-    OVERHEAD
-        + match value {
-            Value::String(text) => text.len(),
-            Value::Array(items) => items.iter().map(weight_of_value).sum(),
-            Value::Object(fields) => fields
-                .iter()
-                .map(|(key, value)| key.len() + weight_of_value(value))
-                .sum(),
-            Value::Null | Value::Bool(_) | Value::Number(_) => 0,
-        }
+/// What one message holds beyond its struct.
+fn message_bytes(message: &Message) -> usize {
+    let text = message.text.capacity() + PER_ALLOCATION;
+    let attachments: usize = message
+        .attachments
+        .iter()
+        .map(|a| a.held_bytes() + 2 * PER_ALLOCATION)
+        .sum::<usize>()
+        + message.attachments.capacity() * size_of::<Attachment>();
+    let calls: usize = message
+        .tool_calls
+        .iter()
+        .map(|call| {
+            call.id.capacity()
+                + call.name.capacity()
+                + call.arguments.capacity()
+                + 3 * PER_ALLOCATION
+        })
+        .sum::<usize>()
+        + message.tool_calls.capacity() * size_of::<ToolCall>();
+    let result = message
+        .tool_call_id
+        .as_ref()
+        .map_or(0, |id| id.capacity() + PER_ALLOCATION);
+    text + attachments + calls + result + 2 * PER_ALLOCATION
 }
 
 #[cfg(test)]
@@ -215,7 +255,9 @@ mod tests {
                 tool_call_id: None,
                 result: None,
             }],
-            input_items: vec![serde_json::json!({"id": "msg_1", "type": "message"})],
+            input_items: crate::responses::with_ids(crate::responses::input_items::listed_items(
+                Some(&serde_json::json!([{"id": "msg_1", "type": "message"}])),
+            )),
             response: Value::Null,
         }
     }
@@ -234,7 +276,7 @@ mod tests {
         assert_eq!(store.get("c", HOUR).unwrap()[0].text, "three");
         assert_eq!(store.response("c", HOUR).unwrap()["id"], "c");
         assert_eq!(
-            store.with_input_items("c", HOUR, |items| items[0]["id"].clone()),
+            store.with_input_items("c", HOUR, |items| items[0].value()["id"].clone()),
             Some(serde_json::json!("msg_1"))
         );
         assert_eq!(store.len(), 2);

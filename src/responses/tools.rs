@@ -8,9 +8,12 @@
 //! `x-ignored-params`, so that a client that always sends them (Codex) still works; any
 //! other tool type is a 400 naming it.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value, json};
 
 use crate::openai::ApiError;
+use crate::openai::limits;
 use crate::openai::tools::{
     FunctionDef, ToolChoice, Tools, function_def, parallel_tool_calls, require_tools_for,
     valid_name,
@@ -50,6 +53,8 @@ pub fn parse_tools(obj: &Map<String, Value>) -> Result<RequestTools, ApiError> {
     match obj.get("tools") {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
+            limits::check_tools(items.len(), "tools")?;
+            let mut names = HashSet::with_capacity(items.len());
             for (i, tool) in items.iter().enumerate() {
                 let param = format!("tools[{i}]");
                 let function = match tool.get("type").and_then(Value::as_str) {
@@ -75,7 +80,7 @@ pub fn parse_tools(obj: &Map<String, Value>) -> Result<RequestTools, ApiError> {
                         ));
                     }
                 };
-                if functions.iter().any(|f| f.name == function.name) {
+                if !names.insert(function.name.clone()) {
                     return Err(ApiError::invalid(
                         format!("{param}.name"),
                         format!("The tool name `{}` appears twice.", function.name),
@@ -266,6 +271,11 @@ mod tests {
         assert_eq!(parsed.left_out, ["tools[0]", "tools[2]"]);
         let error = parse(json!([{"type": "file_search"}])).unwrap_err();
         assert_eq!(error.param.as_deref(), Some("tools[0].type"));
+        let error = parse(json!(vec![json!({"type": "web_search"}); 513])).unwrap_err();
+        assert_eq!(error.param.as_deref(), Some("tools"));
+        let twice = json!([{"type": "function", "name": "f"}, {"type": "custom", "name": "f"}]);
+        let error = parse(twice).unwrap_err();
+        assert_eq!(error.param.as_deref(), Some("tools[1].name"));
         for (tool, param) in [
             (
                 json!({"type": "custom", "name": "t", "format": [null]}),

@@ -134,12 +134,16 @@ impl Backend {
         );
         work_root::prepare(&work_root, uid, settings.work_dir.is_some())?;
         let claude_home = session::claude_home(config_dir.as_deref(), home.as_deref());
-        let swept = sweep::sweep(&work_root, claude_home.as_deref());
+        let mut swept = sweep::sweep(&work_root, claude_home.as_deref());
+        let xdg_cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from);
+        if let Some(cache) = sweep::cli_cache_dir(xdg_cache.as_deref(), home.as_deref()) {
+            swept.directories += sweep::sweep_cli_cache(&work_root, &cache);
+        }
         if swept != sweep::Swept::default() {
             tracing::warn!(
                 directories = swept.directories,
                 processes = swept.processes,
-                "removed what an earlier claude-max-proxy that was killed left in {}",
+                "removed what earlier claude-max-proxy runs left behind (in {} and the CLI's cache)",
                 work_root.display()
             );
         }

@@ -179,6 +179,12 @@ impl Backend {
             sweep::RUN_MARK_ENV.to_string(),
             workspace.dir().to_string_lossy().into_owned(),
         ));
+        // The CLI keeps MCP logs per working directory in its cache: in the run's
+        // directory they go with it (in ~/.cache they stayed, one directory per run).
+        invocation.env_set.push((
+            "XDG_CACHE_HOME".to_string(),
+            workspace.cache_dir().to_string_lossy().into_owned(),
+        ));
         let (process, pipes) = CliProcess::spawn(&invocation, &self.groups).map_err(|e| {
             ApiError::new(
                 ErrorKind::Unavailable,

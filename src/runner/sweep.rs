@@ -9,7 +9,8 @@
 //! directory whose owner is gone: it kills the processes marked with it, removes the
 //! session project directory the CLI used for it, then the run directory itself. Run
 //! directories of another live daemon sharing the root are left alone; nothing that this
-//! daemon did not make (no owner file) is touched.
+//! daemon did not make (no owner file) is touched. [`sweep_cli_cache`] removes what the
+//! CLI cached in the home for runs that are gone (before runs had their own cache).
 
 use std::path::{Path, PathBuf};
 
@@ -89,6 +90,55 @@ pub fn sweep(work_root: &Path, claude_home: Option<&Path>) -> Swept {
         }
     }
     swept
+}
+
+/// The CLI's cache directory as the daemon's environment places it: `claude-cli-nodejs`
+/// under `$XDG_CACHE_HOME`, else under `~/.cache` (`~/Library/Caches` on macOS). Runs
+/// point their CLI's cache into the run directory; daemons before that left a directory of
+/// MCP logs there per tool run.
+pub fn cli_cache_dir(xdg_cache_home: Option<&Path>, home: Option<&Path>) -> Option<PathBuf> {
+    let base = if cfg!(target_os = "macos") {
+        home?.join("Library").join("Caches")
+    } else {
+        match xdg_cache_home.filter(|p| p.is_absolute()) {
+            Some(dir) => dir.to_path_buf(),
+            None => home?.join(".cache"),
+        }
+    };
+    Some(base.join("claude-cli-nodejs"))
+}
+
+/// Removes the CLI cache directories of runs under `work_root` that are gone: the CLI
+/// names them after the run's working directory (`<work root>/run<id>/cwd` with every
+/// character but ASCII letters and digits made `-`), so an entry
+/// `<sanitized work root>-run<id>-cwd` whose `<work root>/run<id>` no longer exists is
+/// one. Live runs (another daemon's sharing the root) and everything else stay. Returns
+/// how many were removed.
+pub fn sweep_cli_cache(work_root: &Path, cache: &Path) -> usize {
+    let root = std::fs::canonicalize(work_root).unwrap_or_else(|_| work_root.to_path_buf());
+    let prefix = format!("{}-{RUN_PREFIX}", sanitize_cwd(&root));
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix("-cwd"))
+            .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        else {
+            continue;
+        };
+        if root.join(format!("{RUN_PREFIX}{id}")).exists() {
+            continue;
+        }
+        if std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// The CLI's project directory for a run's `cwd/`: holds only session files we wrote.
@@ -192,5 +242,35 @@ mod tests {
         assert!(!dead.exists() && !dead_project.exists());
         assert!(live.exists() && live_project.exists());
         assert!(unowned.exists() && other.exists());
+    }
+
+    /// A gone run's CLI cache goes; a live run's, a project's and odd names stay.
+    #[test]
+    fn sweeps_the_cli_cache_of_gone_runs_only() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let root_path = std::fs::canonicalize(root.path()).unwrap();
+        let sanitized = sanitize_cwd(&root_path);
+        let entry = |name: &str| {
+            let dir = cache.path().join(name);
+            std::fs::create_dir_all(dir.join("mcp-logs-c")).unwrap();
+            dir
+        };
+        let gone = entry(&format!("{sanitized}-runGONE12345678-cwd"));
+        std::fs::create_dir(root_path.join("runLIVE12345678")).unwrap();
+        let live = entry(&format!("{sanitized}-runLIVE12345678-cwd"));
+        let project = entry("-home-me-project");
+        let odd = entry(&format!("{sanitized}-run-x-cwd"));
+        assert_eq!(sweep_cli_cache(root.path(), cache.path()), 1);
+        assert!(!gone.exists());
+        assert!(live.exists() && project.exists() && odd.exists());
+        assert_eq!(
+            cli_cache_dir(None, Some(Path::new("/h"))),
+            Some(PathBuf::from(if cfg!(target_os = "macos") {
+                "/h/Library/Caches/claude-cli-nodejs"
+            } else {
+                "/h/.cache/claude-cli-nodejs"
+            }))
+        );
     }
 }

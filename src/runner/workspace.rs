@@ -1,5 +1,5 @@
 //! The per-run directory: private files (system prompt) beside an empty working directory
-//! for the CLI, and the owner mark that lets a later daemon sweep it if this one is killed
+//! for the CLI and the CLI's cache, and the owner mark that lets a later daemon sweep it if this one is killed
 //! (see [`super::sweep`]). Removed on drop.
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -32,6 +32,12 @@ impl Workspace {
     /// The run directory (the mark its processes carry).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Where the CLI keeps its cache for this run (`XDG_CACHE_HOME`): inside the run
+    /// directory, so it goes with it.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join("cache")
     }
 
     /// Writes a 0600 file in the private part of the workspace.

@@ -333,6 +333,7 @@ mod tests {
                 ("CLAUDE_MAX_PROXY_CONFIG".into(), "/x.toml".into()),
                 ("HOME".into(), "/h".into()),
             ],
+            ..Inputs::default()
         };
         let lines = not_carried_over(&inputs);
         assert_eq!(lines.len(), 2, "{lines:?}");
