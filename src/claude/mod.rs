@@ -3,7 +3,8 @@
 //! ([`session`]), spawning it in its own process group and ending that group
 //! ([`process`]), its stream-json input ([`stream_input`]: one user message line per turn) and
 //! output as typed events ([`events`], with the subscription's rate-limit reports in
-//! [`rate_limit`]).
+//! [`rate_limit`]), and the `get_usage` control request that asks it for the plan's usage
+//! windows without a model request ([`usage`]).
 //!
 //! Nothing here knows about OpenAI; `translate` maps between the two.
 
@@ -14,3 +15,4 @@ pub mod process;
 pub mod rate_limit;
 pub mod session;
 pub mod stream_input;
+pub mod usage;
