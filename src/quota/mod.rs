@@ -1,10 +1,28 @@
-//! The subscription's quota as the CLI last reported it: one entry per window (five-hour,
-//! weekly, weekly per model, extra usage) with its utilization, status and reset time, and
-//! when it was seen. Runs feed it from `rate_limit_event` lines; `/health`, `/metrics`, the
-//! status page and `claude-max-proxy status` read it.
+//! The subscription's quota as the CLI reported it: one entry per window (five-hour, weekly,
+//! weekly per model, OAuth apps, extra usage) with its utilization, reset time, when it was
+//! seen and from which report; the plan (`subscription_type`) and its extra-usage spend.
+//! `/health`, `/metrics`, the status page and `claude-max-proxy status` read it.
 //!
-//! It also turns a refusal into the error a client sees: 429 with `Retry-After` until the
-//! window resets and a message that says which window and when.
+//! Two reports feed it, both from the CLI (the daemon itself never asks Anthropic):
+//! - `rate_limit_event` lines of request runs ([`QuotaBook::record`]): what one answer's
+//!   `anthropic-ratelimit-unified-*` headers said, with a status (`allowed`,
+//!   `allowed_warning`, `rejected`); only after a request, and only the windows those
+//!   headers carried.
+//! - the CLI's `get_usage` answer ([`QuotaBook::record_usage`], asked by the runner on a
+//!   schedule): every window the plan has, before any request.
+//!
+//! Per window the newer report wins, unless its reset time shows it describes a period that
+//! has already ended (a cached answer); each entry keeps when it was seen and by which report.
+//!
+//! - [`names`]: windows in words.
+//! - [`refusal`]: the 429 a client gets for a used-up window, from the freshest data.
+//! - [`visibility`]: when the login cannot see its windows, what to say and how to fix it.
+//! - [`gauges`]: the quota as Prometheus gauges.
+
+pub mod gauges;
+pub mod names;
+pub mod refusal;
+pub mod visibility;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,22 +30,53 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::claude::rate_limit::RateLimitInfo;
-use crate::clock;
-use crate::openai::{ApiError, ErrorKind};
+use crate::claude::usage::{ExtraUsage, PlanUsage};
+
+pub use names::{extra_usage_text, plan_name, window_label, window_name};
+pub use refusal::limit_error;
+
+/// Which report a window's numbers come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Report {
+    /// A request's `rate_limit_event` (the answer's rate-limit headers).
+    RateLimitEvent,
+    /// The CLI's `get_usage` answer.
+    GetUsage,
+}
 
 /// One window as last reported.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WindowState {
+    /// `five_hour`, `seven_day`, `seven_day_opus`, `seven_day_sonnet`,
+    /// `seven_day_oauth_apps`, `model_scoped`, `overage`, …
     pub window: String,
+    /// The server's model label of a `model_scoped` window (e.g. `Fable`).
+    pub model: Option<String>,
+    /// 0.0 ..= 1.0 (may exceed 1.0 slightly).
     pub utilization: Option<f64>,
-    pub status: String,
+    /// `allowed`, `allowed_warning`, `rejected` (a `rate_limit_event`'s word; `get_usage`
+    /// has none, so it is kept from an event of the same period or left out).
+    pub status: Option<String>,
     /// Unix seconds.
     pub resets_at: Option<i64>,
     /// Unix seconds.
     pub seen_at: i64,
+    pub source: Report,
 }
 
-/// The overall state of the last report.
+impl WindowState {
+    fn key(&self) -> (String, Option<String>) {
+        (self.window.clone(), self.model.clone())
+    }
+
+    /// Used up: reported rejected, or at 100 %.
+    pub fn exhausted(&self) -> bool {
+        self.status.as_deref() == Some("rejected") || self.utilization.is_some_and(|u| u >= 0.995)
+    }
+}
+
+/// The overall state of the last `rate_limit_event`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Overall {
     pub status: String,
@@ -40,13 +89,75 @@ pub struct Overall {
     pub seen_at: i64,
 }
 
+/// What the last `get_usage` answer said about the login and its plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanState {
+    /// `pro`, `max`, `team`, `enterprise`, or `None` (API key, or a token that does not say).
+    pub subscription_type: Option<String>,
+    /// False: this login cannot see the plan's windows (no `user:profile` scope, API key).
+    pub rate_limits_available: bool,
+    /// Whether the CLI had numbers (it could reach Anthropic's usage endpoint).
+    pub rate_limits_known: bool,
+    pub extra_usage: Option<ExtraUsageState>,
+    /// Unix seconds.
+    pub answered_at: i64,
+}
+
+/// The extra-usage spend of the billing period, as `get_usage` reported it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExtraUsageState {
+    pub is_enabled: bool,
+    /// Minor units of `currency` (cents for USD).
+    pub monthly_limit: Option<f64>,
+    /// Minor units of `currency`.
+    pub used_credits: Option<f64>,
+    /// 0.0 ..= 1.0 of the monthly limit.
+    pub utilization: Option<f64>,
+    pub currency: Option<String>,
+}
+
+impl From<&ExtraUsage> for ExtraUsageState {
+    fn from(extra: &ExtraUsage) -> ExtraUsageState {
+        ExtraUsageState {
+            is_enabled: extra.is_enabled,
+            monthly_limit: extra.monthly_limit,
+            used_credits: extra.used_credits,
+            utilization: extra.utilization,
+            currency: extra.currency.clone(),
+        }
+    }
+}
+
+/// How asking the CLI for the usage went.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct UsageChecks {
+    /// When the last ask started (Unix seconds).
+    pub asked_at: Option<i64>,
+    /// When the last answer came (Unix seconds).
+    pub answered_at: Option<i64>,
+    /// Why the last ask failed, when it did.
+    pub error: Option<String>,
+    /// Asks since start.
+    pub asked: u64,
+}
+
 /// What `/health` shows under `quota`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct QuotaSnapshot {
     /// Most used first.
     pub windows: Vec<WindowState>,
+    /// The last `rate_limit_event`.
     pub last: Option<Overall>,
+    /// The last `get_usage` answer.
+    pub plan: Option<PlanState>,
+    pub checks: UsageChecks,
 }
+
+/// The most windows kept: the CLI knows about a dozen kinds; anything beyond is noise.
+const MAX_WINDOWS: usize = 24;
+/// Two reports of the same window whose resets differ by less than this describe the same
+/// period (headers and the usage endpoint round differently).
+const SAME_PERIOD_SECS: i64 = 300;
 
 /// The latest quota reports.
 #[derive(Debug, Default)]
@@ -59,35 +170,45 @@ impl QuotaBook {
         QuotaBook::default()
     }
 
-    /// Records a report seen at `now` (unix seconds).
+    fn with<T>(&self, f: impl FnOnce(&mut QuotaSnapshot) -> T) -> T {
+        let mut state = match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut state)
+    }
+
+    /// Records a `rate_limit_event` seen at `now` (unix seconds): its windows replace
+    /// what was known of them.
     pub fn record(&self, info: &RateLimitInfo, now: i64) {
-        let mut windows: BTreeMap<String, WindowState> = BTreeMap::new();
-        for (name, window) in &info.windows {
-            windows.insert(
-                name.clone(),
-                WindowState {
-                    window: name.clone(),
-                    utilization: window.utilization,
-                    status: window.status.clone().unwrap_or_else(|| "allowed".into()),
-                    resets_at: window.resets_at,
-                    seen_at: now,
-                },
-            );
-        }
+        let mut reported: Vec<WindowState> = info
+            .windows
+            .iter()
+            .filter(|(name, _)| valid_window_name(name))
+            .map(|(name, window)| WindowState {
+                window: name.clone(),
+                model: None,
+                utilization: window.utilization,
+                status: Some(window.status.clone().unwrap_or_else(|| "allowed".into())),
+                resets_at: window.resets_at,
+                seen_at: now,
+                source: Report::RateLimitEvent,
+            })
+            .collect();
         // Older CLIs report only the representative window.
         if let Some(name) = &info.rate_limit_type
-            && !windows.contains_key(name)
+            && valid_window_name(name)
+            && !reported.iter().any(|w| &w.window == name)
         {
-            windows.insert(
-                name.clone(),
-                WindowState {
-                    window: name.clone(),
-                    utilization: info.utilization,
-                    status: info.status.clone(),
-                    resets_at: info.resets_at,
-                    seen_at: now,
-                },
-            );
+            reported.push(WindowState {
+                window: name.clone(),
+                model: None,
+                utilization: info.utilization,
+                status: Some(info.status.clone()),
+                resets_at: info.resets_at,
+                seen_at: now,
+                source: Report::RateLimitEvent,
+            });
         }
         let overall = Overall {
             status: info.status.clone(),
@@ -98,29 +219,93 @@ impl QuotaBook {
             overage_resets_at: info.overage_resets_at,
             seen_at: now,
         };
-        let mut state = match self.state.lock() {
-            Ok(state) => state,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        for window in std::mem::take(&mut state.windows) {
-            windows.entry(window.window.clone()).or_insert(window);
-        }
-        let mut list: Vec<WindowState> = windows.into_values().collect();
-        list.sort_by(|a, b| {
-            b.utilization
-                .unwrap_or(0.0)
-                .total_cmp(&a.utilization.unwrap_or(0.0))
-                .then_with(|| a.window.cmp(&b.window))
+        self.with(|state| {
+            let mut windows = by_key(std::mem::take(&mut state.windows));
+            for window in reported {
+                windows.insert(window.key(), window);
+            }
+            state.windows = sorted(windows);
+            state.last = Some(overall);
         });
-        state.windows = list;
-        state.last = Some(overall);
+    }
+
+    /// Records that the usage is being asked for at `now`.
+    pub fn usage_asked(&self, now: i64) {
+        self.with(|state| {
+            state.checks.asked_at = Some(now);
+            state.checks.asked += 1;
+        });
+    }
+
+    /// Records why asking for the usage failed; what was known stays.
+    pub fn usage_failed(&self, error: String) {
+        self.with(|state| state.checks.error = Some(error));
+    }
+
+    /// Records a `get_usage` answer received at `now`. Its windows replace what was known
+    /// of them, except where a known report has a later reset (the answer is of an ended
+    /// period, e.g. from the CLI's cache) or the answer's own reset has passed; windows
+    /// an earlier `get_usage` reported and this one does not are dropped.
+    pub fn record_usage(&self, usage: &PlanUsage, now: i64) {
+        let plan = PlanState {
+            subscription_type: usage.subscription_type.clone(),
+            rate_limits_available: usage.rate_limits_available,
+            rate_limits_known: usage.rate_limits_known,
+            extra_usage: usage.extra_usage.as_ref().map(ExtraUsageState::from),
+            answered_at: now,
+        };
+        self.with(|state| {
+            state.plan = Some(plan);
+            state.checks.answered_at = Some(now);
+            state.checks.error = None;
+            if !usage.rate_limits_known {
+                return;
+            }
+            let mut windows = by_key(std::mem::take(&mut state.windows));
+            windows.retain(|key, known| {
+                known.source != Report::GetUsage
+                    || usage
+                        .windows
+                        .iter()
+                        .any(|w| (w.window.clone(), w.model.clone()) == *key)
+            });
+            for answered in &usage.windows {
+                if answered.resets_at.is_some_and(|reset| reset <= now) {
+                    continue;
+                }
+                let key = (answered.window.clone(), answered.model.clone());
+                let known = windows.get(&key);
+                let ended_period = match (known.and_then(|k| k.resets_at), answered.resets_at) {
+                    (Some(known), Some(answered)) => known > answered + SAME_PERIOD_SECS,
+                    _ => false,
+                };
+                if ended_period {
+                    continue;
+                }
+                let same_period = match (known.and_then(|k| k.resets_at), answered.resets_at) {
+                    (Some(known), Some(answered)) => (known - answered).abs() <= SAME_PERIOD_SECS,
+                    _ => false,
+                };
+                let status = known.filter(|_| same_period).and_then(|k| k.status.clone());
+                windows.insert(
+                    key,
+                    WindowState {
+                        window: answered.window.clone(),
+                        model: answered.model.clone(),
+                        utilization: answered.utilization,
+                        status,
+                        resets_at: answered.resets_at,
+                        seen_at: now,
+                        source: Report::GetUsage,
+                    },
+                );
+            }
+            state.windows = sorted(windows);
+        });
     }
 
     pub fn snapshot(&self) -> QuotaSnapshot {
-        match self.state.lock() {
-            Ok(state) => state.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.with(|state| state.clone())
     }
 
     /// Whether the next request will likely be billed as extra usage: the last report said
@@ -132,54 +317,41 @@ impl QuotaBook {
     }
 }
 
-/// A window name in words.
-pub fn window_name(window: &str) -> String {
-    match window {
-        "five_hour" => "5-hour".to_string(),
-        "seven_day" => "weekly".to_string(),
-        "seven_day_opus" => "weekly Opus".to_string(),
-        "seven_day_sonnet" => "weekly Sonnet".to_string(),
-        "overage" => "extra-usage".to_string(),
-        other => other.replace('_', " "),
-    }
+type Key = (String, Option<String>);
+
+fn by_key(windows: Vec<WindowState>) -> BTreeMap<Key, WindowState> {
+    windows.into_iter().map(|w| (w.key(), w)).collect()
 }
 
-/// The error for a request Anthropic refused for the limit: 429, `Retry-After` until the
-/// window resets, and which window and when in the message.
-pub fn limit_error(info: &RateLimitInfo, now: i64) -> ApiError {
-    let window = info
-        .rate_limit_type
-        .as_deref()
-        .map(window_name)
-        .unwrap_or_else(|| "usage".to_string());
-    let (when, retry) = match info.resets_at {
-        Some(reset) => (
-            format!("it resets at {}", clock::moment(reset, now)),
-            (reset - now).max(1) as u64,
-        ),
-        None => ("its reset time was not reported".to_string(), 60),
-    };
-    let overage = match &info.overage_disabled_reason {
-        Some(reason) => format!(" Extra usage is not available ({reason})."),
-        None => String::new(),
-    };
-    ApiError::new(
-        ErrorKind::RateLimited,
-        format!(
-            "The subscription's {window} limit is reached; {when}. Anthropic refuses requests \
-             until then, so the proxy did not retry.{overage} `claude-max-proxy status` and \
-             GET /health show every window."
-        ),
-    )
-    .with_retry_after(retry)
+/// Most used first (then by name), at most [`MAX_WINDOWS`].
+fn sorted(windows: BTreeMap<Key, WindowState>) -> Vec<WindowState> {
+    let mut list: Vec<WindowState> = windows.into_values().collect();
+    list.sort_by(|a, b| {
+        b.utilization
+            .unwrap_or(0.0)
+            .total_cmp(&a.utilization.unwrap_or(0.0))
+            .then_with(|| a.key().cmp(&b.key()))
+    });
+    list.truncate(MAX_WINDOWS);
+    list
+}
+
+/// A window name from the headers: a short identifier (it becomes a metric label).
+fn valid_window_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::claude::rate_limit::WindowInfo;
+    use crate::claude::usage::UsageWindow;
 
-    fn report(status: &str, five: f64, overage: bool) -> RateLimitInfo {
+    pub(crate) fn report(status: &str, five: f64, overage: bool) -> RateLimitInfo {
         RateLimitInfo {
             status: status.to_string(),
             resets_at: Some(10_000),
@@ -205,6 +377,25 @@ mod tests {
                 ),
             ],
             ..RateLimitInfo::default()
+        }
+    }
+
+    fn usage_window(name: &str, model: Option<&str>, used: f64, reset: i64) -> UsageWindow {
+        UsageWindow {
+            window: name.into(),
+            model: model.map(str::to_string),
+            utilization: Some(used),
+            resets_at: Some(reset),
+        }
+    }
+
+    fn usage(windows: Vec<UsageWindow>) -> PlanUsage {
+        PlanUsage {
+            subscription_type: Some("max".into()),
+            rate_limits_available: true,
+            rate_limits_known: true,
+            windows,
+            extra_usage: None,
         }
     }
 
@@ -236,12 +427,131 @@ mod tests {
         assert!(!book.overage_expected(10_001));
     }
 
+    /// A `get_usage` answer fills in windows no event carried and replaces the event's
+    /// numbers of the same period, keeping its status; each entry says where it came from.
     #[test]
-    fn a_refusal_says_which_window_and_when() {
-        let error = limit_error(&report("rejected", 1.0, false), 10_000 - 3_600);
-        assert_eq!(error.status(), 429);
-        assert_eq!(error.retry_after, Some(3_600));
-        assert!(error.message.contains("5-hour"), "{}", error.message);
-        assert!(error.message.contains("in 1 h 0 min"), "{}", error.message);
+    fn usage_answers_merge_with_events() {
+        let book = QuotaBook::new();
+        book.record(&report("allowed_warning", 0.87, false), 100);
+        book.record_usage(
+            &usage(vec![
+                usage_window("five_hour", None, 0.9, 10_060),
+                usage_window("seven_day_opus", None, 0.63, 500_000),
+                usage_window("model_scoped", Some("Fable"), 0.31, 500_000),
+            ]),
+            150,
+        );
+        let snapshot = book.snapshot();
+        let find = |name: &str| {
+            snapshot
+                .windows
+                .iter()
+                .find(|w| w.window == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} missing: {snapshot:?}"))
+        };
+        let five = find("five_hour");
+        assert_eq!(five.utilization, Some(0.9));
+        assert_eq!(five.source, Report::GetUsage);
+        assert_eq!(five.seen_at, 150);
+        assert_eq!(
+            five.status.as_deref(),
+            Some("allowed_warning"),
+            "same period"
+        );
+        let week = find("seven_day");
+        assert_eq!(
+            week.source,
+            Report::RateLimitEvent,
+            "kept: get_usage said nothing"
+        );
+        assert_eq!(week.seen_at, 100);
+        let fable = find("model_scoped");
+        assert_eq!(fable.model.as_deref(), Some("Fable"));
+        assert_eq!(fable.status, None);
+        let plan = snapshot.plan.expect("plan");
+        assert_eq!(plan.subscription_type.as_deref(), Some("max"));
+        assert_eq!(snapshot.checks.answered_at, Some(150));
+        assert_eq!(snapshot.windows.len(), 4);
+    }
+
+    /// A cached answer (an ended period) does not overwrite a newer event, a passed reset is
+    /// ignored, and a window the next answer leaves out is dropped.
+    #[test]
+    fn stale_usage_answers_lose() {
+        let book = QuotaBook::new();
+        book.record(&report("allowed", 0.05, false), 100);
+        book.record_usage(
+            &usage(vec![
+                usage_window("five_hour", None, 0.99, 4_000),
+                usage_window("seven_day_opus", None, 0.5, 50),
+                usage_window("seven_day_sonnet", None, 0.2, 500_000),
+            ]),
+            200,
+        );
+        let snapshot = book.snapshot();
+        let five = snapshot.windows.iter().find(|w| w.window == "five_hour");
+        assert_eq!(
+            five.and_then(|w| w.utilization),
+            Some(0.05),
+            "the event's period is newer"
+        );
+        assert!(
+            !snapshot
+                .windows
+                .iter()
+                .any(|w| w.window == "seven_day_opus")
+        );
+        assert!(
+            snapshot
+                .windows
+                .iter()
+                .any(|w| w.window == "seven_day_sonnet")
+        );
+        book.record_usage(&usage(vec![]), 300);
+        let snapshot = book.snapshot();
+        assert!(
+            !snapshot
+                .windows
+                .iter()
+                .any(|w| w.window == "seven_day_sonnet")
+        );
+        assert_eq!(snapshot.windows.len(), 2, "the event's windows stay");
+    }
+
+    /// An answer without numbers (no profile scope, Anthropic unreachable) keeps the windows
+    /// and records the plan; a failure keeps everything and says why.
+    #[test]
+    fn answers_without_numbers_and_failures_keep_what_is_known() {
+        let book = QuotaBook::new();
+        book.record(&report("allowed", 0.3, false), 100);
+        book.usage_asked(150);
+        book.record_usage(
+            &PlanUsage {
+                rate_limits_available: false,
+                ..PlanUsage::default()
+            },
+            160,
+        );
+        let snapshot = book.snapshot();
+        assert_eq!(snapshot.windows.len(), 2);
+        assert_eq!(snapshot.plan.map(|p| p.rate_limits_available), Some(false));
+        assert_eq!(snapshot.checks.asked, 1);
+        book.usage_failed("the CLI did not answer".into());
+        assert_eq!(
+            book.snapshot().checks.error.as_deref(),
+            Some("the CLI did not answer")
+        );
+        assert_eq!(book.snapshot().windows.len(), 2);
+    }
+
+    #[test]
+    fn header_window_names_are_bounded() {
+        let mut info = report("allowed", 0.1, false);
+        info.windows
+            .push(("Bad Name\n".into(), WindowInfo::default()));
+        let book = QuotaBook::new();
+        book.record(&info, 1);
+        assert_eq!(book.snapshot().windows.len(), 2);
     }
 }

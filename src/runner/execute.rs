@@ -18,7 +18,6 @@ use crate::claude::stream_input;
 use crate::config::Settings;
 use crate::openai::FinishReason;
 use crate::openai::{ApiError, ErrorKind};
-use crate::quota::QuotaBook;
 use crate::translate::errors;
 use crate::translate::outcome::{Finish, Output, Translator};
 use crate::translate::stop::StopMatcher;
@@ -100,7 +99,7 @@ impl Backend {
 
         let mut stdout = BufReader::new(pipes.stdout);
         let mut answer = String::new();
-        let pumped = pump(run, &self.quota, &mut stdout, tx, deadline, &mut answer).await;
+        let pumped = pump(run, self, &mut stdout, tx, deadline, &mut answer).await;
         if keep && matches!(pumped, Pumped::Finished) {
             // The CLI read its session file at start; a kept process needs it no more.
             drop(session);
@@ -185,15 +184,7 @@ impl Backend {
             return;
         }
         let mut answer = String::new();
-        let pumped = pump(
-            run,
-            &self.quota,
-            &mut live.stdout,
-            tx,
-            deadline,
-            &mut answer,
-        )
-        .await;
+        let pumped = pump(run, self, &mut live.stdout, tx, deadline, &mut answer).await;
         match pumped {
             Pumped::Finished => {
                 live.digest = live::digest_after(&run.plan, &answer);
@@ -370,13 +361,14 @@ fn stdin_bytes(run: &Run, mode: Mode, stream_input: bool) -> Vec<u8> {
 /// the client has it (what a kept process must be continued with).
 async fn pump(
     run: &Run,
-    quota: &QuotaBook,
+    backend: &Backend,
     reader: &mut BufReader<tokio::process::ChildStdout>,
     tx: &mpsc::Sender<Output>,
     deadline: Instant,
     answer: &mut String,
 ) -> Pumped {
     let settings = &run.settings;
+    let quota = &backend.quota;
     let mut translator = translator_for(run);
     let mut saw_garbage = false;
     let mut stop = StopMatcher::new(&run.plan.stop);
@@ -413,7 +405,9 @@ async fn pump(
                 let now = crate::clock::now();
                 quota.record(info, now);
                 if info.refused() {
-                    return Pumped::Refused(crate::quota::limit_error(info, now));
+                    backend.usage_wanted();
+                    let known = quota.snapshot();
+                    return Pumped::Refused(crate::quota::limit_error(info, &known, now));
                 }
                 if info.is_using_overage {
                     tracing::info!("Anthropic bills this request as extra usage (overage)");
@@ -429,6 +423,20 @@ async fn pump(
             None => (outputs, false),
         };
         for output in outputs {
+            let output = match output {
+                // An upstream 429 without a refusing rate_limit_event: say which window,
+                // if the book knows, and ask for fresh numbers.
+                Output::Failed(error) if error.kind == ErrorKind::RateLimited => {
+                    backend.usage_wanted();
+                    let known = quota.snapshot();
+                    Output::Failed(crate::quota::refusal::explain(
+                        error,
+                        &known,
+                        crate::clock::now(),
+                    ))
+                }
+                other => other,
+            };
             match &output {
                 Output::Text(text) => answer.push_str(text),
                 Output::Retract(len) => {
