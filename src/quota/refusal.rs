@@ -13,22 +13,30 @@ use super::{QuotaSnapshot, WindowState, window_label, window_name};
 const UNKNOWN_RESET_RETRY_SECS: u64 = 60;
 
 /// The error for a request a `rate_limit_event` says was refused. `known` is the book
-/// after recording that event: it supplies the reset time when the event has none.
+/// after recording that event: it supplies the reset time when the event names its window
+/// but not the reset, and the used-up window when the event names neither.
 pub fn limit_error(info: &RateLimitInfo, known: &QuotaSnapshot, now: i64) -> ApiError {
-    let window = info.rate_limit_type.as_deref();
-    let reset = info.resets_at.filter(|r| *r > now).or_else(|| {
-        window.and_then(|name| {
+    let named = info.rate_limit_type.as_deref().map(|name| {
+        let reset = info.resets_at.filter(|r| *r > now).or_else(|| {
             known
                 .windows
                 .iter()
                 .find(|w| w.window == name && w.model.is_none())
                 .and_then(|w| w.resets_at)
                 .filter(|r| *r > now)
-        })
+        });
+        (window_name(name), reset)
     });
-    let name = window
-        .map(window_name)
-        .unwrap_or_else(|| "usage".to_string());
+    let (name, reset) = match named {
+        Some((name, Some(reset))) => (name, Some(reset)),
+        named => match binding(known, now) {
+            Some(window) => (
+                window_label(&window.window, window.model.as_deref()),
+                window.resets_at,
+            ),
+            None => named.unwrap_or_else(|| ("usage".to_string(), None)),
+        },
+    };
     let overage = match &info.overage_disabled_reason {
         Some(reason) => format!(" Extra usage is not available ({reason})."),
         None => String::new(),
@@ -38,17 +46,12 @@ pub fn limit_error(info: &RateLimitInfo, known: &QuotaSnapshot, now: i64) -> Api
 
 /// An upstream 429 the CLI reported without a `rate_limit_event` (its API error result):
 /// when the book knows a used-up window, the message names it and `Retry-After` runs to its
-/// reset (the latest one, if several are used up); otherwise the error is left as it is.
+/// reset; otherwise the error is left as it is.
 pub fn explain(error: ApiError, known: &QuotaSnapshot, now: i64) -> ApiError {
     if error.kind != ErrorKind::RateLimited {
         return error;
     }
-    let binding: Option<&WindowState> = known
-        .windows
-        .iter()
-        .filter(|w| w.exhausted() && w.resets_at.is_some_and(|r| r > now))
-        .max_by_key(|w| w.resets_at);
-    match binding {
+    match binding(known, now) {
         Some(window) => refusal(
             &window_label(&window.window, window.model.as_deref()),
             window.resets_at,
@@ -57,6 +60,16 @@ pub fn explain(error: ApiError, known: &QuotaSnapshot, now: i64) -> ApiError {
         ),
         None => error,
     }
+}
+
+/// The used-up window that keeps requests refused longest (several may be used up; the
+/// request waits for the last of them).
+fn binding(known: &QuotaSnapshot, now: i64) -> Option<&WindowState> {
+    known
+        .windows
+        .iter()
+        .filter(|w| w.exhausted() && w.resets_at.is_some_and(|r| r > now))
+        .max_by_key(|w| w.resets_at)
 }
 
 fn refusal(window: &str, reset: Option<i64>, extra: &str, now: i64) -> ApiError {
@@ -125,6 +138,11 @@ mod tests {
         let error = limit_error(&info, &book.snapshot(), 1_000);
         assert_eq!(error.retry_after, Some(99_000));
         assert!(error.message.contains("weekly"), "{}", error.message);
+        let mut bare = report("rejected", 1.0, false);
+        bare.rate_limit_type = None;
+        bare.resets_at = None;
+        let error = limit_error(&bare, &book.snapshot(), 1_000);
+        assert_eq!(error.retry_after, Some(99_000), "{}", error.message);
     }
 
     /// A bare upstream 429 names the used-up window the book knows (the one that resets

@@ -30,7 +30,7 @@ use crate::clock;
 use crate::config::AuthMode;
 
 /// How long the CLI may take to answer `get_usage` (measured: 0.6–1.5 s, most of it start-up).
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long it may take to exit once stdin is closed.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
