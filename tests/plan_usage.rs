@@ -195,9 +195,9 @@ async fn a_daemon_that_served_nothing_shows_the_plans_windows() {
     );
 
     assert!(
-        mock.message_requests().is_empty(),
-        "the usage check sent a model request: {:?}",
-        mock.message_requests()
+        mock.requests().is_empty(),
+        "the usage check reached the Messages API: {:?}",
+        mock.requests()
     );
     let usage: Vec<_> = standin
         .seen()

@@ -245,7 +245,8 @@ impl QuotaBook {
     /// Records a `get_usage` answer received at `now`. Its windows replace what was known
     /// of them, except where a known report has a later reset (the answer is of an ended
     /// period, e.g. from the CLI's cache) or the answer's own reset has passed; windows
-    /// an earlier `get_usage` reported and this one does not are dropped.
+    /// an earlier `get_usage` reported and this one does not are dropped (all of them when
+    /// the login can no longer see its windows; none when the CLI had no numbers).
     pub fn record_usage(&self, usage: &PlanUsage, now: i64) {
         let plan = PlanState {
             subscription_type: usage.subscription_type.clone(),
@@ -258,7 +259,14 @@ impl QuotaBook {
             state.plan = Some(plan);
             state.checks.answered_at = Some(now);
             state.checks.error = None;
+            if !usage.rate_limits_available {
+                // The login in use cannot see its windows (e.g. the credentials changed to
+                // an inference-only token): what an earlier get_usage said is not its own.
+                state.windows.retain(|w| w.source != Report::GetUsage);
+                return;
+            }
             if !usage.rate_limits_known {
+                // Anthropic was not reachable: keep what is known, with its age.
                 return;
             }
             let mut windows = by_key(std::mem::take(&mut state.windows));
@@ -519,12 +527,25 @@ mod tests {
         assert_eq!(snapshot.windows.len(), 2, "the event's windows stay");
     }
 
-    /// An answer without numbers (no profile scope, Anthropic unreachable) keeps the windows
-    /// and records the plan; a failure keeps everything and says why.
+    /// An answer without numbers keeps the windows when Anthropic was unreachable, and drops
+    /// the earlier get_usage ones (not the events') when the login cannot see them; the
+    /// plan is recorded either way, and a failure keeps everything and says why.
     #[test]
     fn answers_without_numbers_and_failures_keep_what_is_known() {
         let book = QuotaBook::new();
         book.record(&report("allowed", 0.3, false), 100);
+        book.record_usage(
+            &usage(vec![usage_window("seven_day_opus", None, 0.5, 500_000)]),
+            120,
+        );
+        book.record_usage(
+            &PlanUsage {
+                rate_limits_available: true,
+                ..PlanUsage::default()
+            },
+            130,
+        );
+        assert_eq!(book.snapshot().windows.len(), 3, "unreachable: all kept");
         book.usage_asked(150);
         book.record_usage(
             &PlanUsage {
