@@ -350,6 +350,8 @@ async fn start_daemon(daemon: &Path, cli: &Path, env: &[(&str, &str)]) -> Result
         .env("RUST_LOG", "info")
         .env("CLAUDE_MAX_PROXY_CLI_PATH", cli)
         .env("CLAUDE_MAX_PROXY_WORK_DIR", &work)
+        // The measured processes are the requests' own: no usage check besides them.
+        .env("CLAUDE_MAX_PROXY_QUOTA_REFRESH_SECS", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

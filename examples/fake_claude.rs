@@ -24,6 +24,13 @@
 //! Env: `FAKE_CLAUDE_DELTA_MS` (default 5) between text deltas; `FAKE_CLAUDE_LOG_DIR` makes it
 //! write a JSON record of its invocation to `<dir>/<pid>.json` (atomically, via rename).
 //!
+//! Control requests on stream-json input are answered as the real CLI does; `get_usage`
+//! with the `response` object in the file `FAKE_CLAUDE_USAGE_FILE`, else (the default) as a
+//! setup-token login sees it (`rate_limits_available: false`); `FAKE_CLAUDE_USAGE=hang`
+//! never answers. A stream-json process whose stdin closes before any user message exits 0
+//! with nothing more on stdout, like the real CLI. The record lists the control requests'
+//! subtypes (`control_requests`).
+//!
 //! Only std + serde_json + uuid + libc (and the crate's `clock` for timestamps); synchronous on
 //! purpose.
 
@@ -1081,8 +1088,18 @@ fn main() {
     // stream-json input: one user message line per turn (the process stays for the next
     // one until stdin closes, like the real CLI); text input: the prompt to EOF.
     let stream_json = args.input_format.as_deref() == Some("stream-json");
+    let first_line = if stream_json {
+        next_message_line()
+    } else {
+        None
+    };
+    if stream_json && first_line.is_none() {
+        // Only control requests, then EOF: the real CLI exits quietly.
+        record_control_only(&args.raw, "no_prompt");
+        return;
+    }
     let stdin = if stream_json {
-        next_message_line().unwrap_or_default()
+        first_line.unwrap_or_default()
     } else {
         give_up_on_silent_stdin();
         let mut stdin_bytes = Vec::new();
@@ -1161,6 +1178,7 @@ fn main() {
     );
     record.insert("session_file_lines".into(), json!(session_lines));
     record.insert("grandchild_pid".into(), Value::Null);
+    record.insert("control_requests".into(), control_requests());
     record.insert("phase".into(), json!("running"));
     record.insert("exit_code".into(), Value::Null);
 
@@ -1277,6 +1295,60 @@ fn main() {
     run.exit(code);
 }
 
+fn control_requests() -> Value {
+    json!(
+        CONTROL_REQUESTS
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    )
+}
+
+/// The record of a process that got control requests only: its pid, argv, environment, the
+/// requests and `phase`.
+fn record_control_only(raw_args: &[String], phase: &str) {
+    let mut rec = Recorder {
+        dir: std::env::var_os("FAKE_CLAUDE_LOG_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from),
+        record: Map::new(),
+    };
+    rec.set("pid", json!(std::process::id()));
+    rec.set("args", json!(raw_args));
+    rec.set("stdin", json!(""));
+    rec.set("control_requests", control_requests());
+    rec.set("phase", json!(phase));
+    let mut env = Map::new();
+    for name in RECORDED_ENV {
+        if let Some(v) = std::env::var_os(name) {
+            env.insert((*name).to_string(), json!(v.to_string_lossy()));
+        }
+    }
+    rec.set("env", Value::Object(env));
+    rec.write();
+}
+
+/// The subtypes of the control requests received, in order.
+static CONTROL_REQUESTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The `get_usage` answer: `FAKE_CLAUDE_USAGE_FILE`'s object, or what a setup-token login
+/// gets; with `FAKE_CLAUDE_USAGE=hang`, none ever.
+fn usage_answer() -> Value {
+    if std::env::var("FAKE_CLAUDE_USAGE").is_ok_and(|v| v == "hang") {
+        let raw: Vec<String> = std::env::args().skip(1).collect();
+        record_control_only(&raw, "usage_hang");
+        hang_forever();
+    }
+    if let Some(path) = std::env::var_os("FAKE_CLAUDE_USAGE_FILE")
+        && let Ok(text) = std::fs::read_to_string(path)
+        && let Ok(value) = serde_json::from_str::<Value>(&text)
+    {
+        return value;
+    }
+    json!({"session": {"total_cost_usd": 0}, "subscription_type": null,
+        "rate_limits_available": false, "rate_limits": null, "behaviors": null})
+}
+
 /// The next user message line of stdin, or `None` at EOF. Control requests on the way
 /// (`initialize`) are answered with a `control_response` line, as the real CLI does.
 fn next_message_line() -> Option<String> {
@@ -1292,9 +1364,21 @@ fn next_message_line() -> Option<String> {
         }
         let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         if value["type"] == "control_request" {
+            let subtype = value["request"]["subtype"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if let Ok(mut seen) = CONTROL_REQUESTS.lock() {
+                seen.push(subtype.clone());
+            }
+            let answer = if subtype == "get_usage" {
+                usage_answer()
+            } else {
+                json!({"commands": [], "models": []})
+            };
             let response = json!({"type": "control_response", "response": {
                 "subtype": "success", "request_id": value["request_id"],
-                "response": {"commands": [], "models": []}}});
+                "response": answer}});
             let mut out = io::stdout().lock();
             let _ = writeln!(out, "{response}");
             let _ = out.flush();

@@ -1,5 +1,6 @@
 //! Unix seconds and UTC calendar dates without a date crate: enough for "expires 2027-11-26
-//! (365 days left)" and the RFC 3339 timestamps in synthesized CLI session files.
+//! (365 days left)", the RFC 3339 timestamps in synthesized CLI session files, and reading
+//! the reset times the CLI reports in that form.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -122,6 +123,57 @@ pub fn timestamp_now() -> String {
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+/// Unix seconds of an RFC 3339 / ISO 8601 time as Anthropic's endpoints write it:
+/// `2026-12-04T21:02:44+00:00`, `2026-12-04T21:02:44.123456Z`, `… -05:30`. Fractions are
+/// dropped; anything else (a bare date, a missing offset, out-of-range fields) is `None`.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date_part, rest) = text.split_once(['T', 't', ' '])?;
+    let mut ymd = date_part.splitn(3, '-');
+    let year: i64 = ymd.next()?.parse().ok()?;
+    let month: u32 = ymd.next()?.parse().ok()?;
+    let day: u32 = ymd.next()?.parse().ok()?;
+    let offset_at = rest.rfind(['Z', 'z', '+', '-']).filter(|at| *at >= 8)?;
+    let (time_part, zone) = rest.split_at(offset_at);
+    let offset = match zone {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let (h, m) = zone[1..].split_once(':')?;
+            let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    let time_part = time_part.split('.').next()?;
+    let mut hms = time_part.splitn(3, ':');
+    let hour: i64 = hms.next()?.parse().ok()?;
+    let minute: i64 = hms.next()?.parse().ok()?;
+    let second: i64 = hms.next()?.parse().ok()?;
+    let valid = (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second <= 60;
+    if !valid {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * DAY + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -138,6 +190,33 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_times_parse_with_any_offset() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339("2026-12-31T23:59:59+00:00"),
+            Some(1_798_761_599)
+        );
+        assert_eq!(
+            parse_rfc3339("2000-02-29T00:00:00.123456Z"),
+            Some(951_782_400)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-12-31T23:59:59-01:30"),
+            Some(1_798_761_599 + 5_400)
+        );
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Some(-1));
+        for bad in [
+            "",
+            "2026-12-31",
+            "2026-12-31T23:59:59",
+            "2026-13-01T00:00:00Z",
+            "soon",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn known_dates() {

@@ -106,6 +106,9 @@ pub struct Settings {
     pub metrics_requires_key: bool,
     /// Refuse requests that would be billed as extra usage (402) instead of serving them.
     pub refuse_overage: bool,
+    /// How old the plan's usage (asked of the CLI with `get_usage`) may get before a read of
+    /// /health, /, /metrics or `status` asks again; 0 never asks.
+    pub quota_refresh_secs: u64,
     /// How long in-flight requests may finish after SIGTERM before their CLIs are ended.
     pub shutdown_grace_secs: u64,
     /// How many CLI processes may run at once (each costs 200–300 MB).
@@ -211,6 +214,7 @@ impl Default for Settings {
             metrics: true,
             metrics_requires_key: true,
             refuse_overage: false,
+            quota_refresh_secs: 60,
             shutdown_grace_secs: 30,
             cli_path: None,
             auth_mode: AuthMode::Subscription,
@@ -304,6 +308,10 @@ impl Settings {
     }
     pub fn warm_idle(&self) -> Duration {
         Duration::from_secs(self.warm_idle_secs)
+    }
+    /// How old the usage may get before it is asked again; `None`: never asked.
+    pub fn quota_refresh(&self) -> Option<Duration> {
+        (self.quota_refresh_secs > 0).then(|| Duration::from_secs(self.quota_refresh_secs))
     }
     pub fn live_idle(&self) -> Duration {
         Duration::from_secs(self.live_idle_secs)
@@ -432,6 +440,13 @@ impl Settings {
             if v == 0 || v > 86_400 {
                 return bad(key, "must be between 1 and 86400 seconds");
             }
+        }
+        if self.quota_refresh_secs != 0 && !(2..=86_400).contains(&self.quota_refresh_secs) {
+            return bad(
+                "quota_refresh_secs",
+                "must be 0 (never ask the CLI for the plan's usage) or between 2 and 86400 \
+                 seconds",
+            );
         }
         if self.live_sessions > 64 {
             return bad("live_sessions", "must be between 0 and 64");
@@ -775,6 +790,7 @@ pub fn known_keys() -> Vec<&'static str> {
         "metrics",
         "metrics_requires_key",
         "refuse_overage",
+        "quota_refresh_secs",
         "shutdown_grace_secs",
         "cli_path",
         "auth_mode",

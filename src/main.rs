@@ -59,6 +59,11 @@ enum Command {
         /// Print the login URL and read the pasted `code#state` instead of opening Chrome.
         #[arg(long)]
         no_browser: bool,
+        /// Log the claude CLI in instead (its own login, with the profile scope that shows
+        /// the plan's usage windows; the CLI keeps and refreshes it) and remove the stored
+        /// token.
+        #[arg(long)]
+        cli: bool,
     },
     /// Delete the stored token.
     Logout {
@@ -155,9 +160,16 @@ async fn dispatch(cli: Cli) -> Outcome {
             Ok(Exit::Success)
         }
         Command::Serve => daemon::entry::serve(inputs, loaded).await,
-        Command::Login { force, no_browser } => {
-            claude_max_proxy::login::cli::login(&loaded.settings, force, no_browser).await
-        }
+        Command::Login {
+            force,
+            no_browser,
+            cli: false,
+        } => claude_max_proxy::login::cli::login(&loaded.settings, force, no_browser).await,
+        Command::Login {
+            force,
+            no_browser,
+            cli: true,
+        } => claude_max_proxy::login::cli::login_cli(&loaded.settings, force, no_browser).await,
         Command::Logout { all } => claude_max_proxy::login::cli::logout(&loaded.settings, all),
         Command::Status => claude_max_proxy::login::cli::status(&loaded.settings).await,
         // Dispatched above, before the config is loaded.

@@ -4,6 +4,7 @@
 //! Events are recorded where they happen (a finished request, a CLI result, a warm-pool
 //! lookup); states (processes, queue, quota, connections, the daemon's memory and open
 //! descriptors) are read when a scrape arrives, so the request path pays nothing for them.
+//! The quota's gauges are `crate::quota::gauges`.
 //! Without an installed recorder (unit tests, other commands) every call is a no-op.
 
 use std::time::Duration;
@@ -69,18 +70,7 @@ fn describe() {
         "claude_max_proxy_tokens_total",
         "Tokens by model and kind (input, output, cache_read, cache_creation)"
     );
-    describe_gauge!(
-        "claude_max_proxy_quota_utilization",
-        "Subscription window utilization as last reported (0..1)"
-    );
-    describe_gauge!(
-        "claude_max_proxy_quota_resets_at_seconds",
-        "When the subscription window resets (Unix time)"
-    );
-    describe_gauge!(
-        "claude_max_proxy_quota_rejected",
-        "1 while the window's last report said rejected"
-    );
+    crate::quota::gauges::describe();
     describe_gauge!(
         "claude_max_proxy_api_equivalent_cost_usd",
         "API-price equivalent of what was served since start (the CLI's total_cost_usd summed)"
@@ -178,22 +168,7 @@ pub fn render(handle: &PrometheusHandle, scrape: &Scrape) -> String {
     gauge!("claude_max_proxy_cli_processes").set(scrape.cli_processes as f64);
     gauge!("claude_max_proxy_queued_requests").set(scrape.queued as f64);
     gauge!("claude_max_proxy_warm_processes").set(scrape.warm as f64);
-    for window in &scrape.quota.windows {
-        let name = window.window.clone();
-        if let Some(utilization) = window.utilization {
-            gauge!("claude_max_proxy_quota_utilization", "window" => name.clone()).set(utilization);
-        }
-        if let Some(reset) = window.resets_at {
-            gauge!("claude_max_proxy_quota_resets_at_seconds", "window" => name.clone())
-                .set(reset as f64);
-        }
-        let rejected = if window.status == "rejected" {
-            1.0
-        } else {
-            0.0
-        };
-        gauge!("claude_max_proxy_quota_rejected", "window" => name).set(rejected);
-    }
+    crate::quota::gauges::set(&scrape.quota);
     counter!("claude_max_proxy_rejected_connections_total", "reason" => "source_filter")
         .absolute(scrape.rejected_by_filter);
     counter!("claude_max_proxy_rejected_connections_total", "reason" => "connection_cap")

@@ -231,15 +231,88 @@ async fn extra_usage_is_marked_and_can_be_refused() {
     );
 }
 
-/// `promtool check metrics` (Debian's prometheus package) accepts the exposition.
+/// `promtool check metrics` (Debian's prometheus package) accepts the exposition, with the
+/// quota gauges of a `get_usage` answer in it: every window (the model-scoped one labelled
+/// with its model), the plan, visibility, extra usage and when the CLI answered.
 #[tokio::test]
 async fn promtool_accepts_the_exposition() {
     let Some(promtool) = tool("promtool") else {
         return;
     };
-    let daemon = Daemon::start(DaemonOptions::fake()).await;
+    let answer = tempfile::NamedTempFile::new().expect("usage answer file");
+    let reset = |days: i64| {
+        let at = claude_max_proxy::clock::now() + days * 86_400;
+        format!("{}T00:00:00+00:00", claude_max_proxy::clock::date(at))
+    };
+    let usage = json!({"subscription_type": "max", "rate_limits_available": true,
+        "rate_limits": {
+            "five_hour": {"utilization": 42, "resets_at": reset(1)},
+            "seven_day": {"utilization": 17, "resets_at": reset(3)},
+            "seven_day_opus": {"utilization": 63, "resets_at": reset(3)},
+            "seven_day_sonnet": null,
+            "seven_day_oauth_apps": {"utilization": 8, "resets_at": reset(3)},
+            "model_scoped": [{"display_name": "Fable", "utilization": 31, "resets_at": reset(3)}],
+            "extra_usage": {"is_enabled": true, "monthly_limit": 5000, "used_credits": 1234,
+                            "utilization": 24.68, "currency": "USD"}}});
+    std::fs::write(answer.path(), usage.to_string()).expect("write the answer");
+    let daemon = Daemon::start(
+        DaemonOptions::fake()
+            .env("CLAUDE_MAX_PROXY_QUOTA_REFRESH_SECS", "60")
+            .env(
+                "FAKE_CLAUDE_USAGE_FILE",
+                &answer.path().display().to_string(),
+            ),
+    )
+    .await;
     ask(&daemon, "claude-opus-4").await;
-    let text = metrics_text(&daemon).await;
+    assert!(
+        eventually(Duration::from_secs(20), || daemon
+            .fake_records()
+            .iter()
+            .any(|r| r["control_requests"][0] == "get_usage"))
+        .await
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = metrics_text(&daemon).await;
+        if text.contains("claude_max_proxy_plan_info") {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (series, value) in [
+        (
+            "claude_max_proxy_quota_utilization{window=\"five_hour\"}",
+            0.42,
+        ),
+        (
+            "claude_max_proxy_quota_utilization{window=\"model_scoped\",model=\"Fable\"}",
+            0.31,
+        ),
+        (
+            "claude_max_proxy_quota_utilization{window=\"seven_day_oauth_apps\"}",
+            0.08,
+        ),
+        ("claude_max_proxy_plan_info{subscription_type=\"max\"}", 1.0),
+        ("claude_max_proxy_quota_windows_visible", 1.0),
+        ("claude_max_proxy_extra_usage_used_credits", 1234.0),
+        ("claude_max_proxy_extra_usage_monthly_limit", 5000.0),
+    ] {
+        assert_eq!(
+            sample(&text, &format!("{series} ")),
+            Some(value),
+            "{series}\n{text}"
+        );
+    }
+    assert!(
+        text.contains("claude_max_proxy_usage_checked_at_seconds "),
+        "{text}"
+    );
+    assert!(
+        text.contains("claude_max_proxy_quota_reported_at_seconds{window=\"seven_day\"}"),
+        "{text}"
+    );
     let mut child = tokio::process::Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -1,4 +1,5 @@
-//! The argv and environment of one CLI run, built from what the request needs.
+//! The argv and environment of one CLI run, built from what the request needs, and of the
+//! short-lived process that answers `get_usage` ([`usage_invocation`]).
 //!
 //! Print mode without the CLI's own tools, settings or context (docs/how-it-works.md says
 //! why each flag is there): only the client's functions are offered, through an MCP server
@@ -208,28 +209,19 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
         None => {}
     }
 
-    let mut env_remove: Vec<String> = daemon_env_names
-        .iter()
-        .filter(|n| n.starts_with(crate::config::ENV_PREFIX))
-        .cloned()
-        .collect();
-    let mut env_set = vec![
-        (
-            "CLAUDE_CODE_MAX_RETRIES".to_string(),
-            spec.max_retries.to_string(),
-        ),
-        ("DISABLE_TELEMETRY".to_string(), "1".to_string()),
-        ("DISABLE_ERROR_REPORTING".to_string(), "1".to_string()),
-        ("DISABLE_AUTOUPDATER".to_string(), "1".to_string()),
-        (
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".to_string(),
-            "1".to_string(),
-        ),
-        (
-            "DISABLE_NON_ESSENTIAL_MODEL_CALLS".to_string(),
-            "1".to_string(),
-        ),
-    ];
+    let Credentials {
+        env_remove,
+        mut env_set,
+    } = credentials(
+        spec.auth_mode,
+        spec.api_key,
+        spec.oauth_token,
+        spec.max_retries,
+        daemon_env_names,
+    );
+    // The CLI's own fetches besides the model request (usage, profile, updates): none
+    // during a request run.
+    env_set.push((NONESSENTIAL_TRAFFIC.to_string(), "1".to_string()));
     if spec.tools.is_some() {
         // List the stub's tools up front (no tool search) and wait for the server at start.
         env_set.push(("ENABLE_TOOL_SEARCH".to_string(), "false".to_string()));
@@ -245,19 +237,115 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
             tokens.to_string(),
         ));
     }
-    match spec.auth_mode {
+    Invocation {
+        program: spec.cli.to_path_buf(),
+        args,
+        env_remove,
+        env_set,
+        cwd: spec.cwd.to_path_buf(),
+    }
+}
+
+/// Makes the CLI skip everything but the request itself (it then answers `get_usage` from
+/// its cache, so the usage process must run without it).
+const NONESSENTIAL_TRAFFIC: &str = "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC";
+
+/// The environment every CLI the daemon starts gets: its credentials, no retries beyond
+/// `max_retries`, no telemetry, error reports or self-updates, and none of our own
+/// `CLAUDE_MAX_PROXY_*` settings.
+struct Credentials {
+    env_remove: Vec<String>,
+    env_set: Vec<(String, String)>,
+}
+
+fn credentials(
+    auth_mode: AuthMode,
+    api_key: Option<&str>,
+    oauth_token: Option<&str>,
+    max_retries: u32,
+    daemon_env_names: &[String],
+) -> Credentials {
+    let mut env_remove: Vec<String> = daemon_env_names
+        .iter()
+        .filter(|n| n.starts_with(crate::config::ENV_PREFIX))
+        .cloned()
+        .collect();
+    let mut env_set = vec![
+        (
+            "CLAUDE_CODE_MAX_RETRIES".to_string(),
+            max_retries.to_string(),
+        ),
+        ("DISABLE_TELEMETRY".to_string(), "1".to_string()),
+        ("DISABLE_ERROR_REPORTING".to_string(), "1".to_string()),
+        ("DISABLE_AUTOUPDATER".to_string(), "1".to_string()),
+        (
+            "DISABLE_NON_ESSENTIAL_MODEL_CALLS".to_string(),
+            "1".to_string(),
+        ),
+    ];
+    match auth_mode {
         AuthMode::Subscription => {
             env_remove.extend(SUBSCRIPTION_REMOVED_ENV.iter().map(|s| s.to_string()));
-            if let Some(token) = spec.oauth_token {
+            if let Some(token) = oauth_token {
                 env_set.push(("CLAUDE_CODE_OAUTH_TOKEN".to_string(), token.to_string()));
             }
         }
         AuthMode::ApiKey => {
-            if let Some(key) = spec.api_key {
+            if let Some(key) = api_key {
                 env_set.push(("ANTHROPIC_API_KEY".to_string(), key.to_string()));
             }
         }
     }
+    Credentials {
+        env_remove,
+        env_set,
+    }
+}
+
+/// What the short-lived process that answers `get_usage` needs.
+#[derive(Clone, Debug)]
+pub struct UsageSpec<'a> {
+    pub cli: &'a Path,
+    pub cwd: &'a Path,
+    pub auth_mode: AuthMode,
+    pub api_key: Option<&'a str>,
+    pub oauth_token: Option<&'a str>,
+}
+
+/// The invocation of a process that only answers control requests (the daemon sends one
+/// `get_usage` and closes stdin; no user message, so no model request): stream-json in and
+/// out, tools, settings and MCP off, no session kept, the request runs' credentials, and
+/// without `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC` (even if the daemon has it), so that
+/// the CLI asks Anthropic's usage endpoint instead of its cache.
+pub fn usage_invocation(spec: &UsageSpec<'_>, daemon_env_names: &[String]) -> Invocation {
+    let args: Vec<OsString> = [
+        "-p",
+        "--input-format",
+        "stream-json",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--tools",
+        "",
+        "--setting-sources",
+        "",
+        "--strict-mcp-config",
+        "--no-session-persistence",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    let Credentials {
+        mut env_remove,
+        env_set,
+    } = credentials(
+        spec.auth_mode,
+        spec.api_key,
+        spec.oauth_token,
+        0,
+        daemon_env_names,
+    );
+    env_remove.push(NONESSENTIAL_TRAFFIC.to_string());
     Invocation {
         program: spec.cli.to_path_buf(),
         args,
@@ -359,6 +447,45 @@ mod tests {
             inv.env_set
                 .contains(&("CLAUDE_CODE_MAX_RETRIES".into(), "2".into()))
         );
+    }
+
+    /// The usage process asks Anthropic through the CLI: no "nonessential traffic" switch
+    /// (not even the daemon's own), the request runs' credentials, no model request.
+    #[test]
+    fn the_usage_process_may_fetch_and_carries_the_credentials() {
+        let spec = UsageSpec {
+            cli: Path::new("/usr/bin/claude"),
+            cwd: Path::new("/tmp/x"),
+            auth_mode: AuthMode::Subscription,
+            api_key: None,
+            oauth_token: Some("tok"),
+        };
+        let names = vec!["CLAUDE_MAX_PROXY_API_KEY".to_string()];
+        let inv = usage_invocation(&spec, &names);
+        let a = args(&inv);
+        assert!(a.contains(&"stream-json".to_string()));
+        assert!(!a.contains(&"--model".to_string()));
+        assert!(!a.contains(&"--bare".to_string()));
+        assert!(inv.env_remove.contains(&NONESSENTIAL_TRAFFIC.to_string()));
+        assert!(!inv.env_set.iter().any(|(k, _)| k == NONESSENTIAL_TRAFFIC));
+        assert!(
+            inv.env_set
+                .contains(&("CLAUDE_CODE_OAUTH_TOKEN".into(), "tok".into()))
+        );
+        assert!(inv.env_remove.contains(&"ANTHROPIC_API_KEY".to_string()));
+        assert!(
+            inv.env_remove
+                .contains(&"CLAUDE_MAX_PROXY_API_KEY".to_string())
+        );
+        let run = build(&spec_for_run(), &[]);
+        assert!(
+            run.env_set
+                .contains(&(NONESSENTIAL_TRAFFIC.into(), "1".into()))
+        );
+    }
+
+    fn spec_for_run<'a>() -> RunSpec<'a> {
+        spec(AuthMode::Subscription, None)
     }
 
     #[test]

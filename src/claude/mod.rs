@@ -4,7 +4,9 @@
 //! ([`process`]), its stream-json input ([`stream_input`]: one user message line per turn) and
 //! output as typed events ([`events`], with the subscription's rate-limit reports in
 //! [`rate_limit`]), the writer that owns a process's stdin ([`input`]) and the client's
-//! tools as an MCP server answered over the control protocol ([`tool_server`]).
+//! tools as an MCP server answered over the control protocol ([`tool_server`]), and the
+//! `get_usage` control request that asks it for the plan's usage windows without a model
+//! request ([`usage`]).
 //!
 //! Nothing here knows about OpenAI; `translate` maps between the two.
 
@@ -17,3 +19,4 @@ pub mod rate_limit;
 pub mod session;
 pub mod stream_input;
 pub mod tool_server;
+pub mod usage;

@@ -223,6 +223,8 @@ async fn start(settings: Settings) -> Result<Daemon, StartError> {
     let backend = daemon.backend.clone();
     tokio::spawn(async move {
         backend.refresh_cli().await;
+        // The plan's usage, asked once the CLI's path and version are known.
+        backend.start_usage_refresh();
         match backend.cli_state().located {
             crate::claude::locate::Located::Found(path) => tracing::info!(
                 cli = %path.display(),

@@ -10,6 +10,7 @@ use crate::claude::locate::Located;
 use crate::config::AuthMode;
 
 pub fn health(state: &AppState, live: &Live) -> Response<Body> {
+    live.backend.usage_wanted();
     let cli = live.backend.cli_state();
     let (found, path) = match &cli.located {
         Located::Found(path) => (true, Some(path.display().to_string())),
@@ -68,27 +69,45 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
             "timed_out": state.connections.timed_out.load(Ordering::Relaxed),
         },
         "body_bytes_reading": state.body_budget.used(),
-        "quota": quota_json(&live.backend.quota.snapshot(), crate::clock::now()),
+        "quota": quota_json(
+            &live.backend.quota.snapshot(),
+            source.kind(),
+            live.settings.quota_refresh_secs,
+            crate::clock::now(),
+        ),
     });
     respond::ok_json(&body)
 }
 
-/// The quota as /health shows it: each window with its reset also as "in N seconds".
-pub fn quota_json(snapshot: &crate::quota::QuotaSnapshot, now: i64) -> serde_json::Value {
+/// The quota as /health shows it: each window with its reset also as "in N seconds" and
+/// where its numbers came from, the plan and its extra-usage spend, whether this login can
+/// see its windows (and the fix when not), and how fresh the numbers are.
+pub fn quota_json(
+    snapshot: &crate::quota::QuotaSnapshot,
+    auth_kind: &str,
+    refresh_secs: u64,
+    now: i64,
+) -> serde_json::Value {
+    use crate::quota;
     let windows: Vec<serde_json::Value> = snapshot
         .windows
         .iter()
         .map(|w| {
             json!({
                 "window": w.window,
+                "model": w.model,
+                "label": quota::window_label(&w.window, w.model.as_deref()),
                 "utilization": w.utilization,
                 "status": w.status,
                 "resets_at": w.resets_at,
                 "resets_in_secs": w.resets_at.map(|r| (r - now).max(0)),
                 "seen_at": w.seen_at,
+                "source": w.source,
             })
         })
         .collect();
+    let plan = snapshot.plan.as_ref();
+    let blind = quota::visibility::blind(auth_kind, plan);
     json!({
         "windows": windows,
         "status": snapshot.last.as_ref().map(|l| l.status.clone()),
@@ -96,5 +115,24 @@ pub fn quota_json(snapshot: &crate::quota::QuotaSnapshot, now: i64) -> serde_jso
         "using_overage": snapshot.last.as_ref().is_some_and(|l| l.using_overage),
         "overage_status": snapshot.last.as_ref().and_then(|l| l.overage_status.clone()),
         "seen_at": snapshot.last.as_ref().map(|l| l.seen_at),
+        "subscription_type": plan.and_then(|p| p.subscription_type.clone()),
+        "windows_visible": blind.is_none() && plan.is_some_and(|p| p.rate_limits_available),
+        "blind": blind,
+        "extra_usage": plan.and_then(|p| p.extra_usage.as_ref()).map(|extra| json!({
+            "is_enabled": extra.is_enabled,
+            "utilization": extra.utilization,
+            "used_credits": extra.used_credits,
+            "monthly_limit": extra.monthly_limit,
+            "currency": extra.currency,
+            "text": quota::extra_usage_text(extra),
+        })),
+        "usage_check": {
+            "refresh_secs": refresh_secs,
+            "asked_at": snapshot.checks.asked_at,
+            "answered_at": snapshot.checks.answered_at,
+            "asked": snapshot.checks.asked,
+            "error": snapshot.checks.error,
+            "text": quota::visibility::freshness(snapshot, refresh_secs, now),
+        },
     })
 }

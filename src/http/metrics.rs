@@ -18,6 +18,7 @@ pub fn metrics(state: &AppState, live: &Live) -> Response<Body> {
             "Metrics are off on this proxy (`metrics = false` in the config).",
         ));
     };
+    live.backend.usage_wanted();
     let scrape = Scrape {
         cli_processes: live.backend.limiter.running(),
         queued: live.backend.limiter.queued(),

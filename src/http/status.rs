@@ -1,21 +1,23 @@
 //! `GET /`: gathers what the status page shows (the same facts as /health, the quota and
 //! the last requests) and renders it with [`super::status_page`]. Same access rules as
-//! /health.
+//! /health. A read asks for fresh usage numbers in the background when they are old
+//! (`quota_refresh_secs`); the page shows what is known now.
 
 use hyper::Response;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 
 use super::recent::RequestRecord;
-use super::status_page::{self, QuotaRow, RecentRow, StatusView};
+use super::status_page::{self, ExtraUsageRow, QuotaRow, RecentRow, StatusView};
 use super::{AppState, Body, Live, respond};
 use crate::claude::locate::Located;
 use crate::clock;
-use crate::quota::QuotaSnapshot;
+use crate::quota::{self, QuotaSnapshot, Report};
 
 /// How often the page reloads itself.
 const REFRESH_SECS: u64 = 5;
 
 pub fn page(state: &AppState, live: &Live) -> Response<Body> {
+    live.backend.usage_wanted();
     let view = view(state, live, clock::now());
     let mut response = Response::new(respond::full(status_page::render(&view)));
     let headers = response.headers_mut();
@@ -56,6 +58,26 @@ fn view(state: &AppState, live: &Live, now: i64) -> StatusView {
         parked: live.backend.live.parked(),
         using_overage: quota.last.as_ref().is_some_and(|l| l.using_overage),
         quota: quota_rows(&quota, now),
+        plan: quota
+            .plan
+            .as_ref()
+            .and_then(|p| p.subscription_type.as_deref())
+            .map(quota::plan_name),
+        quota_blind: quota::visibility::blind(source.kind(), quota.plan.as_ref())
+            .map(|b| (b.reason, b.fix)),
+        extra_usage: quota
+            .plan
+            .as_ref()
+            .and_then(|p| p.extra_usage.as_ref())
+            .map(|extra| ExtraUsageRow {
+                utilization: extra.utilization,
+                spent: quota::extra_usage_text(extra),
+            }),
+        quota_freshness: Some(quota::visibility::freshness(
+            &quota,
+            live.settings.quota_refresh_secs,
+            now,
+        )),
         recent: state
             .recent
             .newest_first()
@@ -72,10 +94,18 @@ fn quota_rows(quota: &QuotaSnapshot, now: i64) -> Vec<QuotaRow> {
         .iter()
         .map(|w| QuotaRow {
             window: w.window.clone(),
+            model: w.model.clone(),
             utilization: w.utilization,
             status: w.status.clone(),
             resets: w.resets_at.map(|reset| clock::local_moment(reset, now)),
-            seen: format!("{} ago", clock::span(now - w.seen_at)),
+            seen: format!(
+                "{} ago {}",
+                clock::span(now - w.seen_at),
+                match w.source {
+                    Report::GetUsage => "by the usage check",
+                    Report::RateLimitEvent => "with an answer",
+                }
+            ),
         })
         .collect()
 }

@@ -1,8 +1,9 @@
 //! `GET /`: the status page — one self-contained HTML document (no external assets, no
 //! script needed, works offline) that refreshes itself. It shows what `/health` knows in a
-//! form people read: how containers reach the daemon, the CLI and auth source, one bar per
-//! quota window with its reset time, the CLI processes, and the last requests (id, model,
-//! status, time to first token, tokens — never prompt text).
+//! form people read: how containers reach the daemon, the CLI and auth source, the plan and
+//! one bar per quota window with its reset time (or why the login cannot see them, with the
+//! fix), the CLI processes, and the last requests (id, model, status, time to first token,
+//! tokens — never prompt text).
 
 /// Everything the page shows, gathered by the handler.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +31,14 @@ pub struct StatusView {
     pub parked: usize,
     /// One per quota window seen, most constrained first.
     pub quota: Vec<QuotaRow>,
+    /// The plan as the CLI reports it (`Max`, `Pro`, …), when known.
+    pub plan: Option<String>,
+    /// Why the login cannot see the plan's windows, and the fix.
+    pub quota_blind: Option<(String, String)>,
+    /// The extra-usage spend of the billing period, when the plan reports one.
+    pub extra_usage: Option<ExtraUsageRow>,
+    /// How fresh the numbers are: when the CLI was last asked, or why asking failed.
+    pub quota_freshness: Option<String>,
     /// Whether requests are billed as extra usage right now.
     pub using_overage: bool,
     /// Newest first.
@@ -40,16 +49,27 @@ pub struct StatusView {
 
 #[derive(Clone, Debug, Default)]
 pub struct QuotaRow {
-    /// `five_hour`, `seven_day`, `seven_day_opus`, …
+    /// `five_hour`, `seven_day`, `seven_day_opus`, `model_scoped`, …
     pub window: String,
+    /// The server's model label of a `model_scoped` window.
+    pub model: Option<String>,
     /// 0.0 ..= 1.0 (may exceed 1.0 slightly; clamp when drawing).
     pub utilization: Option<f64>,
-    /// `allowed`, `allowed_warning`, `rejected`.
-    pub status: String,
+    /// `allowed`, `allowed_warning`, `rejected`; none when the report had no status.
+    pub status: Option<String>,
     /// Reset time already formatted in the host's local time, e.g. `2026-12-03 18:50 (in 1 h 12 min)`.
     pub resets: Option<String>,
-    /// How long ago this was reported, e.g. `12 s ago`.
+    /// How long ago and by what this was reported, e.g. `12 s ago by the usage check`.
     pub seen: String,
+}
+
+/// The extra-usage spend, formatted.
+#[derive(Clone, Debug, Default)]
+pub struct ExtraUsageRow {
+    /// 0.0 ..= 1.0 of the monthly limit.
+    pub utilization: Option<f64>,
+    /// e.g. `12.34 of 50.00 USD spent this billing period`, or `off`.
+    pub spent: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -210,45 +230,108 @@ fn cli_section(view: &StatusView) -> String {
     )
 }
 
-/// "Subscription quota": the extra-usage notice, then one bar per quota window (or the
-/// empty state).
+/// "Subscription quota": the plan, the extra-usage notice, why the windows cannot be seen
+/// (with the fix), one bar per quota window and one for the extra-usage spend (or the empty
+/// state), and how fresh the numbers are.
 fn quota_section(view: &StatusView) -> String {
+    let plan = view
+        .plan
+        .as_deref()
+        .map(|p| format!("<p id=\"plan\">Plan: <strong>{}</strong></p>\n", escape(p)))
+        .unwrap_or_default();
     let overage = if view.using_overage {
         "<p class=\"notice\" id=\"overage\">Requests are billed as extra usage right now: \
          the subscription quota is used up.</p>\n"
     } else {
         ""
     };
-    let rows = if view.quota.is_empty() {
-        "<p class=\"muted\">No quota information yet: it arrives with the first answer from \
-         Anthropic.</p>\n"
-            .to_string()
+    let blind = view
+        .quota_blind
+        .as_ref()
+        .map(|(reason, fix)| {
+            format!(
+                "<p class=\"notice\" id=\"quota-blind\">{} <strong>Fix:</strong> {}</p>\n",
+                escape(reason),
+                escape(fix)
+            )
+        })
+        .unwrap_or_default();
+    let rows = if view.quota.is_empty() && view.extra_usage.is_none() {
+        if view.quota_blind.is_some() {
+            String::new()
+        } else {
+            "<p class=\"muted\">No quota information yet: the claude CLI is asked for it at \
+             start and while this page is open, and every answer from Anthropic reports it \
+             too.</p>\n"
+                .to_string()
+        }
     } else {
-        view.quota.iter().map(quota_row).collect()
+        let mut rows: String = view.quota.iter().map(quota_row).collect();
+        if let Some(extra) = &view.extra_usage {
+            rows.push_str(&extra_usage_row(extra));
+        }
+        rows
     };
-    format!("<section id=\"quota\">\n<h2>Subscription quota</h2>\n{overage}{rows}</section>\n")
+    let freshness = view
+        .quota_freshness
+        .as_deref()
+        .map(|f| {
+            format!(
+                "<p class=\"muted\" id=\"quota-freshness\">{}</p>\n",
+                escape(f)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<section id=\"quota\">\n<h2>Subscription quota</h2>\n{plan}{overage}{blind}{rows}\
+         {freshness}</section>\n"
+    )
 }
 
 /// One quota window: its name, percentage and status above a bar filled to the
 /// utilization (clamped to 0..100%), its reset time and when it was reported below.
 fn quota_row(row: &QuotaRow) -> String {
-    let (text_class, fill_class) = status_classes(&row.status);
     let utilization = row.utilization.filter(|u| u.is_finite());
+    let (text_class, fill_class) = match row.status.as_deref() {
+        Some(status) => status_classes(status),
+        None => utilization_classes(utilization),
+    };
     let percent = utilization.map_or_else(|| "—".to_string(), |u| format!("{:.0}%", u * 100.0));
     let resets = row.resets.as_deref().map_or_else(
         || "reset time unknown".to_string(),
         |r| format!("resets {}", escape(r)),
     );
+    let status = row
+        .status
+        .as_deref()
+        .map(|s| format!(" <span class=\"{text_class}\">{}</span>", escape(s)))
+        .unwrap_or_default();
     format!(
-        "<div class=\"quota\">\n<div class=\"quota-head\"><strong>{window}</strong>\
-         <span>{percent} <span class=\"{text_class}\">{status}</span></span></div>\n\
+        "<div class=\"quota\" data-window=\"{key}\">\n<div class=\"quota-head\"><strong>{window}</strong>\
+         <span>{percent}{status}</span></div>\n\
          <div class=\"quota-bar\"><div class=\"quota-fill {fill_class}\" \
          style=\"width:{width}%\"></div></div>\n\
          <div class=\"muted\">{resets} · reported {seen}</div>\n</div>\n",
-        window = escape(&window_label(&row.window)),
-        status = escape(&row.status),
+        key = escape(&row.window),
+        window = escape(&window_label(&row.window, row.model.as_deref())),
         width = fill_width(utilization),
         seen = escape(&row.seen),
+    )
+}
+
+/// The extra-usage spend as a bar against its monthly limit.
+fn extra_usage_row(row: &ExtraUsageRow) -> String {
+    let utilization = row.utilization.filter(|u| u.is_finite());
+    let (_, fill_class) = utilization_classes(utilization);
+    let percent = utilization.map_or_else(|| "—".to_string(), |u| format!("{:.0}%", u * 100.0));
+    format!(
+        "<div class=\"quota\" data-window=\"extra_usage\">\n<div class=\"quota-head\">\
+         <strong>Extra usage</strong><span>{percent}</span></div>\n\
+         <div class=\"quota-bar\"><div class=\"quota-fill {fill_class}\" \
+         style=\"width:{width}%\"></div></div>\n\
+         <div class=\"muted\">{spent}</div>\n</div>\n",
+        width = fill_width(utilization),
+        spent = escape(&row.spent),
     )
 }
 
@@ -263,6 +346,17 @@ fn status_classes(status: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The classes for a window reported without a status: green below 80 %, amber below
+/// 100 %, red at 100 %, grey when unknown.
+fn utilization_classes(utilization: Option<f64>) -> (&'static str, &'static str) {
+    match utilization {
+        None => ("unknown", "fill-unknown"),
+        Some(u) if u >= 0.995 => ("bad", "fill-bad"),
+        Some(u) if u >= 0.8 => ("warn", "fill-warn"),
+        Some(_) => ("ok", "fill-ok"),
+    }
+}
+
 /// The bar's width in percent: the utilization clamped to 0..=100, to one decimal
 /// (unknown: 0).
 fn fill_width(utilization: Option<f64>) -> f64 {
@@ -270,18 +364,20 @@ fn fill_width(utilization: Option<f64>) -> f64 {
     (percent * 10.0).round() / 10.0
 }
 
-/// A quota window's name as people say it (`five_hour` → "5-hour window"); unknown
-/// names as they are.
-fn window_label(window: &str) -> String {
-    match window {
-        "five_hour" => "5-hour window",
-        "seven_day" => "7-day window",
-        "seven_day_opus" => "7-day Opus",
-        "seven_day_sonnet" => "7-day Sonnet",
-        "overage" => "Extra usage",
-        other => other,
+/// A quota window's name as people say it (`five_hour` → "5-hour window", a model-scoped
+/// window → "7-day Fable"); unknown names as they are.
+fn window_label(window: &str, model: Option<&str>) -> String {
+    match (window, model) {
+        ("model_scoped", Some(model)) => format!("7-day {model}"),
+        ("five_hour", _) => "5-hour window".to_string(),
+        ("seven_day", _) => "7-day window".to_string(),
+        ("seven_day_opus", _) => "7-day Opus".to_string(),
+        ("seven_day_sonnet", _) => "7-day Sonnet".to_string(),
+        ("seven_day_oauth_apps", _) => "7-day OAuth apps".to_string(),
+        ("model_scoped", None) => "7-day per model".to_string(),
+        ("overage", _) => "Extra usage".to_string(),
+        (other, _) => other.to_string(),
     }
-    .to_string()
 }
 
 /// "CLI processes": requests being answered out of the limit, queued, warm, and kept for
@@ -413,8 +509,9 @@ mod tests {
     fn quota(window: &str, utilization: Option<f64>, status: &str) -> QuotaRow {
         QuotaRow {
             window: window.into(),
+            model: None,
             utilization,
-            status: status.into(),
+            status: Some(status.into()),
             resets: Some("2026-12-03 18:50 (in 1 h 12 min)".into()),
             seen: "12 s ago".into(),
         }
@@ -461,6 +558,10 @@ mod tests {
                 quota("seven_day", Some(0.42), "allowed_warning"),
                 quota("seven_day_opus", None, "allowed"),
             ],
+            plan: None,
+            quota_blind: None,
+            extra_usage: None,
+            quota_freshness: None,
             using_overage: false,
             recent: vec![recent("claude-sonnet-4", Some(850)), recent("opus", None)],
             refresh_secs: 10,
@@ -495,11 +596,19 @@ mod tests {
         view.auth_warning = Some(EVIL.into());
         view.quota = vec![QuotaRow {
             window: EVIL.into(),
+            model: Some(EVIL.into()),
             utilization: Some(0.5),
-            status: EVIL.into(),
+            status: Some(EVIL.into()),
             resets: Some(EVIL.into()),
             seen: EVIL.into(),
         }];
+        view.plan = Some(EVIL.into());
+        view.quota_blind = Some((EVIL.into(), EVIL.into()));
+        view.extra_usage = Some(ExtraUsageRow {
+            utilization: Some(0.1),
+            spent: EVIL.into(),
+        });
+        view.quota_freshness = Some(EVIL.into());
         let mut row = recent(EVIL, Some(1));
         row.id = EVIL.into();
         row.endpoint = EVIL.into();
@@ -552,9 +661,10 @@ mod tests {
         assert!(html.contains("quota-fill fill-ok"));
         assert!(html.contains("resets 2026-12-03 18:50 (in 1 h 12 min)"));
         assert!(html.contains("reported 12 s ago"));
-        assert_eq!(window_label("seven_day_sonnet"), "7-day Sonnet");
-        assert_eq!(window_label("overage"), "Extra usage");
-        assert_eq!(window_label("seven_day_cowork"), "seven_day_cowork");
+        assert_eq!(window_label("seven_day_sonnet", None), "7-day Sonnet");
+        assert_eq!(window_label("overage", None), "Extra usage");
+        assert_eq!(window_label("model_scoped", Some("Fable")), "7-day Fable");
+        assert_eq!(window_label("seven_day_cowork", None), "seven_day_cowork");
     }
 
     #[test]
@@ -644,9 +754,7 @@ mod tests {
             ..StatusView::default()
         };
         let html = render(&view);
-        assert!(html.contains(
-            "No quota information yet: it arrives with the first answer from Anthropic."
-        ));
+        assert!(html.contains("No quota information yet: the claude CLI is asked for it"));
         assert_eq!(html.matches("class=\"quota-bar\"").count(), 0);
         let body = tbody(&html);
         assert_eq!(body.matches("<tr>").count(), 1);
@@ -656,6 +764,56 @@ mod tests {
         assert!(html.contains("No container URL yet"));
         assert!(html.contains("badge warn"));
         assert!(!html.contains("http://"));
+    }
+
+    /// Windows from the usage check (no status word) are coloured by how full they are, the
+    /// model-scoped one carries its label, extra usage gets a bar of its own, and the plan
+    /// and freshness are said.
+    #[test]
+    fn usage_check_windows_plan_and_extra_usage() {
+        let mut view = full_view();
+        view.quota = vec![
+            QuotaRow {
+                status: None,
+                ..quota("five_hour", Some(0.42), "")
+            },
+            QuotaRow {
+                model: Some("Fable".into()),
+                status: None,
+                ..quota("model_scoped", Some(0.9), "")
+            },
+        ];
+        view.plan = Some("Max".into());
+        view.extra_usage = Some(ExtraUsageRow {
+            utilization: Some(0.25),
+            spent: "12.34 of 50.00 USD spent this billing period".into(),
+        });
+        view.quota_freshness = Some("asked the claude CLI 12 s ago".into());
+        let html = render(&view);
+        assert_eq!(html.matches("class=\"quota-bar\"").count(), 3);
+        assert!(html.contains("data-window=\"model_scoped\""));
+        assert!(html.contains("7-day Fable"));
+        assert!(html.contains("quota-fill fill-ok"));
+        assert!(html.contains("quota-fill fill-warn"));
+        assert!(html.contains("Plan: <strong>Max</strong>"));
+        assert!(html.contains("data-window=\"extra_usage\""));
+        assert!(html.contains("12.34 of 50.00 USD"));
+        assert!(html.contains("asked the claude CLI 12 s ago"));
+    }
+
+    /// A login that cannot see its windows says so where the bars would be, with the fix,
+    /// and keeps the bars it has.
+    #[test]
+    fn blind_logins_get_the_fix() {
+        let mut view = full_view();
+        view.quota_blind = Some(("cannot see".into(), "run this".into()));
+        let html = render(&view);
+        assert!(html.contains("id=\"quota-blind\""));
+        assert!(html.contains("<strong>Fix:</strong> run this"));
+        assert_eq!(html.matches("class=\"quota-bar\"").count(), 3);
+        view.quota.clear();
+        let html = render(&view);
+        assert!(!html.contains("No quota information yet"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The `login`, `logout` and `status` subcommands: what they print and their exit codes.
+//! The `login` (and `login --cli`), `logout` and `status` subcommands: what they print and
+//! their exit codes.
 //! `main` only dispatches here.
 //!
 //! Exit codes: 0 success (also "already logged in"); 1 failure (login failed, no usable
@@ -55,6 +56,73 @@ pub async fn login(settings: &Settings, force: bool, no_browser: bool) -> Outcom
             }
         }
     }
+}
+
+/// `claude-max-proxy login --cli [--force] [--no-browser]`: the claude CLI gets a login of
+/// its own (see [`crate::login::handoff`]); the stored token, which would shadow it, goes.
+pub async fn login_cli(settings: &Settings, force: bool, no_browser: bool) -> Outcome {
+    let cli = crate::login::handoff::cli(settings)
+        .map_err(|e| Failure::new(Exit::Failure, format!("login failed: {e}")))?;
+    let cli_logged_in = matches!(
+        probe::ask(&cli, probe::PROBE_TIMEOUT).await,
+        CliLogin::LoggedIn { ref method } if method == "claude.ai"
+    );
+    if cli_logged_in && !force {
+        println!(
+            "The claude CLI is already logged in with its own claude.ai login; the proxy uses \
+             it. `claude-max-proxy login --cli --force` logs it in again."
+        );
+    } else {
+        let via = if no_browser { Via::Paste } else { Via::Browser };
+        let grant = flow::Grant {
+            scope: crate::login::handoff::CLI_LOGIN_SCOPES,
+            lifetime: None,
+        };
+        let minted = match via {
+            Via::Paste => flow::obtain(settings, via, grant, &mut std::io::stdout()).await,
+            Via::Browser => flow::obtain(settings, via, grant, &mut std::io::stderr()).await,
+        }
+        .map_err(|e| {
+            let exit = if e.exit_code() == Exit::NoBrowser.code() {
+                Exit::NoBrowser
+            } else {
+                Exit::Failure
+            };
+            Failure::new(exit, format!("login failed: {e}"))
+        })?;
+        let said = crate::login::handoff::hand_over(&cli, &minted)
+            .await
+            .map_err(|e| Failure::new(Exit::Failure, format!("login failed: {e}")))?;
+        println!(
+            "The claude CLI took the login ({}); it keeps and refreshes it itself, with the \
+             profile scope that shows the plan's usage windows.",
+            if said.is_empty() { "done" } else { &said }
+        );
+    }
+    match store::remove_token(settings) {
+        Ok(Some(path)) => println!(
+            "Removed the stored token {} so that the CLI's login is used.",
+            path.display()
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            return Err(Failure::new(
+                Exit::Failure,
+                format!(
+                    "the claude CLI is logged in, but the stored token, which the proxy would \
+                     still use, could not be removed: {e}; run `claude-max-proxy logout`"
+                ),
+            ));
+        }
+    }
+    println!("The proxy uses the CLI's login from the next request on, no restart needed.");
+    if settings.auth_mode == crate::config::AuthMode::ApiKey {
+        println!(
+            "Note: auth_mode is \"api-key\", so the proxy uses the API key until auth_mode is \
+             \"subscription\"."
+        );
+    }
+    Ok(Exit::Success)
 }
 
 /// Whether there is nothing to do: a stored token that is not near its end, or a CLI that

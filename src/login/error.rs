@@ -36,6 +36,8 @@ pub enum LoginError {
     NoStateDir,
     /// The token could not be written, or randomness was unavailable.
     Io { what: String, reason: String },
+    /// `login --cli`: the claude CLI did not take the login handed to it.
+    CliLogin { reason: String },
 }
 
 impl fmt::Display for LoginError {
@@ -112,6 +114,12 @@ impl fmt::Display for LoginError {
                 "no state directory: set `state_dir` in the config (or HOME / XDG_DATA_HOME)"
             ),
             LoginError::Io { what, reason } => write!(f, "{what}: {reason}"),
+            LoginError::CliLogin { reason } => write!(
+                f,
+                "the claude CLI did not take the login: {reason}. Nothing was changed; run \
+                 `claude auth login` yourself (it opens its own browser login), or \
+                 `claude-max-proxy login --cli` again"
+            ),
         }
     }
 }

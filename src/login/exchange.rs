@@ -1,10 +1,12 @@
-//! The token endpoint: trading the authorization code (plus the PKCE verifier) for the
-//! long-lived token, as the official CLI's `setup-token` does.
+//! The token endpoint: trading the authorization code (plus the PKCE verifier) for tokens,
+//! as the official CLI does.
 //!
 //! The request is a JSON POST of `grant_type=authorization_code, code, redirect_uri,
-//! client_id, code_verifier, state, expires_in` (one year, like `setup-token`); the answer's
-//! `access_token` and `expires_in` are what we keep. Errors carry the endpoint's own
-//! message, with anything we sent scrubbed out of it, and never the request body.
+//! client_id, code_verifier, state` and, for the long-lived token `setup-token` mints,
+//! `expires_in` (one year); the CLI's own login (`claude auth login`) sends no lifetime and
+//! gets a short-lived access token with a refresh token. The answer's `access_token`,
+//! `expires_in`, `refresh_token` and `scope` are what we keep. Errors carry the endpoint's
+//! own message, with anything we sent scrubbed out of it, and never the request body.
 
 use std::time::Duration;
 
@@ -28,6 +30,10 @@ pub struct Minted {
     pub access_token: String,
     /// Seconds from now, when the endpoint says.
     pub expires_in: Option<i64>,
+    /// Present for a login without a long lifetime (the CLI's own kind).
+    pub refresh_token: Option<String>,
+    /// The scopes granted, space-separated, when the endpoint says.
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for Minted {
@@ -35,6 +41,11 @@ impl std::fmt::Debug for Minted {
         f.debug_struct("Minted")
             .field("access_token", &"<hidden>")
             .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<hidden>"),
+            )
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -43,13 +54,17 @@ impl std::fmt::Debug for Minted {
 struct TokenResponse {
     access_token: Option<String>,
     expires_in: Option<i64>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
 }
 
-/// Exchanges `returned.code` for a token.
+/// Exchanges `returned.code` for tokens; `lifetime` is the `expires_in` asked for (`None`:
+/// the server's default, with a refresh token).
 pub async fn exchange(
     settings: &Settings,
     attempt: &Attempt,
     returned: &Returned,
+    lifetime: Option<i64>,
 ) -> Result<Minted, LoginError> {
     let client = reqwest::Client::builder()
         .timeout(EXCHANGE_TIMEOUT)
@@ -61,15 +76,17 @@ pub async fn exchange(
             status: None,
             message: format!("cannot build the HTTPS client: {e}"),
         })?;
-    let body = json!({
+    let mut body = json!({
         "grant_type": "authorization_code",
         "code": returned.code,
         "redirect_uri": settings.oauth_redirect_uri,
         "client_id": settings.oauth_client_id,
         "code_verifier": attempt.verifier,
         "state": returned.state,
-        "expires_in": REQUESTED_LIFETIME_SECS,
     });
+    if let Some(lifetime) = lifetime {
+        body["expires_in"] = json!(lifetime);
+    }
     let scrub = |text: &str| scrub(text, &[&returned.code, &attempt.verifier, &returned.state]);
     let response = client
         .post(&settings.oauth_token_url)
@@ -115,6 +132,10 @@ pub async fn exchange(
     Ok(Minted {
         access_token,
         expires_in: parsed.expires_in.filter(|s| *s > 0),
+        refresh_token: parsed.refresh_token.filter(|t| valid_token(t)),
+        scope: parsed
+            .scope
+            .filter(|s| s.len() <= 1024 && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')),
     })
 }
 

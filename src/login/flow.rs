@@ -1,5 +1,7 @@
 //! One login, from the PKCE secrets to the stored file: get a code (browser or pasted),
-//! check its state, exchange it, store the token. Bounded by `login_timeout_secs` overall.
+//! check its state, exchange it, store the token ([`run`]); or the same up to the minted
+//! tokens for another scope and lifetime ([`obtain`], which `login --cli` hands to the CLI).
+//! Bounded by `login_timeout_secs` overall.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,12 +34,45 @@ pub struct Stored {
     pub token: StoredToken,
 }
 
-/// Runs one login. Progress and instructions go to `out`.
+/// What a login asks the authorization server for.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    /// Space-separated scopes.
+    pub scope: &'a str,
+    /// `expires_in` of the token exchange; `None`: the server's default, with a refresh
+    /// token.
+    pub lifetime: Option<i64>,
+}
+
+/// Runs one login of the kind `setup-token` makes (`oauth_scope`, one year) and stores the
+/// token. Progress and instructions go to `out`.
 pub async fn run(settings: &Settings, via: Via, out: &mut dyn Write) -> Result<Stored, LoginError> {
+    let grant = Grant {
+        scope: &settings.oauth_scope,
+        lifetime: Some(exchange::REQUESTED_LIFETIME_SECS),
+    };
+    let minted = obtain(settings, via, grant, out).await?;
+    let now = clock::now();
+    let token = StoredToken {
+        token: minted.access_token,
+        expires_at: minted.expires_in.map(|secs| now.saturating_add(secs)),
+        created_at: now,
+    };
+    let path = store::save_token(settings, &token)?;
+    Ok(Stored { path, token })
+}
+
+/// Runs one login for `grant` up to the minted tokens (nothing stored).
+pub async fn obtain(
+    settings: &Settings,
+    via: Via,
+    grant: Grant<'_>,
+    out: &mut dyn Write,
+) -> Result<exchange::Minted, LoginError> {
     let timeout_secs = settings.login_timeout_secs;
     let deadline = Instant::now() + Duration::from_secs(timeout_secs);
     let attempt = Attempt::new()?;
-    let authorize_url = pkce::authorize_url(settings, &attempt)?;
+    let authorize_url = pkce::authorize_url(settings, &attempt, grant.scope)?;
     let returned = match via {
         Via::Paste => manual::obtain_code(&authorize_url, out, deadline, timeout_secs).await?,
         Via::Browser => with_browser(settings, &attempt, &authorize_url, out, deadline).await?,
@@ -49,21 +84,11 @@ pub async fn run(settings: &Settings, via: Via, out: &mut dyn Write) -> Result<S
         out,
         "Got the authorization code; exchanging it for a token…"
     );
-    let minted =
-        match tokio::time::timeout_at(deadline, exchange::exchange(settings, &attempt, &returned))
-            .await
-        {
-            Ok(minted) => minted?,
-            Err(_) => return Err(LoginError::TimedOut { secs: timeout_secs }),
-        };
-    let now = clock::now();
-    let token = StoredToken {
-        token: minted.access_token,
-        expires_at: minted.expires_in.map(|secs| now.saturating_add(secs)),
-        created_at: now,
-    };
-    let path = store::save_token(settings, &token)?;
-    Ok(Stored { path, token })
+    let exchanged = exchange::exchange(settings, &attempt, &returned, grant.lifetime);
+    match tokio::time::timeout_at(deadline, exchanged).await {
+        Ok(minted) => minted,
+        Err(_) => Err(LoginError::TimedOut { secs: timeout_secs }),
+    }
 }
 
 async fn with_browser(

@@ -23,7 +23,10 @@
 //! - [`manual`]: the `--no-browser` flow (print the URL, read the pasted code).
 //! - [`probe`]: asking the CLI whether it is logged in itself (`claude auth status`).
 //! - [`source`]: which credentials the daemon uses, for `status` and `/health`.
-//! - [`flow`]: one login from PKCE to the stored file.
+//! - [`flow`]: one login from PKCE to the stored file (or to the minted tokens).
+//! - [`handoff`]: `login --cli`, the same login with the CLI's own scopes handed to
+//!   `claude auth login`, so that the CLI owns and refreshes it (and sees the plan's
+//!   usage windows, which an inference-only token cannot).
 //! - [`cli`]: the `login`, `logout` and `status` subcommands (printing, exit codes).
 //! - [`clock`]: re-exported from the crate root (Unix time and UTC dates).
 //! - [`error`]: [`LoginError`], the failures callers branch on.
@@ -57,6 +60,7 @@ pub use crate::clock;
 pub mod error;
 pub mod exchange;
 pub mod flow;
+pub mod handoff;
 pub mod manual;
 pub mod pkce;
 pub mod probe;

@@ -62,8 +62,12 @@ fn random_urlsafe() -> Result<String, LoginError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// The authorize URL for `attempt`, from the `oauth_*` settings.
-pub fn authorize_url(settings: &Settings, attempt: &Attempt) -> Result<Url, LoginError> {
+/// The authorize URL for `attempt` asking for `scope`, from the `oauth_*` settings.
+pub fn authorize_url(
+    settings: &Settings,
+    attempt: &Attempt,
+    scope: &str,
+) -> Result<Url, LoginError> {
     let mut url = Url::parse(&settings.oauth_authorize_url).map_err(|e| LoginError::Io {
         what: "`oauth_authorize_url` is not a URL".to_string(),
         reason: e.to_string(),
@@ -73,7 +77,7 @@ pub fn authorize_url(settings: &Settings, attempt: &Attempt) -> Result<Url, Logi
         .append_pair("client_id", &settings.oauth_client_id)
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", &settings.oauth_redirect_uri)
-        .append_pair("scope", &settings.oauth_scope)
+        .append_pair("scope", scope)
         .append_pair("code_challenge", &attempt.challenge)
         .append_pair("code_challenge_method", "S256")
         .append_pair("state", &attempt.state);
@@ -249,7 +253,7 @@ mod tests {
     fn authorize_url_has_the_setup_token_parameters() {
         let settings = Settings::default();
         let attempt = Attempt::new().unwrap();
-        let url = authorize_url(&settings, &attempt).unwrap();
+        let url = authorize_url(&settings, &attempt, &settings.oauth_scope).unwrap();
         assert!(
             url.as_str()
                 .starts_with("https://claude.com/cai/oauth/authorize?code=true&client_id=")

@@ -76,7 +76,7 @@ impl Backend {
         let mut answer = Answer::default();
         let pumped = pump(
             run,
-            &self.quota,
+            self,
             &mut io,
             &HashMap::new(),
             tx,
@@ -187,16 +187,7 @@ impl Backend {
             return;
         }
         let mut answer = Answer::default();
-        let pumped = pump(
-            run,
-            &self.quota,
-            &mut live.io,
-            &results,
-            tx,
-            deadline,
-            &mut answer,
-        )
-        .await;
+        let pumped = pump(run, self, &mut live.io, &results, tx, deadline, &mut answer).await;
         match pumped {
             Pumped::Finished => {
                 live.digest = live::digest_after(&run.plan, &answer);

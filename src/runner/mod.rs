@@ -20,6 +20,7 @@
 //! - [`work_root`]: the private directory runs live in; `workspace`: one run's directory.
 //! - [`sweep`]: what a killed daemon left behind, removed at start.
 //! - `io`: bounded reads of the CLI's pipes.
+//! - [`usage`]: the short-lived process that asks the CLI for the plan's usage windows.
 
 mod execute;
 mod io;
@@ -29,6 +30,7 @@ pub mod pool;
 mod prepare;
 mod pump;
 pub mod sweep;
+pub mod usage;
 pub mod work_root;
 mod workspace;
 
@@ -87,6 +89,8 @@ pub struct Backend {
     owner: String,
     /// The subscription's windows as the CLI last reported them.
     pub quota: QuotaBook,
+    /// When the plan's usage is asked of the CLI next.
+    usage: usage::UsageRefresh,
     /// Runs served by a process started for them / by a warm one, since start.
     pub served_cold: AtomicU64,
     pub served_warm: AtomicU64,
@@ -164,6 +168,7 @@ impl Backend {
             work_root_named: settings.work_dir.is_some(),
             owner: sweep::owner_stamp(),
             quota: QuotaBook::new(),
+            usage: usage::UsageRefresh::default(),
             served_cold: AtomicU64::new(0),
             served_warm: AtomicU64::new(0),
             served_live: AtomicU64::new(0),
@@ -213,11 +218,12 @@ impl Backend {
         self.refresh_cli().await;
     }
 
-    /// Ends warm processes and refuses new runs (shutdown).
+    /// Ends warm processes and refuses new runs (shutdown); the usage task stops.
     pub fn close(&self) {
         self.limiter.close();
         self.pool.close();
         self.live.close();
+        self.usage_wanted();
     }
 
     /// The CLI as last seen.

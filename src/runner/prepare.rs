@@ -72,7 +72,7 @@ impl Prepared {
 
 impl Backend {
     /// A fresh run directory; the work root is made again if something removed it.
-    fn workspace(&self) -> Result<Workspace, ApiError> {
+    pub(super) fn workspace(&self) -> Result<Workspace, ApiError> {
         let created = match Workspace::create(&self.work_root, &self.owner) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 work_root::prepare(

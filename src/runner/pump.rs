@@ -24,7 +24,6 @@ use crate::claude::tool_server::{PendingCall, Reply, ToolServer, call_result_lin
 use crate::config::Settings;
 use crate::openai::FinishReason;
 use crate::openai::{ApiError, ErrorKind};
-use crate::quota::QuotaBook;
 use crate::translate::outcome::{Finish, Output, Translator};
 use crate::translate::stop::StopMatcher;
 
@@ -187,7 +186,7 @@ impl Answer {
 /// gets the answer as the client has it.
 pub(super) async fn pump(
     run: &Run,
-    quota: &QuotaBook,
+    backend: &super::Backend,
     io: &mut CliIo,
     results: &HashMap<String, Value>,
     tx: &mpsc::Sender<Output>,
@@ -195,6 +194,7 @@ pub(super) async fn pump(
     answer: &mut Answer,
 ) -> Pumped {
     let settings = &run.settings;
+    let quota = &backend.quota;
     let mut translator = translator_for(run, io.tools.is_some());
     let mut saw_garbage = false;
     let mut stop = StopMatcher::new(&run.plan.stop);
@@ -235,7 +235,9 @@ pub(super) async fn pump(
                 let now = crate::clock::now();
                 quota.record(info, now);
                 if info.refused() {
-                    return Pumped::Refused(crate::quota::limit_error(info, now));
+                    backend.usage_wanted();
+                    let known = quota.snapshot();
+                    return Pumped::Refused(crate::quota::limit_error(info, &known, now));
                 }
                 if info.is_using_overage {
                     tracing::info!("Anthropic bills this request as extra usage (overage)");
@@ -253,6 +255,20 @@ pub(super) async fn pump(
             None => (outputs, false),
         };
         for output in outputs {
+            let output = match output {
+                // An upstream 429 without a refusing rate_limit_event: say which window,
+                // if the book knows, and ask for fresh numbers.
+                Output::Failed(error) if error.kind == ErrorKind::RateLimited => {
+                    backend.usage_wanted();
+                    let known = quota.snapshot();
+                    Output::Failed(crate::quota::refusal::explain(
+                        error,
+                        &known,
+                        crate::clock::now(),
+                    ))
+                }
+                other => other,
+            };
             answer.record(&output);
             // A client that stops reading is treated as gone after `idle_timeout_secs`: it
             // must not hold a CLI (and its slot) forever.

@@ -3,7 +3,8 @@
 //! sends.
 //!
 //! - `GET /authorize`: checks `code=true`, `client_id`, `response_type=code`,
-//!   `redirect_uri` (= this server's `/callback`), `scope=user:inference`,
+//!   `redirect_uri` (= this server's `/callback`), `scope` (`user:inference`, what
+//!   `setup-token` asks, or [`CLI_LOGIN_SCOPES`], the CLI's own login),
 //!   `code_challenge`, `code_challenge_method=S256`, `state`; mints a code and redirects
 //!   to the callback (or, with [`Behavior::hang_authorize`], shows a page that never does).
 //! - `GET /callback`: the page the real one imitates: "Authentication Code" and the
@@ -14,7 +15,9 @@
 //!   (known, unused), `client_id`, `redirect_uri`, `state` and that
 //!   `BASE64URL(SHA256(code_verifier))` is the challenge; answers the documented JSON
 //!   (`access_token`, `token_type`, `expires_in`, `scope`, …) or an OAuth error
-//!   `{"error","error_description"}` with 400.
+//!   `{"error","error_description"}` with 400. An inference-only grant must ask for one
+//!   year (`expires_in`) and gets no refresh token; a grant with the profile scope must not
+//!   ask for a lifetime and gets an 8-hour access token and a `refresh_token`.
 
 #![allow(dead_code)]
 
@@ -40,6 +43,9 @@ use tokio::task::JoinHandle;
 pub const CLIENT_ID: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
 /// The lifetime `setup-token` asks for.
 pub const ONE_YEAR: i64 = 31_536_000;
+/// The scopes of the CLI's own login that `login --cli` asks for.
+pub const CLI_LOGIN_SCOPES: &str =
+    "user:profile user:inference user:sessions:claude_code user:mcp_servers";
 
 /// How the callback page gets the code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +85,7 @@ struct Grant {
     challenge: String,
     redirect_uri: String,
     state: String,
+    scope: String,
     used: bool,
 }
 
@@ -92,6 +99,8 @@ struct State {
     token_requests: Vec<Value>,
     /// Every access token minted.
     minted: Vec<String>,
+    /// Every refresh token minted.
+    refresh_minted: Vec<String>,
     /// Every authorize URL query seen.
     authorize_queries: Vec<String>,
     counter: u64,
@@ -175,6 +184,13 @@ impl FakeOAuth {
     }
     pub fn minted(&self) -> Vec<String> {
         self.state.lock().expect("fake state").minted.clone()
+    }
+    pub fn refresh_minted(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .expect("fake state")
+            .refresh_minted
+            .clone()
     }
     pub fn authorize_queries(&self) -> Vec<String> {
         self.state
@@ -280,9 +296,15 @@ fn authorize(query: &str, addr: SocketAddr, state: &Mutex<State>) -> Response<Fu
         ("client_id", Some(CLIENT_ID)),
         ("response_type", Some("code")),
         ("redirect_uri", Some(expected_redirect.as_str())),
-        ("scope", Some("user:inference")),
         ("code_challenge_method", Some("S256")),
     ];
+    let scope = p.get("scope").cloned().unwrap_or_default();
+    if scope != "user:inference" && scope != CLI_LOGIN_SCOPES {
+        return html(
+            StatusCode::BAD_REQUEST,
+            "<h1>Bad authorize request</h1><p>wrong scope</p>",
+        );
+    }
     for (key, want) in checks {
         if p.get(key).map(String::as_str) != want {
             return html(
@@ -315,6 +337,7 @@ fn authorize(query: &str, addr: SocketAddr, state: &Mutex<State>) -> Response<Fu
             challenge: challenge.clone(),
             redirect_uri: expected_redirect.clone(),
             state: sent_state.clone(),
+            scope,
             used: false,
         },
     );
@@ -420,11 +443,32 @@ fn token(content_type: &str, body: &[u8], state: &Mutex<State>) -> Response<Full
     if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != grant.challenge {
         return error("PKCE verification failed");
     }
-    if request.get("expires_in").and_then(Value::as_i64) != Some(ONE_YEAR) {
+    let profile = grant.scope.split(' ').any(|s| s == "user:profile");
+    let lifetime = request.get("expires_in").and_then(Value::as_i64);
+    if !profile && lifetime != Some(ONE_YEAR) {
         return error("expires_in must be one year, as setup-token asks");
+    }
+    if profile && lifetime.is_some() {
+        return error("a login with the profile scope gets no long lifetime");
     }
     if let Some(g) = s.grants.get_mut(&code) {
         g.used = true;
+    }
+    if profile {
+        let token = random_word(&mut s, "sk-ant-oat01-fakeprofile");
+        let refresh = random_word(&mut s, "sk-ant-ort01-fake");
+        s.minted.push(token.clone());
+        s.refresh_minted.push(refresh.clone());
+        return json_response(
+            StatusCode::OK,
+            json!({
+                "token_type": "Bearer",
+                "access_token": token,
+                "refresh_token": refresh,
+                "expires_in": 28_800,
+                "scope": grant.scope,
+            }),
+        );
     }
     let token = random_word(&mut s, "sk-ant-oat01-fake");
     s.minted.push(token.clone());

@@ -6,6 +6,7 @@ pub mod fake_oauth;
 pub mod login_env;
 pub mod mock_anthropic;
 pub mod skip;
+pub mod tls_standin;
 
 pub use skip::skip_or_fail;
 
@@ -94,6 +95,9 @@ pub struct DaemonOptions {
     pub netns: Option<String>,
     /// Start the daemon with this soft open-file limit (the hard limit unchanged).
     pub nofile_soft: Option<u64>,
+    /// Files written into the daemon's HOME before it starts: (path relative to HOME,
+    /// contents), e.g. the CLI's own login in `.claude/.credentials.json`.
+    pub home_files: Vec<(String, String)>,
 }
 
 impl DaemonOptions {
@@ -111,6 +115,12 @@ impl DaemonOptions {
 
     pub fn config(mut self, toml: &str) -> DaemonOptions {
         self.config_toml = Some(toml.to_string());
+        self
+    }
+
+    pub fn home_file(mut self, path: &str, contents: &str) -> DaemonOptions {
+        self.home_files
+            .push((path.to_string(), contents.to_string()));
         self
     }
 }
@@ -132,6 +142,13 @@ pub struct Daemon {
 impl Daemon {
     pub async fn start(options: DaemonOptions) -> Daemon {
         let home = tempfile::tempdir().expect("home");
+        for (path, contents) in &options.home_files {
+            let path = home.path().join(path);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).expect("home file dir");
+            }
+            std::fs::write(&path, contents).expect("write home file");
+        }
         let fake_log = tempfile::tempdir().expect("fake log dir");
         let work_dir = tempfile::tempdir().expect("work dir");
         let daemon_bin = env!("CARGO_BIN_EXE_claude-max-proxy");
@@ -158,6 +175,9 @@ impl Daemon {
             // pool and live conversations have their own tests.
             .env("CLAUDE_MAX_PROXY_WARM", "0")
             .env("CLAUDE_MAX_PROXY_LIVE_SESSIONS", "0")
+            // Nor a usage check (a CLI process of its own, asking Anthropic): the quota
+            // tests turn it on with a stand-in for Anthropic's usage endpoint.
+            .env("CLAUDE_MAX_PROXY_QUOTA_REFRESH_SECS", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
