@@ -423,8 +423,13 @@ fn cpu_time(pid: u32) -> Duration {
 }
 
 fn children_of(pid: u32) -> usize {
+    child_pids(pid).len()
+}
+
+/// The pids of `pid`'s live (not zombie) children.
+fn child_pids(pid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
     entries
         .flatten()
@@ -441,7 +446,7 @@ fn children_of(pid: u32) -> usize {
                 })
                 .unwrap_or(false)
         })
-        .count()
+        .collect()
 }
 
 async fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
@@ -645,6 +650,12 @@ impl Conn {
     /// A streaming chat completion; times the first chunk containing `first_marker` and
     /// `[DONE]`.
     async fn stream_chat_until(&mut self, body: &Value, first_marker: &str) -> Timing {
+        self.stream_chat_text(body, &[first_marker]).await.0
+    }
+
+    /// A streaming chat completion: the time to the first chunk containing any of
+    /// `first_markers` and to `[DONE]`, and the whole SSE text.
+    async fn stream_chat_text(&mut self, body: &Value, first_markers: &[&str]) -> (Timing, String) {
         let started = Instant::now();
         let request = Request::post("/v1/chat/completions")
             .header("host", "127.0.0.1")
@@ -673,17 +684,19 @@ impl Conn {
             };
             seen.extend_from_slice(&data);
             let text = String::from_utf8_lossy(&seen);
-            if first.is_none() && text.contains(first_marker) {
+            if first.is_none() && first_markers.iter().any(|m| text.contains(m)) {
                 first = Some(started.elapsed());
             }
             if text.contains("data: [DONE]") {
                 let total = started.elapsed();
+                let text = text.into_owned();
                 // Read the end of the chunked body so the connection can be reused.
                 let _ = tokio::time::timeout(STEP_LIMIT, body.collect()).await;
-                return Timing {
+                let timing = Timing {
                     first: first.unwrap_or(total),
                     total,
                 };
+                return (timing, text);
             }
             if text.contains("data: {\"error\"") {
                 panic!("the stream failed: {text}");

@@ -13,9 +13,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::mock_anthropic::MockAnthropic;
+use support::mock_anthropic::{Credential, MockAnthropic};
 use support::tls_standin::{self, PROFILE_TOKEN, StandIn, iso, window};
 use support::{Daemon, DaemonOptions, eventually};
+
+/// The stored login of a `setup-token` style (inference scope only).
+const SETUP_TOKEN: &str = "sk-ant-oat01-setup-token-style";
 
 const MODELS: &str = "models = [\"claude-plain\", \"claude-err-429\", \"claude-quota-warn\"]\n";
 
@@ -78,6 +81,9 @@ async fn start_with(
 ) -> Option<(MockAnthropic, StandIn, Daemon)> {
     let cli = support::real_claude()?;
     let mock = MockAnthropic::start().await;
+    // The mock refuses credentials it was not told about: these logins are the test's own.
+    mock.accept(Credential::OAuthToken(PROFILE_TOKEN.to_string()));
+    mock.accept(Credential::OAuthToken(SETUP_TOKEN.to_string()));
     let standin = StandIn::start().await;
     standin.set_usage(usage);
     let mut options = DaemonOptions {
@@ -101,9 +107,9 @@ async fn start_with(
             &tls_standin::credentials_json(),
         )
     } else {
-        let stored = json!({"token": "sk-ant-oat01-setup-token-style", "expires_at": now() + 300 * 86_400,
+        let stored = json!({"token": SETUP_TOKEN, "expires_at": now() + 300 * 86_400,
                             "created_at": now()});
-        standin.refuse_usage_for("sk-ant-oat01-setup-token-style");
+        standin.refuse_usage_for(SETUP_TOKEN);
         options.home_file(
             ".local/share/claude-max-proxy/token.json",
             &stored.to_string(),

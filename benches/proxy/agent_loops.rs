@@ -15,13 +15,11 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use http_body_util::BodyExt;
-use hyper::Request;
 use serde_json::{Value, json};
 
 use super::{
-    Binaries, Conn, Counts, DirectCli, OAUTH_TOKEN, REAL_MODEL, REAL_SYSTEM, STEP_LIMIT, Timing,
-    WARM_ENV, dratio, firsts, ms, percentile, start_daemon,
+    Binaries, Conn, Counts, DirectCli, OAUTH_TOKEN, REAL_MODEL, REAL_SYSTEM, Timing, WARM_ENV,
+    dratio, firsts, ms, percentile, start_daemon,
 };
 use crate::mock_anthropic::MockAnthropic;
 
@@ -107,7 +105,7 @@ pub(super) async fn agent_loops(bins: &Binaries, counts: Counts) -> String {
         );
         if live != "0" {
             // The CLIs the daemon holds now: the kept one of the last loop, the warm one.
-            kept_rss = child_pids(daemon.pid())
+            kept_rss = super::child_pids(daemon.pid())
                 .into_iter()
                 .map(super::rss_kib)
                 .collect();
@@ -204,29 +202,6 @@ pub(super) async fn agent_loops(bins: &Binaries, counts: Counts) -> String {
     out
 }
 
-/// The pids of `pid`'s live children.
-fn child_pids(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = s.rsplit(')').next()?.to_string();
-                    let mut f = rest.split_whitespace();
-                    let state = f.next()?;
-                    let ppid: u32 = f.next()?.parse().ok()?;
-                    Some(ppid == pid && state != "Z")
-                })
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 #[derive(Default)]
 struct LoopRuns {
     walls: Vec<Duration>,
@@ -275,53 +250,8 @@ async fn run_loop(conn: &mut Conn, l: usize) -> (Duration, Vec<Timing>) {
 /// A streamed chat request: the time to its first content or tool-call chunk and to
 /// `[DONE]`, and the whole SSE text.
 async fn stream(conn: &mut Conn, body: &Value) -> (Timing, String) {
-    let started = Instant::now();
-    let request = Request::post("/v1/chat/completions")
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(
-            body.to_string(),
-        )))
-        .expect("request");
-    conn.ready().await;
-    let response = tokio::time::timeout(STEP_LIMIT, conn.sender.send_request(request))
+    conn.stream_chat_text(body, &["\"delta\":{\"content\":\"", "\"tool_calls\""])
         .await
-        .expect("response headers hung")
-        .expect("POST");
-    assert_eq!(response.status(), 200, "chat completion failed");
-    let mut body = response.into_body();
-    let mut seen = Vec::new();
-    let mut first = None;
-    loop {
-        let frame = tokio::time::timeout(STEP_LIMIT, body.frame())
-            .await
-            .expect("stream hung")
-            .expect("the stream ended without [DONE]")
-            .expect("stream frame");
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        seen.extend_from_slice(&data);
-        let text = String::from_utf8_lossy(&seen);
-        if first.is_none()
-            && (text.contains("\"delta\":{\"content\":\"") || text.contains("\"tool_calls\""))
-        {
-            first = Some(started.elapsed());
-        }
-        if text.contains("data: [DONE]") {
-            let total = started.elapsed();
-            let _ = tokio::time::timeout(STEP_LIMIT, body.collect()).await;
-            let timing = Timing {
-                first: first.unwrap_or(total),
-                total,
-            };
-            return (timing, text.into_owned());
-        }
-        assert!(
-            !text.contains("data: {\"error\""),
-            "the stream failed: {text}"
-        );
-    }
 }
 
 /// The chunks of an SSE text.

@@ -449,7 +449,7 @@ pub fn unknown_model(model: &str) -> bool {
     let shaped = !family.is_empty()
         && family.bytes().all(|b| b.is_ascii_lowercase())
         && version.bytes().next().is_some_and(|b| b.is_ascii_digit());
-    let steering = ["err-", "slow", "maxtok", "quota-"]
+    let steering = ["err-", "slow", "crawl", "maxtok", "quota-"]
         .iter()
         .any(|tag| model.contains(tag));
     shaped && !steering && !KNOWN_MODELS.contains(&model)
