@@ -9,12 +9,13 @@
 //!   what the CLI knows of each model (family, context window, output limit).
 //! - [`tokens`]: the local token estimate behind `POST /v1/messages/count_tokens`.
 //! - [`net`]: network facts: CIDR blocks, Docker bridges, the source filter, port holders.
-//! - [`openai`]: OpenAI wire types (requests, responses, chunks, errors) and request validation;
-//!   its [`openai::ChatRequest`] is the one request shape every endpoint is parsed into.
-//! - [`anthropic`]: the Messages API's wire format (`/v1/messages`): request parsing, the
-//!   message object and its stream events, the error object.
-//! - [`responses`]: the Responses API's wire format (`/v1/responses`): request parsing, the
-//!   response object and output items, the memory behind `previous_response_id`.
+//! - [`conversation`]: what every API is parsed into and answered from: the one request
+//!   shape ([`conversation::ChatRequest`]), attachments, tools and their results, generation
+//!   controls, limits, finish and usage, and [`conversation::ApiError`].
+//! - [`api`]: the three APIs, each owning its parsing, its stream and whole answers, ids and
+//!   error shape: [`api::chat`] (OpenAI chat completions), [`api::messages`] (Anthropic
+//!   Messages), [`api::responses`] (OpenAI Responses, with the memory behind
+//!   `previous_response_id`).
 //! - [`claude`]: the CLI: locating it, building its argv/env, spawning it in its own process
 //!   group, its stream-json events and the session files that carry earlier turns.
 //! - [`quota`]: the subscription's windows as the CLI last reported them.
@@ -32,13 +33,14 @@
 //!   service checks, each with its fix.
 //! - [`exit`]: every command's exit codes and the failure `main` prints.
 //!
-//! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`openai::ApiError`],
+//! Errors: plumbing uses the boxed [`Error`]; errors a client sees are [`conversation::ApiError`],
 //! rendered in the shape of the API the request came in on.
 
-pub mod anthropic;
+pub mod api;
 pub mod claude;
 pub mod clock;
 pub mod config;
+pub mod conversation;
 pub mod daemon;
 pub mod defer_hook;
 pub mod doctor;
@@ -48,9 +50,7 @@ pub mod login;
 pub mod mcp_stub;
 pub mod models;
 pub mod net;
-pub mod openai;
 pub mod quota;
-pub mod responses;
 pub mod runner;
 pub mod service;
 pub mod telemetry;

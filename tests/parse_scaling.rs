@@ -8,7 +8,7 @@
 //! a ratio near 1, quadratic work near 8; the test fails above 3. Bounded: every body is
 //! within the request limits (at most 512 tools, 10,000 tool calls, 200,000 JSON values).
 
-use claude_max_proxy::openai::ApiError;
+use claude_max_proxy::conversation::ApiError;
 
 /// Which parser.
 #[derive(Clone, Copy, Debug)]
@@ -21,10 +21,12 @@ enum Api {
 impl Api {
     fn parse(self, body: &[u8]) -> Result<(), ApiError> {
         match self {
-            Api::Chat => claude_max_proxy::openai::parse_chat_request(body).map(drop),
-            Api::Messages => claude_max_proxy::anthropic::parse_messages_request(body).map(drop),
+            Api::Chat => claude_max_proxy::api::chat::parse_chat_request(body).map(drop),
+            Api::Messages => {
+                claude_max_proxy::api::messages::parse_messages_request(body).map(drop)
+            }
             Api::Responses => {
-                claude_max_proxy::responses::parse_responses_request(body, |_| None).map(drop)
+                claude_max_proxy::api::responses::parse_responses_request(body, |_| None).map(drop)
             }
         }
     }

@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use claude_max_proxy::responses::{Kept, ResponseStore, StoreLimits, parse_responses_request};
+use claude_max_proxy::api::responses::{Kept, ResponseStore, StoreLimits, parse_responses_request};
 
 /// The system allocator, counting the bytes live on each thread.
 struct Counting;

@@ -12,29 +12,48 @@
 use arbitrary::Arbitrary;
 use serde_json::{Map, Value, json};
 
-/// `src/openai/`: request parsing and validation (images and documents included),
-/// responses, errors.
-#[path = "../../src/openai/mod.rs"]
-pub mod openai;
+/// `src/conversation/`: the one request shape every API is parsed into, with its images,
+/// documents, tools, controls, limits and errors.
+#[path = "../../src/conversation/mod.rs"]
+pub mod conversation;
 
-/// `src/anthropic/`: the Messages API's request parsing (into the same `ChatRequest`), its
-/// answers and its error object. It builds on `openai` only.
-#[path = "../../src/anthropic/mod.rs"]
-pub mod anthropic;
+/// `src/api/`: each API's request parser (into the same `ChatRequest`) and the pieces of its
+/// answers the invariants read; not the endpoints and writers (they need the HTTP side's
+/// crates).
+#[path = "../../src/api"]
+pub mod api {
+    /// Chat completions' parser.
+    #[path = "chat"]
+    pub mod chat {
+        #[path = "parse.rs"]
+        mod parse;
+        pub use parse::parse_chat_request;
+    }
 
-/// `src/responses/request.rs`: the Responses API's request parsing (into the same
-/// `ChatRequest`), its tools and the input items it keeps. Only the parser: `response.rs`
-/// builds answers (and needs `uuid`), `store.rs` is the daemon's memory behind
-/// `previous_response_id`, `input_list.rs` lists what it keeps.
-#[path = "../../src/responses"]
-pub mod responses {
-    #[path = "input_items.rs"]
-    mod input_items;
-    #[path = "request.rs"]
-    mod request;
-    #[path = "tools.rs"]
-    mod tools;
-    pub use request::{ResponsesMeta, ResponsesRequest, parse_responses_request};
+    /// The Messages API's parser and its error object.
+    #[path = "messages"]
+    pub mod messages {
+        #[path = "error.rs"]
+        mod error;
+        #[path = "parse.rs"]
+        mod parse;
+        pub use error::{error_json, status};
+        pub use parse::parse_messages_request;
+    }
+
+    /// The Responses API's parser (`reply.rs` builds answers and needs `uuid`, `store.rs` is
+    /// the daemon's memory behind `previous_response_id`, `input_list.rs` lists what it
+    /// keeps).
+    #[path = "responses"]
+    pub mod responses {
+        #[path = "input_items.rs"]
+        mod input_items;
+        #[path = "parse.rs"]
+        mod parse;
+        #[path = "tools.rs"]
+        mod tools;
+        pub use parse::{ResponsesMeta, ResponsesRequest, parse_responses_request};
+    }
 }
 
 /// `src/claude/events.rs` and the `rate_limit` events it parses (the rest of `claude`
@@ -58,10 +77,12 @@ pub mod translate {
     pub mod tool_names;
 }
 
-use anthropic::parse_messages_request;
+use api::chat::parse_chat_request;
+use api::messages as anthropic;
+use api::messages::parse_messages_request;
 use claude::events::parse_line;
-use openai::{ChatRequest, Role, ToolChoice, parse_chat_request};
-use responses::{ResponsesRequest, parse_responses_request};
+use api::responses::{ResponsesRequest, parse_responses_request};
+use conversation::{ChatRequest, Role, ToolChoice};
 use translate::outcome::{Output, Translator};
 
 // ---------------------------------------------------------------------------------------
@@ -113,7 +134,7 @@ pub fn check_chat_request(body: &[u8]) -> Option<ChatRequest> {
             let controls = &request.controls;
             assert!(controls.stop.len() <= 4 && controls.stop.iter().all(|s| !s.is_empty()));
             assert!(controls.max_tokens.is_none_or(|n| n >= 1));
-            if let openai::ResponseFormat::JsonSchema(schema) = &controls.format {
+            if let conversation::ResponseFormat::JsonSchema(schema) = &controls.format {
                 let parsed: Value = serde_json::from_str(schema).expect("schema is JSON");
                 assert!(parsed.is_object(), "a schema must be an object");
             }
@@ -188,14 +209,14 @@ pub fn check_messages_request(body: &[u8]) -> Option<ChatRequest> {
                 Role::Assistant,
                 "a call outside an assistant turn"
             );
-            assert!(!call.id.is_empty() && openai::tools::valid_name(&call.name));
+            assert!(!call.id.is_empty() && conversation::tools::valid_name(&call.name));
             let arguments: Value = serde_json::from_str(&call.arguments).expect("arguments JSON");
             assert!(arguments.is_object(), "arguments must be an object");
         }
     }
     let tools = &request.tools;
     for (i, function) in tools.functions.iter().enumerate() {
-        assert!(openai::tools::valid_name(&function.name), "{function:?}");
+        assert!(conversation::tools::valid_name(&function.name), "{function:?}");
         assert!(
             tools.functions[..i].iter().all(|f| f.name != function.name),
             "duplicate tool {:?}",
@@ -214,7 +235,7 @@ pub fn check_messages_request(body: &[u8]) -> Option<ChatRequest> {
     let controls = &request.controls;
     assert!(controls.stop.iter().all(|s| !s.is_empty()));
     assert!(controls.max_tokens.is_none_or(|n| n >= 1));
-    if let openai::ResponseFormat::JsonSchema(schema) = &controls.format {
+    if let conversation::ResponseFormat::JsonSchema(schema) = &controls.format {
         let parsed: Value = serde_json::from_str(schema).expect("schema is JSON");
         assert!(parsed.is_object(), "a schema must be an object");
     }
@@ -339,12 +360,12 @@ pub fn check_responses_request(body: &[u8]) -> Option<ResponsesRequest> {
                 "a call outside an assistant turn"
             );
             assert!(!call.id.is_empty() && call.id.len() <= 128, "{call:?}");
-            assert!(openai::tools::valid_name(&call.name), "{call:?}");
+            assert!(conversation::tools::valid_name(&call.name), "{call:?}");
         }
     }
     let tools = &request.tools;
     for (i, function) in tools.functions.iter().enumerate() {
-        assert!(openai::tools::valid_name(&function.name), "{function:?}");
+        assert!(conversation::tools::valid_name(&function.name), "{function:?}");
         assert!(
             tools.functions[..i].iter().all(|f| f.name != function.name),
             "duplicate tool {:?}",
@@ -364,7 +385,7 @@ pub fn check_responses_request(body: &[u8]) -> Option<ResponsesRequest> {
     let controls = &request.controls;
     assert!(controls.stop.is_empty(), "the Responses API has no stop");
     assert!(controls.max_tokens.is_none_or(|n| n >= 1));
-    if let openai::ResponseFormat::JsonSchema(schema) = &controls.format {
+    if let conversation::ResponseFormat::JsonSchema(schema) = &controls.format {
         let parsed: Value = serde_json::from_str(schema).expect("schema is JSON");
         assert!(parsed.is_object(), "a schema must be an object");
     }

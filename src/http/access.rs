@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use hyper::header::{HOST, HeaderValue, ORIGIN};
 use hyper::{HeaderMap, Uri};
 
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 
 /// Names containers and tools use for the host, always accepted.
 const BUILT_IN_NAMES: &[&str] = &[

@@ -10,7 +10,7 @@ use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 use subtle::ConstantTimeEq;
 
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 
 /// Checks the request's bearer token against `expected`.
 pub fn check(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {

@@ -12,7 +12,7 @@ use hyper::Request;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 
 /// Retry-After when the body budget is spent.
 const BUDGET_RETRY_SECS: u64 = 2;

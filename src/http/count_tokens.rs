@@ -15,8 +15,8 @@ use serde_json::json;
 use super::body::{self, BodyLimits};
 use super::respond::{self, Dialect};
 use super::{AppState, Body, Live};
+use crate::conversation::{ApiError, ErrorKind, json_object, required_model};
 use crate::models::registry::{self, DEFAULT_IMAGE_TOKENS};
-use crate::openai::{ApiError, ErrorKind, json_object, required_model};
 use crate::tokens;
 
 /// The header that marks the count as an estimate; its value names the tokenizer.

@@ -8,7 +8,7 @@ use hyper::Response;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 
 use super::{AppState, Body, Live, respond};
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 use crate::telemetry::{self, Scrape};
 
 pub fn metrics(state: &AppState, live: &Live) -> Response<Body> {

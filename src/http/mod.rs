@@ -11,12 +11,14 @@
 //!   what a caller without the key sees when one is set.
 //! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
-//! - [`health`], [`models`], [`chat`], [`messages`], [`count_tokens`], [`responses`], [`metrics`],
-//!   [`status`] (the page at `/`): one handler per route; [`run`] starts the CLI run of every generation endpoint,
-//!   [`answer`] gathers a whole answer; [`status_page`] renders that page, [`recent`] keeps what it lists.
+//! - [`endpoint`]: the one handler of the three generation APIs (`crate::api`'s endpoints:
+//!   chat completions, Messages, Responses) and of the kept responses; [`run`] starts the
+//!   CLI run of every generation request; [`sse`] streams the answer with `stream: true`,
+//!   [`answer`] gathers it whole; the API's own writer shapes both.
+//! - [`health`], [`models`], [`count_tokens`], [`metrics`], [`status`] (the page at `/`):
+//!   one handler per route; [`status_page`] renders that page, [`recent`] keeps what it
+//!   lists.
 //! - [`overage`]: extra usage, predicted from the last quota report.
-//! - [`sse`]: the streaming body for `stream: true`; [`chat_sse`], [`messages_sse`] and
-//!   [`responses_sse`] write each API's events.
 //! - [`request_log`]: the one structured log line per chat request; [`shown`]: how a
 //!   client's strings appear in it, on the status page and as metric labels.
 
@@ -24,22 +26,17 @@ pub mod access;
 mod answer;
 mod auth;
 pub mod body;
-mod chat;
-mod chat_sse;
 mod cors;
 mod count_tokens;
+mod endpoint;
 mod health;
 mod keyless;
-mod messages;
-mod messages_sse;
 mod metrics;
 mod models;
 mod overage;
 mod recent;
 mod request_log;
 mod respond;
-mod responses;
-mod responses_sse;
 mod run;
 mod shown;
 mod sse;
@@ -52,7 +49,10 @@ use std::sync::Arc;
 
 use hyper::{Method, Request, Response, body::Incoming};
 
-use crate::openai::{ApiError, ErrorKind};
+use crate::api::chat::Chat;
+use crate::api::messages::Messages;
+use crate::api::responses;
+use crate::conversation::{ApiError, ErrorKind};
 
 pub use respond::Body;
 pub use state::{AppState, ConnectionCounts, Live};
@@ -137,14 +137,27 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
     }
     if let Some(id) = input_items_of(path) {
         return match method {
-            Method::GET => responses::input_items(state, live, id, request.uri().query()),
+            Method::GET => endpoint::kept(responses::kept::input_items(
+                &state.responses,
+                id,
+                endpoint::kept_for(live),
+                request.uri().query(),
+            )),
             _ => method_not_allowed(dialect, &method, path, "GET"),
         };
     }
     if let Some(id) = response_id(path) {
         return match method {
-            Method::GET => responses::retrieve(state, live, id),
-            Method::DELETE => responses::delete(state, live, id),
+            Method::GET => endpoint::kept(responses::kept::retrieve(
+                &state.responses,
+                id,
+                endpoint::kept_for(live),
+            )),
+            Method::DELETE => endpoint::kept(responses::kept::delete(
+                &state.responses,
+                id,
+                endpoint::kept_for(live),
+            )),
             _ => method_not_allowed(dialect, &method, path, "GET, DELETE"),
         };
     }
@@ -173,14 +186,15 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
             models::retrieve(live, &p["/models/".len()..], dialect)
         }
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
-            chat::completions(state, live, request).await
+            endpoint::serve(state, live, request, Chat).await
         }
-        (&Method::POST, "/v1/messages") => messages::create(state, live, request).await,
+        (&Method::POST, "/v1/messages") => endpoint::serve(state, live, request, Messages).await,
         (&Method::POST, "/v1/messages/count_tokens") => {
             count_tokens::count_tokens(state, live, request).await
         }
         (&Method::POST, "/v1/responses" | "/responses") => {
-            responses::create(state, live, request).await
+            let responses = endpoint::responses(state, live);
+            endpoint::serve(state, live, request, responses).await
         }
         (_, "/health" | "/") => method_not_allowed(dialect, &method, path, "GET, HEAD"),
         (_, "/metrics") => method_not_allowed(dialect, &method, path, "GET"),

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::respond::{self, Dialect};
 use super::{Body, Live};
+use crate::conversation::ApiError;
 use crate::models::{MODEL_CREATED, MODEL_CREATED_AT, ModelInfo, registry};
-use crate::openai::ApiError;
 
 pub fn list(live: &Live, query: Option<&str>, dialect: Dialect) -> Response<Body> {
     let ids: Vec<&str> = live.catalog.ids().collect();

@@ -5,7 +5,7 @@
 
 use super::Live;
 use crate::clock;
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 use crate::quota;
 
 /// Whether the request about to start will likely be billed as extra usage; an error when

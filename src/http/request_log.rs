@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::recent::{RecentRequests, RequestRecord};
 use super::shown::{Known, model_label, shown};
-use crate::openai::{ApiError, Usage};
+use crate::conversation::{ApiError, Usage};
 
 #[derive(Clone, Debug)]
 pub struct RequestLog {

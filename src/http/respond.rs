@@ -7,7 +7,8 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
-use crate::openai::ApiError;
+pub use crate::api::Dialect;
+use crate::conversation::ApiError;
 
 /// Every response body: a full buffer or an SSE stream.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -32,21 +33,14 @@ pub fn ok_json<T: serde::Serialize>(value: &T) -> Response<Body> {
     match serde_json::to_string(value) {
         Ok(text) => json(200, text),
         Err(e) => error(&ApiError::new(
-            crate::openai::ErrorKind::Internal,
+            crate::conversation::ErrorKind::Internal,
             format!("could not serialize the response: {e}"),
         )),
     }
 }
 
-/// Which API's error shape a response uses: the one the request came in on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    /// `{"error":{"message","type","param","code"}}`: chat completions, Responses, the rest.
-    OpenAi,
-    /// `{"type":"error","error":{"type","message"}}`: the Messages API.
-    Anthropic,
-}
-
+/// Reading a request's dialect is the HTTP layer's (the enum and its error bodies are
+/// [`crate::api::Dialect`]'s).
 impl Dialect {
     /// The dialect of a request: the Messages API's paths are Anthropic's, chat completions
     /// and Responses OpenAI's; on paths both kinds of client use (models, unknown paths, …)
@@ -65,22 +59,6 @@ impl Dialect {
             Dialect::Anthropic
         } else {
             Dialect::OpenAi
-        }
-    }
-
-    /// The HTTP status of `err` in this dialect.
-    pub fn status(self, err: &ApiError) -> u16 {
-        match self {
-            Dialect::OpenAi => err.status(),
-            Dialect::Anthropic => crate::anthropic::status(err),
-        }
-    }
-
-    /// The error body in this dialect.
-    pub fn error_json(self, err: &ApiError) -> String {
-        match self {
-            Dialect::OpenAi => err.to_json(),
-            Dialect::Anthropic => crate::anthropic::error_json(err),
         }
     }
 }
@@ -104,7 +82,7 @@ pub fn error_in(dialect: Dialect, err: &ApiError) -> Response<Body> {
 /// A run whose channel closed without an outcome (a bug): a 500 that says so.
 pub fn ended_without_answer() -> ApiError {
     ApiError::new(
-        crate::openai::ErrorKind::Internal,
+        crate::conversation::ErrorKind::Internal,
         "The claude CLI run ended without an answer or an error (a bug in the proxy; please \
          report it with the daemon's log).",
     )

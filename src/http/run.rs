@@ -14,7 +14,7 @@ use super::request_log::RequestLog;
 use super::respond::{self, Dialect};
 use super::shown::{Known, shown};
 use super::{AppState, Body, Live};
-use crate::openai::{ApiError, ChatRequest};
+use crate::conversation::{ApiError, ChatRequest};
 use crate::translate::outcome::Output;
 use crate::translate::plan;
 

@@ -1,6 +1,6 @@
 //! Streaming answers as server-sent events, for every API: this module owns the timing
-//! (header hold, keep-alives, the end) and the log; an [`EventWriter`] owns the event shapes
-//! of one API (chat chunks, Messages events, Responses events).
+//! (header hold, keep-alives, the end) and the log; an [`EventWriter`] of `crate::api` owns
+//! the event shapes of one API (chat chunks, Messages events, Responses events).
 //!
 //! Headers are held until the first content or an error (at most `stream_header_hold_ms`),
 //! so that failures before any content still get a real HTTP status. A failure after the
@@ -24,8 +24,9 @@ use tokio::time::Instant;
 use super::Body;
 use super::request_log::RequestLog;
 use super::respond::ended_without_answer;
-use crate::openai::ApiError;
-use crate::translate::outcome::{Finish, Output};
+use crate::api::EventWriter;
+use crate::conversation::ApiError;
+use crate::translate::outcome::Output;
 
 /// The stream's timing settings.
 #[derive(Clone, Copy, Debug)]
@@ -43,34 +44,6 @@ impl Timing {
             hold: settings.stream_header_hold(),
             keepalive: settings.keepalive(),
         }
-    }
-}
-
-/// The event shapes of one API. Each method appends whole SSE events to `out`.
-pub trait EventWriter: Send + Sync + 'static {
-    /// The model that answers is known (or refined).
-    fn model(&mut self, model: String);
-    /// Text, a tool call's start or a piece of its arguments.
-    fn content(&mut self, output: Output, out: &mut VecDeque<Bytes>);
-    /// The answer is complete.
-    fn finish(&mut self, finish: Finish, out: &mut VecDeque<Bytes>);
-    /// The run failed after the headers were sent.
-    fn fail(&mut self, error: &ApiError, out: &mut VecDeque<Bytes>);
-    /// Sent at once when the headers go out before any content.
-    fn opening(&mut self, out: &mut VecDeque<Bytes>) {
-        out.push_back(Bytes::from_static(b": waiting for the model\n\n"));
-    }
-    /// Sent after `keepalive` of silence.
-    fn keepalive(&self) -> Bytes {
-        Bytes::from_static(b": keep-alive\n\n")
-    }
-}
-
-/// One SSE event: `data: <json>` (and `event: <name>` when named).
-pub fn event(name: Option<&str>, json: &str) -> Bytes {
-    match name {
-        Some(name) => Bytes::from(format!("event: {name}\ndata: {json}\n\n")),
-        None => Bytes::from(format!("data: {json}\n\n")),
     }
 }
 

@@ -12,10 +12,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::body::BodyBudget;
 use super::recent::RecentRequests;
+use crate::api::responses::ResponseStore;
 use crate::config::Settings;
 use crate::models::Catalog;
 use crate::net::filter::SourceFilter;
-use crate::responses::ResponseStore;
 use crate::runner::Backend;
 
 /// One configuration generation.

@@ -5,7 +5,7 @@
 
 use crate::claude::rate_limit::RateLimitInfo;
 use crate::clock;
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 
 use super::{QuotaSnapshot, WindowState, window_label, window_name};
 

@@ -17,7 +17,7 @@ use super::pump::{Answer, Pumped, pump, shutting_down};
 use super::{Backend, Mode, Prepared, Run, internal};
 use crate::claude::session::{self, Deferred, Row, RowMeta, SessionTurn};
 use crate::claude::stream_input;
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 use crate::translate::errors;
 use crate::translate::outcome::Output;
 use crate::translate::tool_plan::{ToolRun, ToolTurn};

@@ -38,7 +38,7 @@ use super::pool::WarmKey;
 use super::pump::{Answer, CliIo};
 use super::workspace::Workspace;
 use crate::claude::process::{CliProcess, KillGuard};
-use crate::openai::Attachment;
+use crate::conversation::Attachment;
 use crate::translate::plan::RunPlan;
 use crate::translate::tool_plan::{self, ToolTurn};
 
@@ -293,7 +293,7 @@ fn oldest(entries: &[Entry]) -> Option<usize> {
 enum Step<'a> {
     User(&'a str, &'a [Attachment]),
     Assistant(&'a str, &'a [(String, String, serde_json::Value)]),
-    Results(&'a [(String, crate::openai::ToolOutput)], &'a str),
+    Results(&'a [(String, crate::conversation::ToolOutput)], &'a str),
 }
 
 /// The digest of a conversation: each step's kind and contents, in order, lengths first.
@@ -423,7 +423,7 @@ pub fn digest_after(plan: &RunPlan, answer: &Answer) -> ConversationDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openai::parse_chat_request;
+    use crate::api::chat::parse_chat_request;
     use crate::translate::plan::plan;
 
     fn plan_of(json: &str) -> RunPlan {

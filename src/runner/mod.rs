@@ -45,7 +45,7 @@ use crate::claude::locate::{self, Located};
 use crate::claude::process::ProcessGroups;
 use crate::claude::session;
 use crate::config::{HistoryMode, Settings};
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 use crate::quota::QuotaBook;
 use crate::translate::outcome::Output;
 use crate::translate::plan::RunPlan;

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use super::Prepared;
 use crate::config::Settings;
-use crate::openai::Effort;
+use crate::conversation::Effort;
 
 /// Memory one CLI process is counted at: measured with 2.1.332 (RSS) 180 MB started and
 /// idle, 196 MB waiting at its first tool call, 223 MB after ten tool steps of one

@@ -20,7 +20,7 @@ use crate::claude::input::CliInput;
 use crate::claude::process::CliProcess;
 use crate::claude::session::SessionFile;
 use crate::claude::tool_server::ToolServer;
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 
 /// How long a process started ahead may take for its start-up (the MCP handshake of its
 /// tools) once primed.

@@ -22,8 +22,8 @@ use crate::claude::input::CliInput;
 use crate::claude::stream_input::control_error_line;
 use crate::claude::tool_server::{PendingCall, Reply, ToolServer, call_result_line};
 use crate::config::Settings;
-use crate::openai::FinishReason;
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::FinishReason;
+use crate::conversation::{ApiError, ErrorKind};
 use crate::translate::outcome::{Finish, Output, Translator};
 use crate::translate::stop::StopMatcher;
 

@@ -13,7 +13,7 @@ pub mod text;
 
 use serde_json::{Map, Value};
 
-use crate::openai::ApiError;
+use crate::conversation::ApiError;
 
 /// Named in the response header that marks the count as an estimate.
 pub const TOKENIZER: &str = "cl100k_base";

@@ -2,7 +2,7 @@
 //! that says what to do.
 
 use crate::claude::events::{AssistantEvent, ResultEvent};
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 
 /// Retry-After for an upstream rate limit when the CLI does not tell us more.
 pub const RATE_LIMIT_RETRY_SECS: u64 = 30;

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use crate::claude::events::{
     AssistantEvent, CliEvent, ResultEvent, StreamEvent, SystemEvent, TokenUsage,
 };
-use crate::openai::{ApiError, ErrorKind, FinishReason, Usage};
+use crate::conversation::{ApiError, ErrorKind, FinishReason, Usage};
 
 use super::errors;
 use super::tool_names::ToolNames;

@@ -7,7 +7,7 @@
 
 use super::tool_plan::{self, ToolRun};
 use crate::claude::session::Speaker;
-use crate::openai::{ApiError, Attachment, ChatRequest, Effort, ResponseFormat, Role};
+use crate::conversation::{ApiError, Attachment, ChatRequest, Effort, ResponseFormat, Role};
 
 /// What one CLI run needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -189,7 +189,7 @@ pub fn flatten(history: &[(Speaker, String)], prompt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openai::parse_chat_request;
+    use crate::api::chat::parse_chat_request;
 
     fn req(json: &str) -> ChatRequest {
         parse_chat_request(json.as_bytes()).unwrap()

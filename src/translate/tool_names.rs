@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use crate::claude::events::TOOL_SERVER as SERVER;
-use crate::openai::FunctionDef;
+use crate::conversation::FunctionDef;
 /// Longest name the stub gives a function (`mcp__c__` + 56 = 64, the API's limit).
 const MAX_STUB_NAME: usize = 56;
 

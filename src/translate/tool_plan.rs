@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 
 pub use super::tool_names::ToolNames;
 
-use crate::openai::{ApiError, Attachment, ChatRequest, FunctionDef, Role, ToolChoice, ToolOutput};
+use crate::conversation::{
+    ApiError, Attachment, ChatRequest, FunctionDef, Role, ToolChoice, ToolOutput,
+};
 
 /// One earlier turn.
 #[derive(Clone, Debug, PartialEq)]
@@ -188,7 +190,10 @@ pub fn plan(request: &ChatRequest) -> Result<(ToolRun, Option<NewMessage>), ApiE
     ))
 }
 
-fn push_turn(turns: &mut Vec<ToolTurn>, message: &crate::openai::Message) -> Result<(), ApiError> {
+fn push_turn(
+    turns: &mut Vec<ToolTurn>,
+    message: &crate::conversation::Message,
+) -> Result<(), ApiError> {
     match message.role {
         Role::User => match turns.last_mut() {
             Some(ToolTurn::User { text, attachments }) => {
@@ -366,7 +371,7 @@ fn instruction(request: &ChatRequest) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openai::parse_chat_request;
+    use crate::api::chat::parse_chat_request;
 
     fn request(body: Value) -> ChatRequest {
         parse_chat_request(body.to_string().as_bytes()).unwrap()
@@ -408,8 +413,8 @@ mod tests {
         assert_eq!(
             results.outputs[0].1.parts,
             vec![
-                crate::openai::OutputPart::Text("18C".into()),
-                crate::openai::OutputPart::Text("sunny".into())
+                crate::conversation::OutputPart::Text("18C".into()),
+                crate::conversation::OutputPart::Text("sunny".into())
             ]
         );
         assert!(

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::openai::{ApiError, ErrorKind};
+use crate::conversation::{ApiError, ErrorKind};
 
 /// The Messages API's `error.type` for `err`.
 pub fn error_type(err: &ApiError) -> &'static str {

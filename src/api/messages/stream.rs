@@ -1,16 +1,17 @@
-//! The Messages API's stream: `message_start`, then per content block
+//! The Messages API's answers: the stream — `message_start`, then per content block
 //! `content_block_start` / `content_block_delta` (text, thinking, input JSON) /
 //! `content_block_stop`, then `message_delta` (stop reason, usage) and `message_stop`;
-//! `ping` while waiting; a failure is an `error` event.
+//! `ping` while waiting; a failure is an `error` event — and the whole `message` built from
+//! the same outputs.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::sse::{EventWriter, event};
-use crate::anthropic;
-use crate::openai::ApiError;
+use super::reply::{self as anthropic, Whole};
+use crate::api::{EventWriter, event};
+use crate::conversation::{ApiError, FinishReason, ToolCall};
 use crate::translate::outcome::{Finish, Output};
 
 /// What kind of block is open.
@@ -29,6 +30,11 @@ pub struct MessagesWriter {
     /// The open block and its index.
     open: Option<(Open, usize)>,
     next_index: usize,
+    /// The answer so far, for the whole `message`.
+    text: String,
+    reasoning: String,
+    calls: Vec<ToolCall>,
+    finish: Option<Finish>,
 }
 
 impl MessagesWriter {
@@ -39,6 +45,10 @@ impl MessagesWriter {
             started: false,
             open: None,
             next_index: 0,
+            text: String::new(),
+            reasoning: String::new(),
+            calls: Vec::new(),
+            finish: None,
         }
     }
 
@@ -96,10 +106,12 @@ impl EventWriter for MessagesWriter {
         self.start(out);
         match output {
             Output::Text(text) => {
+                self.text.push_str(&text);
                 let index = self.block(Open::Text, json!({"type": "text", "text": ""}), out);
                 Self::delta(out, index, json!({"type": "text_delta", "text": text}));
             }
             Output::Reasoning(thinking) => {
+                self.reasoning.push_str(&thinking);
                 let index = self.block(Open::Thinking, anthropic::thinking_block(""), out);
                 Self::delta(
                     out,
@@ -108,10 +120,20 @@ impl EventWriter for MessagesWriter {
                 );
             }
             Output::ToolCall { index, id, name } => {
+                if index == self.calls.len() {
+                    self.calls.push(ToolCall {
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: String::new(),
+                    });
+                }
                 let start = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
                 self.block(Open::Tool(index), start, out);
             }
             Output::ToolArgs { index, arguments } => {
+                if let Some(call) = self.calls.get_mut(index) {
+                    call.arguments.push_str(&arguments);
+                }
                 if let Some((Open::Tool(call), block)) = self.open
                     && call == index
                 {
@@ -136,10 +158,11 @@ impl EventWriter for MessagesWriter {
         );
         Self::send(out, &delta);
         Self::send(out, &json!({"type": "message_stop"}));
+        self.finish = Some(finish);
     }
 
     fn fail(&mut self, error: &ApiError, out: &mut VecDeque<Bytes>) {
-        out.push_back(event(Some("error"), &anthropic::error_json(error)));
+        out.push_back(event(Some("error"), &super::error::error_json(error)));
     }
 
     fn opening(&mut self, out: &mut VecDeque<Bytes>) {
@@ -148,5 +171,23 @@ impl EventWriter for MessagesWriter {
 
     fn keepalive(&self) -> Bytes {
         event(Some("ping"), r#"{"type":"ping"}"#)
+    }
+
+    fn whole(&mut self) -> Value {
+        let finish = self.finish.clone().unwrap_or(Finish {
+            reason: FinishReason::Stop,
+            usage: Default::default(),
+            stop_sequence: None,
+        });
+        anthropic::message(&Whole {
+            id: &self.id,
+            model: &self.model,
+            reasoning: &self.reasoning,
+            text: &self.text,
+            calls: &self.calls,
+            reason: finish.reason,
+            stop_sequence: finish.stop_sequence.as_deref(),
+            usage: &finish.usage,
+        })
     }
 }

@@ -1,22 +1,32 @@
-//! Chat completions' stream: `chat.completion.chunk`s. A role chunk, one chunk per text
-//! delta or tool-call piece, a finish chunk, a usage chunk when asked, then `data: [DONE]`;
-//! a failure is a `data: {"error":…}` event.
+//! Chat completions' answers: the stream of `chat.completion.chunk`s — a role chunk, one
+//! chunk per text delta or tool-call piece, a finish chunk, a usage chunk when asked, then
+//! `data: [DONE]`; a failure is a `data: {"error":…}` event — and the whole
+//! `chat.completion` built from the same outputs.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::sse::{EventWriter, event};
-use crate::openai::{ApiError, Chunk, Delta, DeltaFunction, DeltaToolCall, FinishReason};
+use serde_json::Value;
+
+use super::reply::{
+    ChatCompletion, Chunk, Delta, DeltaFunction, DeltaToolCall, FunctionCall, ResponseToolCall,
+};
+use crate::api::{EventWriter, event};
+use crate::conversation::{ApiError, FinishReason, ToolCall};
 use crate::translate::outcome::{Finish, Output};
 
-/// What every chunk repeats.
+/// What every chunk repeats, and the answer so far.
 pub struct ChatWriter {
     pub id: String,
     pub created: i64,
     pub model: String,
     pub include_usage: bool,
     role_sent: bool,
+    text: String,
+    reasoning: String,
+    calls: Vec<ToolCall>,
+    finish: Option<Finish>,
 }
 
 impl ChatWriter {
@@ -27,6 +37,10 @@ impl ChatWriter {
             model,
             include_usage,
             role_sent: false,
+            text: String::new(),
+            reasoning: String::new(),
+            calls: Vec::new(),
+            finish: None,
         }
     }
 
@@ -79,6 +93,7 @@ impl EventWriter for ChatWriter {
         self.ensure_role(out);
         match output {
             Output::Text(text) => {
+                self.text.push_str(&text);
                 let delta = Delta {
                     content: Some(text),
                     ..Delta::default()
@@ -86,6 +101,7 @@ impl EventWriter for ChatWriter {
                 self.push(out, delta, None);
             }
             Output::Reasoning(text) => {
+                self.reasoning.push_str(&text);
                 let delta = Delta {
                     reasoning_content: Some(text),
                     ..Delta::default()
@@ -93,6 +109,13 @@ impl EventWriter for ChatWriter {
                 self.push(out, delta, None);
             }
             Output::ToolCall { index, id, name } => {
+                if index == self.calls.len() {
+                    self.calls.push(ToolCall {
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: String::new(),
+                    });
+                }
                 let call = DeltaToolCall {
                     index,
                     id: Some(id),
@@ -105,6 +128,9 @@ impl EventWriter for ChatWriter {
                 self.push_tool_delta(out, call);
             }
             Output::ToolArgs { index, arguments } => {
+                if let Some(call) = self.calls.get_mut(index) {
+                    call.arguments.push_str(&arguments);
+                }
                 let call = DeltaToolCall {
                     index,
                     id: None,
@@ -128,9 +154,44 @@ impl EventWriter for ChatWriter {
             push_chunk(out, &chunk);
         }
         out.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+        self.finish = Some(finish);
     }
 
     fn fail(&mut self, error: &ApiError, out: &mut VecDeque<Bytes>) {
         out.push_back(event(None, &error.to_json()));
+    }
+
+    fn whole(&mut self) -> Value {
+        let finish = self.finish.clone().unwrap_or(Finish {
+            reason: FinishReason::Stop,
+            usage: Default::default(),
+            stop_sequence: None,
+        });
+        let calls = std::mem::take(&mut self.calls)
+            .into_iter()
+            .map(|call| ResponseToolCall {
+                id: call.id,
+                kind: "function",
+                function: FunctionCall {
+                    name: call.name,
+                    arguments: call.arguments,
+                },
+            })
+            .collect();
+        let mut completion = ChatCompletion::new(
+            self.id.clone(),
+            self.created,
+            self.model.clone(),
+            std::mem::take(&mut self.text),
+            finish.reason,
+            finish.usage,
+        )
+        .with_tool_calls(calls);
+        if !self.reasoning.is_empty()
+            && let Some(choice) = completion.choices.first_mut()
+        {
+            choice.message.reasoning_content = Some(std::mem::take(&mut self.reasoning));
+        }
+        serde_json::to_value(&completion).unwrap_or(Value::Null)
     }
 }

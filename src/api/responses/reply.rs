@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::tools::{RequestTools, custom_input};
-use crate::openai::{
+use crate::conversation::{
     FinishReason, FunctionDef, ResponseFormat, ToolCall, ToolChoice, Tools, Usage,
 };
 
@@ -205,28 +205,6 @@ pub fn reasoning_item(id: &str, text: Option<&str>) -> Value {
     json!({"type": "reasoning", "id": id, "summary": summary})
 }
 
-/// The output items of a whole answer: reasoning, the message, then the calls.
-pub fn output_items(
-    reasoning: &str,
-    text: &str,
-    calls: &[ToolCall],
-    custom: &[Value],
-) -> Vec<Value> {
-    let mut items = Vec::new();
-    if !reasoning.is_empty() {
-        items.push(reasoning_item(&item_id("rs"), Some(reasoning)));
-    }
-    if !text.is_empty() || calls.is_empty() {
-        items.push(message_item(&item_id("msg"), Some(text), "completed"));
-    }
-    items.extend(
-        calls
-            .iter()
-            .map(|call| call_item(call, "completed", custom).1),
-    );
-    items
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +234,7 @@ mod tests {
         let r = response(
             &echo(),
             Status::of(FinishReason::Length),
-            &output_items("", "partial", &[], &[]),
+            &[message_item("msg_1", Some("partial"), "completed")],
             Some(&usage),
             None,
         );
@@ -265,18 +243,5 @@ mod tests {
         assert_eq!(r["output"][0]["content"][0]["text"], "partial");
         assert_eq!(r["usage"]["input_tokens"], 12);
         assert_eq!(r["usage"]["input_tokens_details"]["cached_tokens"], 2);
-    }
-
-    #[test]
-    fn calls_come_after_the_text_with_their_call_ids() {
-        let call = ToolCall {
-            id: "toolu_9".into(),
-            name: "f".into(),
-            arguments: "{}".into(),
-        };
-        let items = output_items("hmm", "", std::slice::from_ref(&call), &[]);
-        assert_eq!(items[0]["type"], "reasoning");
-        assert_eq!(items[1]["type"], "function_call");
-        assert_eq!(items[1]["call_id"], "toolu_9");
     }
 }

@@ -14,19 +14,19 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use crate::openai::controls::{
+use crate::conversation::controls::{
     Controls, ResponseFormat, effort_named, positive_int, schema_format,
 };
-use crate::openai::document::parse_document_block;
-use crate::openai::image::from_base64;
-use crate::openai::limits::{self, ToolTally};
-use crate::openai::tools::{
+use crate::conversation::document::parse_document_block;
+use crate::conversation::image::from_base64;
+use crate::conversation::limits::{self, ToolTally};
+use crate::conversation::tools::{
     FunctionDef, ToolCall, ToolChoice, Tools, require_tools_for, valid_name,
 };
-use crate::openai::{
+use crate::conversation::{
     ApiError, ChatRequest, Message, Role, check_ending, json_object, required_model,
 };
-use crate::openai::{Attachment, Source};
+use crate::conversation::{Attachment, Source};
 
 /// The prefix of the system block Claude Code adds as request metadata.
 const BILLING_HEADER: &str = "x-anthropic-billing-header:";
@@ -369,7 +369,8 @@ fn tool_result(block: &Value, param: &str, called: &HashSet<String>) -> Result<M
         }
     }
     let is_error = block.get("is_error").and_then(Value::as_bool) == Some(true);
-    let result = crate::openai::ToolOutput::assemble(block.get("content"), &attachments, is_error);
+    let result =
+        crate::conversation::ToolOutput::assemble(block.get("content"), &attachments, is_error);
     Ok(Message {
         role: Role::Tool,
         text: texts.join("\n"),
@@ -681,7 +682,10 @@ mod tests {
             "schema": {"type": "object"}}}, "stop_sequences": ["END"], "temperature": 0.2}))
         .unwrap();
         assert!(request.controls.thinking);
-        assert_eq!(request.controls.effort, Some(crate::openai::Effort::Max));
+        assert_eq!(
+            request.controls.effort,
+            Some(crate::conversation::Effort::Max)
+        );
         assert_eq!(
             request.controls.format,
             ResponseFormat::JsonSchema(r#"{"type":"object"}"#.into())

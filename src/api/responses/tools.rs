@@ -12,9 +12,9 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::openai::ApiError;
-use crate::openai::limits;
-use crate::openai::tools::{
+use crate::conversation::ApiError;
+use crate::conversation::limits;
+use crate::conversation::tools::{
     FunctionDef, ToolChoice, Tools, function_def, parallel_tool_calls, require_tools_for,
     valid_name,
 };

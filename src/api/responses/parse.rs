@@ -13,15 +13,15 @@ use serde_json::{Map, Value};
 
 use super::input_items::{ListedItem, listed_items};
 use super::tools::{RequestTools, custom_arguments, parse_tools};
-use crate::openai::Attachment;
-use crate::openai::controls::{
+use crate::conversation::Attachment;
+use crate::conversation::controls::{
     Controls, ResponseFormat, positive_int, reasoning_effort, schema_format,
 };
-use crate::openai::document::parse_input_file;
-use crate::openai::image::parse_url;
-use crate::openai::limits::ToolTally;
-use crate::openai::tools::{ToolCall, valid_name};
-use crate::openai::{
+use crate::conversation::document::parse_input_file;
+use crate::conversation::image::parse_url;
+use crate::conversation::limits::ToolTally;
+use crate::conversation::tools::{ToolCall, valid_name};
+use crate::conversation::{
     ApiError, ChatRequest, ErrorKind, Message, Role, check_ending, json_object, required_model,
 };
 
@@ -288,8 +288,11 @@ fn input(
                     ));
                 }
                 let (text, attachments) = output_content(item.get("output"), &param)?;
-                let result =
-                    crate::openai::ToolOutput::assemble(item.get("output"), &attachments, false);
+                let result = crate::conversation::ToolOutput::assemble(
+                    item.get("output"),
+                    &attachments,
+                    false,
+                );
                 out.push(Message {
                     attachments,
                     tool_call_id: Some(id.to_string()),

@@ -5,8 +5,8 @@
 use serde_json::{Map, Value, json};
 
 use super::input_items::ListedItem;
-use super::response::item_id;
-use crate::openai::ApiError;
+use super::reply::item_id;
+use crate::conversation::ApiError;
 
 /// The `include` value that keeps input images' URLs in the list (left out by default,
 /// as the OpenAI API does).
@@ -152,7 +152,7 @@ fn hide_image_url(part: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::responses::input_items::listed_items;
+    use crate::api::responses::input_items::listed_items;
 
     fn ids(page: &Value) -> Vec<String> {
         page["data"]

@@ -1,121 +1,24 @@
-//! Parsing and validating `POST /v1/chat/completions` bodies.
+//! Parsing and validating `POST /v1/chat/completions` bodies into the one request shape
+//! every API is parsed into ([`crate::conversation::ChatRequest`]).
 //!
 //! We walk the JSON ourselves instead of deriving, so that every rejection names the exact
 //! `param` (`messages[2].content[0].type`) the way OpenAI does. The generation controls the
-//! CLI honours (`max_tokens`, `stop`, `reasoning_effort`) are read by [`super::controls`];
-//! parameters it cannot honour (temperature, top_p, …) are type-checked, then ignored and
-//! named back to the client; images are read by [`super::image`], files (PDF, text) by
-//! [`super::document`]; features we do not
-//! support yet (n > 1, tools) are rejected with a clear 400.
+//! CLI honours (`max_tokens`, `stop`, `reasoning_effort`) are read by
+//! [`crate::conversation::controls`]; parameters it cannot honour (temperature, top_p, …)
+//! are type-checked, then ignored and named back to the client; images are read by
+//! [`crate::conversation::image`], files (PDF, text) by [`crate::conversation::document`],
+//! functions and tool calls by [`crate::conversation::tools`]; what the CLI cannot do
+//! (n > 1, audio) is rejected with a clear 400.
 
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::ApiError;
-use super::Attachment;
-use super::controls::Controls;
-use super::limits::{self, BodyProblem, ToolTally};
-use super::tools::{ToolCall, Tools};
+use crate::conversation::limits::ToolTally;
 
-/// Who said a message, after folding `developer` into `system`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-    /// A tool result (`tool`, or the legacy `function`).
-    Tool,
-}
-
-/// One message with its text content and (user messages only) its images and documents.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    pub role: Role,
-    pub text: String,
-    pub attachments: Vec<Attachment>,
-    /// Assistant messages: the tool calls made.
-    pub tool_calls: Vec<ToolCall>,
-    /// Tool messages: the call this is the result of.
-    pub tool_call_id: Option<String>,
-    /// Tool messages: the result's parts and error flag, as the model must get them.
-    pub result: Option<super::ToolOutput>,
-}
-
-/// A validated chat request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChatRequest {
-    pub model: String,
-    pub messages: Vec<Message>,
-    pub stream: bool,
-    /// `stream_options.include_usage`: send a final usage chunk.
-    pub include_usage: bool,
-    /// `max_tokens`, `stop`, `reasoning_effort`, and the ignored parameters' names.
-    pub controls: Controls,
-    /// The client's functions and how the model may use them.
-    pub tools: Tools,
-}
-
-impl ChatRequest {
-    /// System and developer messages joined, in order; `None` if there are none.
-    pub fn system_prompt(&self) -> Option<String> {
-        let parts: Vec<&str> = self
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(|m| m.text.as_str())
-            .filter(|t| !t.trim().is_empty())
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("\n\n"))
-    }
-
-    /// The user/assistant turns, in order (system messages removed).
-    pub fn turns(&self) -> Vec<&Message> {
-        self.messages
-            .iter()
-            .filter(|m| m.role != Role::System)
-            .collect()
-    }
-}
-
-/// A request body as a JSON object; `fields` names what it must hold (for the message).
-/// A body over [`limits::MAX_JSON_VALUES`] is refused before anything is built from it.
-pub fn json_object(body: &[u8], fields: &str) -> Result<Map<String, Value>, ApiError> {
-    let not_json = |e: serde_json::Error| {
-        ApiError::invalid(
-            "body",
-            format!(
-                "We could not parse the JSON body of your request ({e}). \
-                 Send a JSON object with {fields}."
-            ),
-        )
-    };
-    match limits::count_values(body, limits::MAX_JSON_VALUES) {
-        Ok(_) => {}
-        Err(BodyProblem::TooManyValues) => return Err(limits::too_many_values()),
-        Err(BodyProblem::Syntax(e)) => return Err(not_json(e)),
-    }
-    let value: Value = serde_json::from_slice(body).map_err(not_json)?;
-    match value {
-        Value::Object(obj) => Ok(obj),
-        _ => Err(ApiError::invalid(
-            "body",
-            format!("The request body must be a JSON object with {fields}."),
-        )),
-    }
-}
-
-/// The request's `model`: a non-empty string.
-pub fn required_model(obj: &Map<String, Value>) -> Result<String, ApiError> {
-    match obj.get("model") {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) | None | Some(Value::Null) => Err(ApiError::invalid(
-            "model",
-            "You must provide a model parameter (see GET /v1/models).",
-        )),
-        Some(_) => Err(ApiError::invalid("model", "`model` must be a string.")),
-    }
-}
+use crate::conversation::{
+    ApiError, Attachment, ChatRequest, Message, Role, check_ending, json_object, required_model,
+};
 
 /// Parses and validates a request body.
 pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
@@ -138,8 +41,8 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
 
     check_unsupported(&obj)?;
     check_ignored_types(&obj)?;
-    let controls = super::controls::parse(&obj)?;
-    let tools = super::tools::parse(&obj)?;
+    let controls = crate::conversation::controls::parse(&obj)?;
+    let tools = crate::conversation::tools::parse(&obj)?;
     let messages = parse_messages(obj.get("messages"))?;
 
     Ok(ChatRequest {
@@ -293,8 +196,12 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         };
         let (text, attachments) = parse_content(msg.get("content"), &param, role)?;
         let tool_calls = if role == Role::Assistant {
-            let calls =
-                super::tools::parse_calls(msg, &param, &format!("call_legacy_{i}"), &mut tally)?;
+            let calls = crate::conversation::tools::parse_calls(
+                msg,
+                &param,
+                &format!("call_legacy_{i}"),
+                &mut tally,
+            )?;
             if let Some(id) = calls.iter().find(|c| c.id.starts_with("call_legacy_")) {
                 legacy_call = Some(id.id.clone());
             }
@@ -309,8 +216,9 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         } else {
             None
         };
-        let result = (role == Role::Tool)
-            .then(|| super::ToolOutput::assemble(msg.get("content"), &attachments, false));
+        let result = (role == Role::Tool).then(|| {
+            crate::conversation::ToolOutput::assemble(msg.get("content"), &attachments, false)
+        });
         messages.push(Message {
             role,
             text,
@@ -323,37 +231,6 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
 
     check_ending(&messages)?;
     Ok(messages)
-}
-
-/// The conversation must end with something to answer: a non-empty user message or tool
-/// results (the CLI cannot continue a partial assistant message).
-pub fn check_ending(messages: &[Message]) -> Result<(), ApiError> {
-    let last = messages
-        .iter()
-        .rposition(|m| m.role != Role::System)
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "messages",
-                "`messages` has only system messages; add a user message.",
-            )
-        })?;
-    if !matches!(messages[last].role, Role::User | Role::Tool) {
-        return Err(ApiError::invalid(
-            format!("messages[{last}].role"),
-            "The last message must come from the user (or be a tool result): the claude CLI \
-             cannot continue a partial assistant message.",
-        ));
-    }
-    if messages[last].role == Role::User
-        && messages[last].text.trim().is_empty()
-        && messages[last].attachments.is_empty()
-    {
-        return Err(ApiError::invalid(
-            format!("messages[{last}].content"),
-            "The last user message is empty.",
-        ));
-    }
-    Ok(())
 }
 
 /// The call a tool message answers: its `tool_call_id` (legacy `function` messages answer
@@ -415,10 +292,14 @@ fn parse_content(
                         }
                     }
                     Some("image_url") if role == Role::User => {
-                        attachments.push(super::image::parse_part(part, &part_param)?);
+                        attachments
+                            .push(crate::conversation::image::parse_part(part, &part_param)?);
                     }
                     Some("file") if role == Role::User => {
-                        attachments.push(super::document::parse_chat_file(part, &part_param)?);
+                        attachments.push(crate::conversation::document::parse_chat_file(
+                            part,
+                            &part_param,
+                        )?);
                     }
                     Some("image_url" | "file") => {
                         return Err(ApiError::invalid(
@@ -461,7 +342,7 @@ fn parse_content(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openai::controls::ResponseFormat;
+    use crate::conversation::controls::ResponseFormat;
 
     fn parse(json: &str) -> Result<ChatRequest, ApiError> {
         parse_chat_request(json.as_bytes())

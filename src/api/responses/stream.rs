@@ -1,8 +1,10 @@
-//! The Responses API's stream: `response.created`, `response.in_progress`, then per output
-//! item `response.output_item.added`, its parts and deltas (`response.output_text.delta`,
-//! `response.function_call_arguments.delta`, `response.reasoning_summary_text.delta`) and
-//! their `.done` events, `response.output_item.done`; then `response.completed` (or
-//! `response.incomplete`, `response.failed`). Every event has a `sequence_number`.
+//! The Responses API's answers: the stream — `response.created`, `response.in_progress`,
+//! then per output item `response.output_item.added`, its parts and deltas
+//! (`response.output_text.delta`, `response.function_call_arguments.delta`,
+//! `response.reasoning_summary_text.delta`) and their `.done` events,
+//! `response.output_item.done`; then `response.completed` (or `response.incomplete`,
+//! `response.failed`), every event with a `sequence_number` — and the whole `response`,
+//! which is the object `response.completed` carries: its items in the order they arrived.
 //! When the answer completes and the request asked to store it, the conversation is kept
 //! for `previous_response_id`.
 
@@ -12,9 +14,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::sse::{EventWriter, event};
-use crate::openai::{ApiError, Message, Role, ToolCall};
-use crate::responses::{self, Echo, Kept, ListedItem, ResponseStore, Status, StoreLimits};
+use super::input_items::ListedItem;
+use super::reply::{self as responses, Echo, Status};
+use super::store::{Kept, ResponseStore, StoreLimits};
+use crate::api::{EventWriter, event};
+use crate::conversation::{ApiError, Message, Role, ToolCall};
 use crate::translate::outcome::{Finish, Output};
 
 /// Where a finished answer is kept, with the conversation that led to it and the request's
@@ -84,6 +88,8 @@ pub struct ResponsesWriter {
     /// All the answer's text and calls, for the kept conversation.
     text: String,
     calls: Vec<ToolCall>,
+    /// The final `response` object, once finished (the whole answer).
+    done: Option<Value>,
 }
 
 impl ResponsesWriter {
@@ -97,6 +103,7 @@ impl ResponsesWriter {
             open: None,
             text: String::new(),
             calls: Vec::new(),
+            done: None,
         }
     }
 
@@ -215,7 +222,7 @@ impl ResponsesWriter {
                 custom: true,
                 ..
             }) => {
-                let input = responses::custom_input(&call.arguments);
+                let input = super::tools::custom_input(&call.arguments);
                 self.send(
                     out,
                     "response.custom_tool_call_input.delta",
@@ -350,7 +357,8 @@ impl EventWriter for ResponsesWriter {
             _ => "response.completed",
         };
         self.send(out, kind, json!({"response": response.clone()}));
-        self.keep(response);
+        self.keep(response.clone());
+        self.done = Some(response);
     }
 
     fn fail(&mut self, error: &ApiError, out: &mut VecDeque<Bytes>) {
@@ -364,6 +372,10 @@ impl EventWriter for ResponsesWriter {
     fn opening(&mut self, out: &mut VecDeque<Bytes>) {
         self.start(out);
     }
+
+    fn whole(&mut self) -> Value {
+        self.done.take().unwrap_or(Value::Null)
+    }
 }
 
 /// The Responses API's error codes for a failed response.
@@ -372,5 +384,77 @@ fn error_code(error: &ApiError) -> &'static str {
         429 => "rate_limit_exceeded",
         400 => "invalid_prompt",
         _ => "server_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::{FinishReason, Usage};
+
+    /// The whole response is the one the stream completes with: its items in the order
+    /// they came (thinking, then the call), the call with its id and whole arguments.
+    #[test]
+    fn the_whole_answer_is_what_the_stream_completes_with() {
+        let echo = Echo {
+            id: "resp_1".into(),
+            created_at: 1,
+            model: "m".into(),
+            instructions: None,
+            previous_response_id: None,
+            store: false,
+            metadata: Value::Null,
+            max_output_tokens: None,
+            tools: json!([]),
+            tool_choice: json!("auto"),
+            parallel_tool_calls: true,
+            text_format: json!({"type": "text"}),
+            reasoning_effort: None,
+            custom_tools: Vec::new(),
+        };
+        let mut writer = ResponsesWriter::new(echo, None);
+        let mut events = VecDeque::new();
+        writer.content(Output::Reasoning("hmm".into()), &mut events);
+        writer.content(
+            Output::ToolCall {
+                index: 0,
+                id: "toolu_9".into(),
+                name: "f".into(),
+            },
+            &mut events,
+        );
+        for piece in ["{\"a\":", "1}"] {
+            writer.content(
+                Output::ToolArgs {
+                    index: 0,
+                    arguments: piece.into(),
+                },
+                &mut events,
+            );
+        }
+        writer.finish(
+            Finish {
+                reason: FinishReason::ToolCalls,
+                usage: Usage::new(1, 0, 0, 2),
+                stop_sequence: None,
+            },
+            &mut events,
+        );
+        let whole = writer.whole();
+        let completed = events
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .find(|e| e.starts_with("event: response.completed"))
+            .expect("response.completed");
+        let data = completed
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("data");
+        let streamed: Value = serde_json::from_str(data).expect("JSON");
+        assert_eq!(streamed["response"], whole);
+        assert_eq!(whole["output"][0]["type"], "reasoning");
+        assert_eq!(whole["output"][1]["type"], "function_call");
+        assert_eq!(whole["output"][1]["call_id"], "toolu_9");
+        assert_eq!(whole["output"][1]["arguments"], "{\"a\":1}");
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::openai::{FinishReason, ToolCall, Usage};
+use crate::conversation::{FinishReason, ToolCall, Usage};
 
 /// The Messages API's `stop_reason` for how an answer ended.
 pub fn stop_reason(reason: FinishReason, stop_sequence: Option<&str>) -> &'static str {

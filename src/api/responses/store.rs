@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::input_items::ListedItem;
-use crate::openai::Attachment;
-use crate::openai::{Message, ToolCall};
+use crate::conversation::Attachment;
+use crate::conversation::{Message, ToolCall};
 
 /// A kept answer: the whole conversation up to and including it (the request's
 /// `instructions` not among it: they do not carry over), the request's own input items and
@@ -237,7 +237,7 @@ fn message_bytes(message: &Message) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::openai::Role;
+    use crate::conversation::Role;
 
     const HOUR: Duration = Duration::from_secs(3600);
     const ROOMY: StoreLimits = StoreLimits {
@@ -255,9 +255,11 @@ mod tests {
                 tool_call_id: None,
                 result: None,
             }],
-            input_items: crate::responses::with_ids(crate::responses::input_items::listed_items(
-                Some(&serde_json::json!([{"id": "msg_1", "type": "message"}])),
-            )),
+            input_items: crate::api::responses::with_ids(
+                crate::api::responses::input_items::listed_items(Some(
+                    &serde_json::json!([{"id": "msg_1", "type": "message"}]),
+                )),
+            ),
             response: Value::Null,
         }
     }
