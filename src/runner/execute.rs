@@ -162,13 +162,16 @@ impl Backend {
                 Attempt::Over
             }
             Pumped::Eof {
-                sent_text,
+                produced_content,
                 saw_garbage,
             } => {
                 io.input.finish();
                 let status = process.wait(EXIT_WAIT).await;
                 let tail = stderr.await.unwrap_or_default();
-                if mode == Mode::Resume && !sent_text && tail.contains("No conversation found") {
+                if mode == Mode::Resume
+                    && !produced_content
+                    && tail.contains("No conversation found")
+                {
                     return Attempt::ResumeRejected;
                 }
                 let error = self.exit_error(status, &tail, saw_garbage);

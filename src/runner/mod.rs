@@ -47,7 +47,7 @@ use crate::claude::session;
 use crate::config::{HistoryMode, Settings};
 use crate::conversation::{ApiError, ErrorKind};
 use crate::quota::QuotaBook;
-use crate::translate::outcome::Output;
+use crate::translate::outcome::{Output, Served};
 use crate::translate::plan::RunPlan;
 use execute::Attempt;
 use limiter::{Limiter, QueueTicket, RunPermit};
@@ -127,7 +127,7 @@ enum Mode {
 impl Backend {
     /// The backend for `settings`: checks (or makes) the private work root and sweeps what
     /// an earlier, killed instance left there. The error says how to fix the work root.
-    pub fn new(settings: Arc<Settings>, groups: ProcessGroups) -> Result<Backend, String> {
+    pub fn new(settings: Arc<Settings>, groups: ProcessGroups) -> crate::Result<Backend> {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let config_dir = std::env::var_os("CLAUDE_CONFIG_DIR").map(PathBuf::from);
         let uid = work_root::current_uid();
@@ -427,7 +427,7 @@ impl Backend {
         };
         let _answering = Answering::start(&self.answering);
         self.served_live.fetch_add(1, Ordering::Relaxed);
-        let _ = tx.send(Output::Served("live")).await;
+        let _ = tx.send(Output::Served(Served::Live)).await;
         let deadline = Instant::now() + run.settings.total_timeout();
         self.execute_live(process, run, permit, tx, deadline).await;
         None
@@ -479,7 +479,7 @@ impl Backend {
             tracing::debug!("using a warm claude CLI process");
             crate::telemetry::warm_pool(true);
             self.served_warm.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send(Output::Served("warm")).await;
+            let _ = tx.send(Output::Served(Served::Warm)).await;
             return Some(prepared);
         }
         if pool_on {
@@ -497,7 +497,7 @@ impl Backend {
         match prepared {
             Ok(prepared) => {
                 self.served_cold.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send(Output::Served("cold")).await;
+                let _ = tx.send(Output::Served(Served::Cold)).await;
                 Some(prepared)
             }
             Err(error) => {
@@ -551,6 +551,9 @@ struct Run {
     token: Option<String>,
 }
 
+/// A 500 for what went wrong on this machine while preparing a run. Its message is for a
+/// client that may sit in a container: it names what failed, never a path of the host (the
+/// daemon's log has those).
 fn internal(message: String) -> ApiError {
     ApiError::new(ErrorKind::Internal, message)
 }

@@ -80,15 +80,25 @@ impl Backend {
                     work_root::current_uid(),
                     self.work_root_named,
                 )
-                .map_err(internal)?;
+                .map_err(|e| {
+                    tracing::error!("the work root was removed and cannot be made again: {e}");
+                    internal(
+                        "the proxy's work directory was removed and cannot be made again \
+                              (the daemon's log says where and why)"
+                            .to_string(),
+                    )
+                })?;
                 Workspace::create(&self.work_root, &self.owner)
             }
             other => other,
         };
         created.map_err(|e| {
-            internal(format!(
-                "could not create a working directory under {}: {e}",
+            tracing::error!(
+                "could not create a run directory under {}: {e}",
                 self.work_root.display()
+            );
+            internal(format!(
+                "could not create a run directory ({e}; the daemon's log says where)"
             ))
         })
     }

@@ -136,7 +136,7 @@ pub(super) enum Pumped {
     /// `tests/fixtures/claude-cli/v2.1.332/max_tokens`).
     Stopped,
     Eof {
-        sent_text: bool,
+        produced_content: bool,
         saw_garbage: bool,
     },
 }
@@ -200,7 +200,11 @@ pub(super) async fn pump(
     let mut line = Vec::new();
     let first_token_deadline = Instant::now() + settings.first_token_timeout();
     loop {
-        let (limit, which) = read_limit(settings, translator.sent_text(), first_token_deadline);
+        let (limit, which) = read_limit(
+            settings,
+            translator.produced_content(),
+            first_token_deadline,
+        );
         let (limit, which) = if deadline < limit {
             (deadline, Limit::Total)
         } else {
@@ -215,7 +219,7 @@ pub(super) async fn pump(
             Err(_) => return Pumped::TimedOut(timeout_error(settings, which)),
             Ok(Ok(0)) | Ok(Err(_)) => {
                 return Pumped::Eof {
-                    sent_text: translator.sent_text(),
+                    produced_content: translator.produced_content(),
                     saw_garbage,
                 };
             }
@@ -413,8 +417,12 @@ enum Limit {
     Total,
 }
 
-fn read_limit(settings: &Settings, sent_text: bool, first_token: Instant) -> (Instant, Limit) {
-    if sent_text {
+fn read_limit(
+    settings: &Settings,
+    produced_content: bool,
+    first_token: Instant,
+) -> (Instant, Limit) {
+    if produced_content {
         (Instant::now() + settings.idle_timeout(), Limit::Idle)
     } else {
         (first_token, Limit::FirstToken)

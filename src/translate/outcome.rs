@@ -46,8 +46,8 @@ pub enum Output {
     Failed(ApiError),
     /// Anthropic bills this request as extra usage (overage), per its rate-limit report.
     Overage,
-    /// How the run got its CLI process: `cold` (started for it) or `warm` (pre-started).
-    Served(&'static str),
+    /// How the run got its CLI process.
+    Served(Served),
     /// The model calls a client function: `index` counts the calls of the answer from 0.
     ToolCall {
         index: usize,
@@ -59,6 +59,28 @@ pub enum Output {
         index: usize,
         arguments: String,
     },
+}
+
+/// How a request got the CLI process that answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Started for it.
+    Cold,
+    /// Started ahead for its setup (the warm pool).
+    Warm,
+    /// Kept from its conversation's previous step.
+    Live,
+}
+
+impl Served {
+    /// `cold`, `warm`, `live`: the log's and the status page's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Served::Cold => "cold",
+            Served::Warm => "warm",
+            Served::Live => "live",
+        }
+    }
 }
 
 /// Maps a CLI stop reason to OpenAI's finish reason.
@@ -173,8 +195,10 @@ impl Translator {
         self.finished && self.cut_at_max_tokens
     }
 
-    /// Whether any text was produced.
-    pub fn sent_text(&self) -> bool {
+    /// Whether anything of the answer reached the client: text or a tool call (the
+    /// first-token timeout then no longer applies, and a CLI that ends now did not refuse
+    /// its session).
+    pub fn produced_content(&self) -> bool {
         self.sent_any
     }
 

@@ -4,7 +4,8 @@
 //! parts, `function_call` items as the assistant's tool calls, `function_call_output` items
 //! as tool results), and a `previous_response_id` puts the kept conversation first.
 //!
-//! Tools other than `function`, background runs and server-side conversations cannot be
+//! Tools are read by [`super::tools`] (`function` and `custom` tools are offered, hosted
+//! ones left out and named); background runs and server-side conversations cannot be
 //! carried through the CLI and are refused with a 400 naming the field.
 
 use std::collections::HashSet;
