@@ -920,6 +920,10 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
         return out;
     };
     let mock = MockAnthropic::start().await;
+    // The mock refuses credentials it was not told about.
+    mock.accept(mock_anthropic::Credential::OAuthToken(
+        OAUTH_TOKEN.to_string(),
+    ));
     let base_url = mock.base_url();
     let env = [
         ("ANTHROPIC_BASE_URL", base_url.as_str()),
