@@ -198,7 +198,7 @@ struct Binaries {
     daemon: PathBuf,
     fake: PathBuf,
     real: Option<PathBuf>,
-    check: Option<PathBuf>,
+    check: PathBuf,
     me: PathBuf,
 }
 
@@ -209,7 +209,7 @@ impl Binaries {
         Binaries {
             fake: build_fake(&daemon),
             real: real_cli_path(),
-            check: option_env!("CARGO_BIN_EXE_ai-proxy-check").map(PathBuf::from),
+            check: build_check(&daemon),
             daemon,
             me,
         }
@@ -231,6 +231,21 @@ fn build_fake(daemon: &Path) -> PathBuf {
         .join("examples/fake_claude");
     assert!(fake.exists(), "{} is missing", fake.display());
     fake
+}
+
+/// `ai-proxy-check` is its own workspace crate, which `cargo bench` does not build for this
+/// bench: build it in release too (it lands next to the daemon).
+fn build_check(daemon: &Path) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release", "-p", "ai-proxy-check"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build for ai-proxy-check");
+    assert!(status.success(), "building crates/ai-proxy-check failed");
+    let check = daemon.parent().expect("target dir").join("ai-proxy-check");
+    assert!(check.exists(), "{} is missing", check.display());
+    check
 }
 
 /// The real CLI 2.1.332 from the claude-agent-sdk wheel in .venv (see .ci/run).
@@ -905,6 +920,10 @@ async fn real_cli(bins: &Binaries, counts: Counts) -> String {
         return out;
     };
     let mock = MockAnthropic::start().await;
+    // The mock refuses credentials it was not told about.
+    mock.accept(mock_anthropic::Credential::OAuthToken(
+        OAUTH_TOKEN.to_string(),
+    ));
     let base_url = mock.base_url();
     let env = [
         ("ANTHROPIC_BASE_URL", base_url.as_str()),
@@ -1494,58 +1513,52 @@ async fn start_and_sizes(bins: &Binaries, counts: Counts) -> String {
     )
     .unwrap();
 
-    match &bins.check {
-        None => out.push_str(
-            "**ai-proxy-check**: not measured — the binary is not part of this build.\n\n",
-        ),
-        Some(check) => {
-            let (_, daemon, port) = start_to_ready(bins).await;
-            let url = format!("http://127.0.0.1:{port}");
-            let mut runs = Vec::new();
-            let mut inproc = Vec::new();
-            for _ in 0..counts.checks {
-                let started = Instant::now();
-                let status = tokio::time::timeout(
-                    STEP_LIMIT,
-                    Command::new(check)
-                        .env_clear()
-                        .env("AI_PROXY_URL", &url)
-                        .env("AI_PROXY_CHECK_CONTAINER", "none")
-                        .arg("--quiet")
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status(),
-                )
-                .await
-                .expect("ai-proxy-check hung")
-                .expect("run ai-proxy-check");
-                runs.push(started.elapsed());
-                assert!(status.success(), "ai-proxy-check failed: {status}");
-                let started = Instant::now();
-                let mut conn = Conn::open(port).await;
-                assert_eq!(conn.get("/health").await, 200);
-                assert_eq!(conn.get("/v1/models").await, 200);
-                inproc.push(started.elapsed());
-            }
-            writeln!(
-                out,
-                "**ai-proxy-check** against a ready daemon (process start to exit, all stages \
-                 passing), {} runs. **Baseline:** the same requests in-process (connect, \
-                 `GET /health`, `GET /v1/models`).\n\n\
-                 | | p50 | max | vs. baseline |\n|---|---|---|---|\n\
-                 | in-process requests (baseline) | {} ms | {} ms | 1.00× |\n\
-                 | `ai-proxy-check` | {} ms | {} ms | {} |\n",
-                counts.checks,
-                ms(percentile(&inproc, 50.0)),
-                ms(percentile(&inproc, 100.0)),
-                ms(percentile(&runs, 50.0)),
-                ms(percentile(&runs, 100.0)),
-                dratio(percentile(&runs, 50.0), percentile(&inproc, 50.0)),
-            )
-            .unwrap();
-            stop(daemon).await;
-        }
+    let check = &bins.check;
+    let (_, daemon, port) = start_to_ready(bins).await;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut runs = Vec::new();
+    let mut inproc = Vec::new();
+    for _ in 0..counts.checks {
+        let started = Instant::now();
+        let status = tokio::time::timeout(
+            STEP_LIMIT,
+            Command::new(check)
+                .env_clear()
+                .env("AI_PROXY_URL", &url)
+                .env("AI_PROXY_CHECK_CONTAINER", "none")
+                .arg("--quiet")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status(),
+        )
+        .await
+        .expect("ai-proxy-check hung")
+        .expect("run ai-proxy-check");
+        runs.push(started.elapsed());
+        assert!(status.success(), "ai-proxy-check failed: {status}");
+        let started = Instant::now();
+        let mut conn = Conn::open(port).await;
+        assert_eq!(conn.get("/health").await, 200);
+        assert_eq!(conn.get("/v1/models").await, 200);
+        inproc.push(started.elapsed());
     }
+    writeln!(
+        out,
+        "**ai-proxy-check** against a ready daemon (process start to exit, all stages \
+         passing), {} runs. **Baseline:** the same requests in-process (connect, \
+         `GET /health`, `GET /v1/models`).\n\n\
+         | | p50 | max | vs. baseline |\n|---|---|---|---|\n\
+         | in-process requests (baseline) | {} ms | {} ms | 1.00× |\n\
+         | `ai-proxy-check` | {} ms | {} ms | {} |\n",
+        counts.checks,
+        ms(percentile(&inproc, 50.0)),
+        ms(percentile(&inproc, 100.0)),
+        ms(percentile(&runs, 50.0)),
+        ms(percentile(&runs, 100.0)),
+        dratio(percentile(&runs, 50.0), percentile(&inproc, 50.0)),
+    )
+    .unwrap();
+    stop(daemon).await;
 
     writeln!(
         out,
@@ -1554,15 +1567,13 @@ async fn start_and_sizes(bins: &Binaries, counts: Counts) -> String {
          | binary | size | stripped |\n|---|---|---|"
     )
     .unwrap();
-    let mut binaries = vec![("claude-max-proxy", bins.daemon.clone())];
-    if let Some(check) = &bins.check {
-        binaries.push(("ai-proxy-check", check.clone()));
-    }
+    let binaries = [
+        ("claude-max-proxy", &bins.daemon),
+        ("ai-proxy-check", &bins.check),
+    ];
     for (name, path) in binaries {
-        let size = file_size(&path)
-            .map(|b| mib(b / 1024))
-            .unwrap_or("–".into());
-        let stripped = stripped_size(&path)
+        let size = file_size(path).map(|b| mib(b / 1024)).unwrap_or("–".into());
+        let stripped = stripped_size(path)
             .map(|b| mib(b / 1024))
             .unwrap_or("– (no `strip`)".into());
         writeln!(out, "| `{name}` | {size} | {stripped} |").unwrap();

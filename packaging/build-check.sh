@@ -7,12 +7,14 @@
 # glibc with `+crt-static` gives a static-pie binary; name resolution does not go through
 # glibc's NSS (hickory-resolver reads /etc/hosts and /etc/resolv.conf itself), so it works
 # in an empty root. `--target` keeps RUSTFLAGS off build scripts and proc macros.
+# The check is its own workspace crate (crates/ai-proxy-check): `-p` builds only its few
+# dependencies, none of the daemon's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --profile check-static --bin ai-proxy-check --target "$target" "$@"
+  cargo build --profile check-static -p ai-proxy-check --bin ai-proxy-check --target "$target" "$@"
 
 binary="${CARGO_TARGET_DIR:-target}/$target/check-static/ai-proxy-check"
 if command -v ldd >/dev/null && ldd "$binary" 2>&1 | grep -q '=>'; then

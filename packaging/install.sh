@@ -39,8 +39,8 @@ command -v cargo >/dev/null 2>&1 \
   || die "cargo was not found. Install Rust with: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh
 then open a new shell (or: . \"\$HOME/.cargo/env\") and run packaging/install.sh again."
 
-say "building the release binaries (cargo build --release --locked --bins)"
-cargo build --release --locked --bins
+say "building the release binaries (cargo build --release --locked --workspace --bins)"
+cargo build --release --locked --workspace --bins
 
 target_dir=${CARGO_TARGET_DIR:-target}
 mkdir -p "$bin_dir" || die "cannot create $bin_dir; pick another place with --bin-dir DIR"

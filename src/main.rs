@@ -132,7 +132,7 @@ async fn dispatch(cli: Cli) -> Outcome {
         Some(Command::McpStub { tools, result }) => {
             return claude_max_proxy::mcp_stub::run(tools, result.as_deref())
                 .map(|()| Exit::Success)
-                .map_err(|m| Failure::new(Exit::Failure, m));
+                .map_err(|e| Failure::new(Exit::Failure, e.to_string()));
         }
         Some(Command::DeferHook { allowed }) => {
             claude_max_proxy::defer_hook::run(allowed.as_deref());

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 /// Serves stdin/stdout until stdin ends. Returns a message when the files cannot be read.
-pub fn run(tools_file: &Path, result_file: Option<&Path>) -> Result<(), String> {
+pub fn run(tools_file: &Path, result_file: Option<&Path>) -> crate::Result<()> {
     let tools: Value = std::fs::read_to_string(tools_file)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())

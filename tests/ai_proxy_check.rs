@@ -3,9 +3,14 @@
 //! the request stage through each API (`--api chat|messages|responses`).
 //! `AI_PROXY_CHECK_CONTAINER` pins where the check thinks it runs (this machine may itself be
 //! a container), since some diagnoses depend on it.
+//!
+//! The check is its own workspace crate (crates/ai-proxy-check), so Cargo gives this file
+//! no `CARGO_BIN_EXE_ai-proxy-check`: [`check_binary`] builds it with cargo once per run.
 
 mod support;
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use support::{Daemon, DaemonOptions};
@@ -25,9 +30,50 @@ impl Run {
     }
 }
 
+/// The `ai-proxy-check` binary of this workspace, built once per test run by
+/// `cargo build -p ai-proxy-check` (the profile of this test: dev, or release under
+/// `--release`); its path is the one cargo reports for the artifact, wherever the target
+/// directory is.
+fn build_check_binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = std::process::Command::new(cargo);
+        command
+            .args(["build", "-p", "ai-proxy-check", "--bin", "ai-proxy-check"])
+            .arg("--message-format=json-render-diagnostics")
+            .current_dir(support::root())
+            .stderr(std::process::Stdio::inherit());
+        if !cfg!(debug_assertions) {
+            command.arg("--release");
+        }
+        let output = command.output().expect("run cargo build -p ai-proxy-check");
+        assert!(
+            output.status.success(),
+            "cargo build -p ai-proxy-check failed (its errors are above)"
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find_map(|message| {
+                let is_check = message["target"]["name"] == "ai-proxy-check";
+                let executable = message["executable"].as_str()?;
+                is_check.then(|| PathBuf::from(executable))
+            })
+            .expect("cargo reported no ai-proxy-check executable")
+    })
+}
+
+/// [`build_check_binary`] off the runtime's thread.
+async fn check_binary() -> &'static PathBuf {
+    tokio::task::spawn_blocking(build_check_binary)
+        .await
+        .expect("build ai-proxy-check")
+}
+
 /// Runs the check with `args` and exactly the environment `env` (plus PATH).
 async fn check(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ai-proxy-check"));
+    let mut command = Command::new(check_binary().await);
     command
         .args(args)
         .env_clear()
@@ -372,6 +418,8 @@ async fn json_output() {
 /// `--wait` keeps trying while the daemon is down and passes once it listens.
 #[tokio::test]
 async fn wait_succeeds_when_the_daemon_starts_late() {
+    // Built before the clock starts, so the check is surely running before the daemon.
+    check_binary().await;
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let waiting = tokio::spawn(async move {

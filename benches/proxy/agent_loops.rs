@@ -47,6 +47,10 @@ pub(super) async fn agent_loops(bins: &Binaries, counts: Counts) -> String {
     };
     let loops = counts.real_runs.div_ceil(2).max(2);
     let mock = MockAnthropic::start().await;
+    // The mock refuses credentials it was not told about.
+    mock.accept(crate::mock_anthropic::Credential::OAuthToken(
+        OAUTH_TOKEN.to_string(),
+    ));
     let base_url = mock.base_url();
     let direct = DirectCli {
         cli: real.clone(),
@@ -104,7 +108,7 @@ pub(super) async fn agent_loops(bins: &Binaries, counts: Counts) -> String {
             conn.get_json("/health").await["served"]
         );
         if live != "0" {
-            // The CLIs the daemon holds now: the kept one of the last loop, the warm one.
+            // The CLIs the daemon holds now: the kept conversations, the warm one.
             kept_rss = super::child_pids(daemon.pid())
                 .into_iter()
                 .map(super::rss_kib)
@@ -192,9 +196,9 @@ pub(super) async fn agent_loops(bins: &Binaries, counts: Counts) -> String {
             .collect();
         writeln!(
             out,
-            "Memory of the CLI processes the daemon holds after the loops with its defaults (the \
-             kept process of the last loop, which answered ten steps, and the warm one; RSS from \
-             /proc): {}. The memory budget counts 250 MB a process.\n",
+            "Memory of every CLI process the daemon holds after the loops with its defaults (the \
+             conversations kept from the last loops, each of which answered ten steps, and the \
+             warm process; RSS from /proc): {}. The memory budget counts 250 MB a process.\n",
             each.join(", ")
         )
         .unwrap();

@@ -24,31 +24,14 @@ use serde_json::Value;
 use crate::conversation::{ApiError, ChatRequest};
 use crate::translate::outcome::{Finish, Output};
 
-/// Which API's error shape a response uses: the one the request came in on.
+/// Which API's error shape a response uses: the one the request came in on (the HTTP layer
+/// renders it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
     /// `{"error":{"message","type","param","code"}}`: chat completions, Responses, the rest.
     OpenAi,
     /// `{"type":"error","error":{"type","message"}}`: the Messages API.
     Anthropic,
-}
-
-impl Dialect {
-    /// The HTTP status of `err` in this dialect.
-    pub fn status(self, err: &ApiError) -> u16 {
-        match self {
-            Dialect::OpenAi => err.status(),
-            Dialect::Anthropic => messages::status(err),
-        }
-    }
-
-    /// The error body in this dialect.
-    pub fn error_json(self, err: &ApiError) -> String {
-        match self {
-            Dialect::OpenAi => err.to_json(),
-            Dialect::Anthropic => messages::error_json(err),
-        }
-    }
 }
 
 /// One API as the HTTP layer serves it.

@@ -138,6 +138,28 @@ pub struct Invocation {
 /// variables, so that our own `CLAUDE_MAX_PROXY_*` settings (which may hold secrets) are
 /// not passed on.
 pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
+    let Credentials {
+        env_remove,
+        mut env_set,
+    } = credentials(
+        spec.auth_mode,
+        spec.api_key,
+        spec.oauth_token,
+        spec.max_retries,
+        daemon_env_names,
+    );
+    env_set.extend(run_env(spec));
+    Invocation {
+        program: spec.cli.to_path_buf(),
+        args: argv(spec),
+        env_remove,
+        env_set,
+        cwd: spec.cwd.to_path_buf(),
+    }
+}
+
+/// The arguments of a run: print mode with stream-json output, then what the spec asks.
+fn argv(spec: &RunSpec<'_>) -> Vec<OsString> {
     let mut args: Vec<OsString> = [
         "-p",
         "--output-format",
@@ -162,88 +184,93 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
     .map(OsString::from)
     .collect();
     args.push(spec.model.into());
-    if let Some(file) = spec.system_prompt_file {
-        args.push("--system-prompt-file".into());
-        args.push(file.into());
-    }
-    if let Some(id) = spec.resume {
-        args.push("--resume".into());
-        args.push(id.into());
+    let mut pair = |flag: &str, value: Option<OsString>| {
+        if let Some(value) = value {
+            args.push(flag.into());
+            args.push(value);
+        }
+    };
+    pair(
+        "--system-prompt-file",
+        spec.system_prompt_file.map(Into::into),
+    );
+    pair("--resume", spec.resume.map(Into::into));
+    if spec.resume.is_some() {
         args.push("--fork-session".into());
     }
+    args.extend(optional_args(spec));
+    args.extend(tool_args(spec.tools.as_ref()));
+    args
+}
+
+/// `--effort`, `--json-schema`, `--input-format` when the spec asks for them.
+fn optional_args(spec: &RunSpec<'_>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
     if let Some(effort) = spec.effort {
-        args.push("--effort".into());
-        args.push(effort.into());
+        args.extend(["--effort".into(), effort.into()]);
     }
     if let Some(schema) = spec.json_schema {
-        args.push("--json-schema".into());
-        args.push(schema.into());
+        args.extend(["--json-schema".into(), schema.into()]);
     }
     if spec.stream_input {
-        args.push("--input-format".into());
-        args.push("stream-json".into());
+        args.extend(["--input-format".into(), "stream-json".into()]);
     }
-    match &spec.tools {
-        Some(ToolArgs::Bridged) => {
-            args.push("--mcp-config".into());
-            args.push(bridged_mcp_config(TOOL_SERVER).into());
+    args
+}
+
+/// How the client's tools reach the CLI ([`ToolArgs`]).
+fn tool_args(tools: Option<&ToolArgs<'_>>) -> Vec<OsString> {
+    match tools {
+        Some(ToolArgs::Bridged) => vec![
+            "--mcp-config".into(),
+            bridged_mcp_config(TOOL_SERVER).into(),
             // Every tool of the bridged server runs without a permission prompt: the call
             // reaches the daemon, which holds it until the client's result arrives.
-            args.push("--allowedTools".into());
-            args.push(format!("mcp__{TOOL_SERVER}").into());
-        }
+            "--allowedTools".into(),
+            format!("mcp__{TOOL_SERVER}").into(),
+        ],
         Some(ToolArgs::Deferred {
             mcp_config,
             hook_command,
             allowed,
         }) => {
-            args.push("--mcp-config".into());
-            args.push((*mcp_config).into());
-            args.push("--settings".into());
-            args.push(defer_hook_settings(TOOL_SERVER, hook_command).into());
+            let mut args: Vec<OsString> = vec![
+                "--mcp-config".into(),
+                (*mcp_config).into(),
+                "--settings".into(),
+                defer_hook_settings(TOOL_SERVER, hook_command).into(),
+            ];
             if let Some(tool) = allowed {
-                args.push("--allowedTools".into());
-                args.push((*tool).into());
+                args.extend(["--allowedTools".into(), (*tool).into()]);
             }
+            args
         }
-        None => {}
+        None => Vec::new(),
     }
+}
 
-    let Credentials {
-        env_remove,
-        mut env_set,
-    } = credentials(
-        spec.auth_mode,
-        spec.api_key,
-        spec.oauth_token,
-        spec.max_retries,
-        daemon_env_names,
-    );
+/// The variables a request run sets besides the credentials.
+fn run_env(spec: &RunSpec<'_>) -> Vec<(String, String)> {
     // The CLI's own fetches besides the model request (usage, profile, updates): none
     // during a request run.
-    env_set.push((NONESSENTIAL_TRAFFIC.to_string(), "1".to_string()));
+    let mut env = vec![(NONESSENTIAL_TRAFFIC.to_string(), "1".to_string())];
     if spec.tools.is_some() {
-        // List the stub's tools up front (no tool search) and wait for the server at start.
-        env_set.push(("ENABLE_TOOL_SEARCH".to_string(), "false".to_string()));
-        env_set.push(("MCP_CONNECTION_NONBLOCKING".to_string(), "0".to_string()));
-        env_set.push((
+        // List the client's tools up front (no tool search), wait for their server at
+        // start, and never give up on a call the daemon holds (see TOOL_CALL_WAIT_MS).
+        env.push(("ENABLE_TOOL_SEARCH".to_string(), "false".to_string()));
+        env.push(("MCP_CONNECTION_NONBLOCKING".to_string(), "0".to_string()));
+        env.push((
             "MCP_TOOL_TIMEOUT".to_string(),
             TOOL_CALL_WAIT_MS.to_string(),
         ));
     }
     if let Some(tokens) = spec.max_output_tokens {
-        env_set.push((
+        env.push((
             "CLAUDE_CODE_MAX_OUTPUT_TOKENS".to_string(),
             tokens.to_string(),
         ));
     }
-    Invocation {
-        program: spec.cli.to_path_buf(),
-        args,
-        env_remove,
-        env_set,
-        cwd: spec.cwd.to_path_buf(),
-    }
+    env
 }
 
 /// Makes the CLI skip everything but the request itself (it then answers `get_usage` from

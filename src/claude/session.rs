@@ -171,7 +171,9 @@ pub struct RowMeta<'a> {
     pub cli_version: &'a str,
 }
 
-/// Writes `rows` (chained by `parentUuid`), then the deferred-call marker if any.
+/// Writes `rows` (chained by `parentUuid`), then the deferred-call marker if any, as
+/// session `meta.session_id` for `cwd` (0600, in a project directory it makes 0700 when
+/// missing).
 pub fn write_rows(
     claude_home: &Path,
     cwd: &Path,
@@ -192,78 +194,99 @@ pub fn write_rows(
     };
     let path = dir.join(format!("{session_id}.jsonl"));
     let file = SessionFile {
-        session_id: session_id.clone(),
+        session_id,
         path: path.clone(),
         created_dir,
     };
-    let now = crate::clock::timestamp_now();
-    let base = json!({"isSidechain": false, "timestamp": now, "userType": "external",
-                      "cwd": meta.cwd, "sessionId": session_id, "version": meta.cli_version});
-    let mut out = String::new();
-    let mut parent: Option<String> = None;
-    let mut push = |mut row: Value, parent: &mut Option<String>| {
-        let uuid = uuid::Uuid::new_v4().to_string();
-        if let (Some(object), Some(base)) = (row.as_object_mut(), base.as_object()) {
-            for (k, v) in base {
-                object.insert(k.clone(), v.clone());
-            }
-            object.insert("parentUuid".into(), json!(parent));
-            object.insert("uuid".into(), json!(uuid));
-        }
-        out.push_str(&row.to_string());
-        out.push('\n');
-        *parent = Some(uuid);
-    };
-    let mut first_user = true;
-    for row in rows {
-        let is_user = matches!(row, Row::User(_));
-        let row = match row {
-            Row::User(content) => json!({"type": "user",
-                "message": {"role": "user", "content": content}}),
-            Row::Assistant(blocks) => {
-                let stop = if blocks.iter().any(|b| b["type"] == "tool_use") {
-                    "tool_use"
-                } else {
-                    "end_turn"
-                };
-                json!({"type": "assistant", "message": {
-                    "id": format!("msg_{}", uuid::Uuid::new_v4().simple()),
-                    "type": "message", "role": "assistant", "model": meta.model,
-                    "content": blocks, "stop_reason": stop, "stop_sequence": null,
-                    "usage": {"input_tokens": 0, "output_tokens": 0}}})
-            }
-        };
-        push(row, &mut parent);
-        if is_user && first_user {
-            first_user = false;
-            // What the CLI records after a conversation's first user message: resumed
-            // without them it sends an empty role-`system` message there (the real API may
-            // refuse it); with them, the environment reminder of a real resumed session.
-            for attachment in first_turn_attachments(meta.cwd) {
-                push(
-                    json!({"type": "attachment", "attachment": attachment}),
-                    &mut parent,
-                );
-            }
-        }
-    }
-    if let Some(call) = deferred {
-        push(
-            json!({"type": "attachment", "attachment": {"type": "hook_deferred_tool",
-                "toolUseID": call.id, "toolName": call.name, "toolInput": call.input,
-                "hookName": "settings", "hookEvent": "PreToolUse",
-                "permissionMode": "default"}}),
-            &mut parent,
-        );
-    }
+    let text = render_rows(meta, rows, deferred, &crate::clock::timestamp_now());
     let mut handle = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&path)?;
-    handle.write_all(out.as_bytes())?;
+    handle.write_all(text.as_bytes())?;
     handle.flush()?;
     Ok(file)
+}
+
+/// The session's lines: each row with what every row repeats and its place in the chain,
+/// the first user row followed by the attachments the CLI records there, then the
+/// deferred-call marker if any.
+fn render_rows(meta: &RowMeta<'_>, rows: &[Row], deferred: Option<&Deferred>, now: &str) -> String {
+    let base = json!({"isSidechain": false, "timestamp": now, "userType": "external",
+                      "cwd": meta.cwd, "sessionId": meta.session_id, "version": meta.cli_version});
+    let mut chain = Chain {
+        base,
+        out: String::new(),
+        parent: None,
+    };
+    let mut first_user = true;
+    for row in rows {
+        chain.push(row_json(row, meta.model));
+        if matches!(row, Row::User(_)) && first_user {
+            first_user = false;
+            // What the CLI records after a conversation's first user message: resumed
+            // without them it sends an empty role-`system` message there (the real API may
+            // refuse it); with them, the environment reminder of a real resumed session.
+            for attachment in first_turn_attachments(meta.cwd) {
+                chain.push(json!({"type": "attachment", "attachment": attachment}));
+            }
+        }
+    }
+    if let Some(call) = deferred {
+        chain.push(
+            json!({"type": "attachment", "attachment": {"type": "hook_deferred_tool",
+            "toolUseID": call.id, "toolName": call.name, "toolInput": call.input,
+            "hookName": "settings", "hookEvent": "PreToolUse",
+            "permissionMode": "default"}}),
+        );
+    }
+    chain.out
+}
+
+/// Session lines chained by `parentUuid`.
+struct Chain {
+    /// What every row repeats.
+    base: Value,
+    out: String,
+    parent: Option<String>,
+}
+
+impl Chain {
+    fn push(&mut self, mut row: Value) {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        if let (Some(object), Some(base)) = (row.as_object_mut(), self.base.as_object()) {
+            for (k, v) in base {
+                object.insert(k.clone(), v.clone());
+            }
+            object.insert("parentUuid".into(), json!(self.parent));
+            object.insert("uuid".into(), json!(uuid));
+        }
+        self.out.push_str(&row.to_string());
+        self.out.push('\n');
+        self.parent = Some(uuid);
+    }
+}
+
+/// A row as the CLI writes it: a user message, or an assistant message (its stop reason
+/// `tool_use` when it calls tools).
+fn row_json(row: &Row, model: &str) -> Value {
+    match row {
+        Row::User(content) => json!({"type": "user",
+            "message": {"role": "user", "content": content}}),
+        Row::Assistant(blocks) => {
+            let stop = if blocks.iter().any(|b| b["type"] == "tool_use") {
+                "tool_use"
+            } else {
+                "end_turn"
+            };
+            json!({"type": "assistant", "message": {
+                "id": format!("msg_{}", uuid::Uuid::new_v4().simple()),
+                "type": "message", "role": "assistant", "model": model,
+                "content": blocks, "stop_reason": stop, "stop_sequence": null,
+                "usage": {"input_tokens": 0, "output_tokens": 0}}})
+        }
+    }
 }
 
 #[cfg(test)]

@@ -194,7 +194,7 @@ async fn start(settings: Settings) -> Result<Daemon, StartError> {
     let settings = Arc::new(settings);
     let backend = Arc::new(
         Backend::new(settings.clone(), ProcessGroups::default())
-            .map_err(|m| StartError::new(m, exit::CONFIG))?,
+            .map_err(|e| StartError::new(e.to_string(), exit::CONFIG))?,
     );
     let live =
         build_live(settings.clone(), &backend).map_err(|m| StartError::new(m, exit::CONFIG))?;

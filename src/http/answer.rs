@@ -17,7 +17,7 @@ use crate::translate::outcome::{Finish, Output};
 /// The whole answer's object, and whether Anthropic billed it as extra usage.
 pub struct Whole {
     pub body: Value,
-    pub overage: bool,
+    pub billed_as_overage: bool,
 }
 
 /// Waits for the whole answer and has `writer` build it.
@@ -26,7 +26,7 @@ pub async fn whole<W: EventWriter>(
     mut writer: W,
     log: &mut RequestLog,
 ) -> Result<Whole, ApiError> {
-    let (outputs, finish, overage) = collect(rx, log).await?;
+    let (outputs, finish, billed_as_overage) = collect(rx, log).await?;
     let mut ignored = VecDeque::new();
     for output in outputs {
         match output {
@@ -38,7 +38,7 @@ pub async fn whole<W: EventWriter>(
     writer.finish(finish, &mut ignored);
     Ok(Whole {
         body: writer.whole(),
-        overage,
+        billed_as_overage,
     })
 }
 
@@ -52,7 +52,7 @@ async fn collect(
     let mut overage = false;
     while let Some(output) = rx.recv().await {
         match output {
-            Output::Served(how) => log.served(how),
+            Output::Served(how) => log.served(how.as_str()),
             Output::Overage => {
                 overage = true;
                 log.overage();

@@ -38,7 +38,11 @@ async fn answer<E: Endpoint>(
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
     let started = run::start(state, live, request, log, |body| endpoint.parse(body)).await?;
-    let run::Started { chat, rx, overage } = started;
+    let run::Started {
+        chat,
+        rx,
+        overage_predicted,
+    } = started;
     let mut log = log.take();
     let writer = endpoint.writer(id, run::unix_now(), &chat);
     let response = if chat.stream {
@@ -46,12 +50,12 @@ async fn answer<E: Endpoint>(
     } else {
         let whole = answer::whole(rx, writer, &mut log).await?;
         let mut response = respond::ok_json(&whole.body);
-        if whole.overage {
+        if whole.billed_as_overage {
             respond::mark_overage(&mut response);
         }
         Ok(response)
     };
-    run::decorate(response, overage, &chat.controls.ignored)
+    run::decorate(response, overage_predicted, &chat.controls.ignored)
 }
 
 /// The Responses endpoint with the daemon's store and its settings.

@@ -41,8 +41,8 @@ pub fn ok_json<T: serde::Serialize>(value: &T) -> Response<Body> {
     }
 }
 
-/// Reading a request's dialect is the HTTP layer's (the enum and its error bodies are
-/// [`crate::api::Dialect`]'s).
+/// Reading a request's dialect and rendering an error in it are the HTTP layer's (the enum
+/// is [`crate::api::Dialect`], each API's error object its own).
 impl Dialect {
     /// The dialect of a request: the Messages API's paths are Anthropic's, chat completions
     /// and Responses OpenAI's; on paths both kinds of client use (models, unknown paths, …)
@@ -61,6 +61,22 @@ impl Dialect {
             Dialect::Anthropic
         } else {
             Dialect::OpenAi
+        }
+    }
+
+    /// The HTTP status of `err` in this dialect.
+    pub fn status(self, err: &ApiError) -> u16 {
+        match self {
+            Dialect::OpenAi => err.status(),
+            Dialect::Anthropic => crate::api::messages::status(err),
+        }
+    }
+
+    /// The error body in this dialect.
+    pub fn error_json(self, err: &ApiError) -> String {
+        match self {
+            Dialect::OpenAi => err.to_json(),
+            Dialect::Anthropic => crate::api::messages::error_json(err),
         }
     }
 }

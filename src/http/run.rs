@@ -25,7 +25,7 @@ pub struct Started {
     /// The run's outputs.
     pub rx: mpsc::Receiver<Output>,
     /// Predicted to be billed as extra usage.
-    pub overage: bool,
+    pub overage_predicted: bool,
 }
 
 /// Reads, parses with `parse` and starts one CLI run; fills `log` as it learns.
@@ -64,14 +64,18 @@ where
     };
     log.model(&chat.model, known);
     let model_arg = model_arg.ok_or_else(|| ApiError::model_not_found(&shown(&chat.model)))?;
-    let overage = overage::check(live)?;
+    let overage_predicted = overage::check(live)?;
     let run_plan = heavy.run(|| plan::plan_request(&chat, model_arg))?;
     drop(heavy);
     let rx = live.backend.start(run_plan, chat.stream)?;
-    if overage {
+    if overage_predicted {
         log.overage();
     }
-    Ok(Started { chat, rx, overage })
+    Ok(Started {
+        chat,
+        rx,
+        overage_predicted,
+    })
 }
 
 /// Bodies from this size on are parsed and planned off the runtime's worker threads.
@@ -153,12 +157,12 @@ pub fn reply(
 /// (so a client can tell, e.g. `temperature`).
 pub fn decorate(
     response: Result<Response<Body>, ApiError>,
-    overage: bool,
+    overage_predicted: bool,
     ignored: &[String],
 ) -> Result<Response<Body>, ApiError> {
     let ignored = ignored.join(", ");
     response.map(|mut response| {
-        if overage {
+        if overage_predicted {
             respond::mark_overage(&mut response);
         }
         if !ignored.is_empty()

@@ -74,7 +74,7 @@ pub async fn respond<W: EventWriter>(
                 return Err(ended_without_answer());
             }
             Ok(Some(Output::Model(m))) => writer.model(m),
-            Ok(Some(Output::Served(how))) => log.served(how),
+            Ok(Some(Output::Served(how))) => log.served(how.as_str()),
             Ok(Some(Output::Failed(error))) => {
                 log.failed(error.status());
                 return Err(error);
@@ -131,7 +131,7 @@ impl<W: EventWriter> Driver<W> {
             Some(Output::Model(m)) => self.writer.model(m),
             // Too late for a header: the log line and /metrics say it.
             Some(Output::Overage) => self.log.overage(),
-            Some(Output::Served(how)) => self.log.served(how),
+            Some(Output::Served(how)) => self.log.served(how.as_str()),
             // Streaming translators never retract (they repeat-check instead).
             Some(Output::Retract(_)) => {}
             Some(Output::Finished(finish)) => {

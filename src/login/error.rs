@@ -43,6 +43,11 @@ pub enum LoginError {
 impl fmt::Display for LoginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            LoginError::TokenEndpoint { .. }
+            | LoginError::TimedOut { .. }
+            | LoginError::NoStateDir
+            | LoginError::Io { .. }
+            | LoginError::CliLogin { .. } => self.fmt_after_the_code(f),
             LoginError::NoBrowser { searched } => write!(
                 f,
                 "no Chrome or Chromium found; searched: {}. Point at a browser with the CHROME \
@@ -88,6 +93,15 @@ impl fmt::Display for LoginError {
                 f,
                 "standard input ended before a code was pasted; nothing was stored"
             ),
+        }
+    }
+}
+
+impl LoginError {
+    /// What went wrong with the code or after it: the token endpoint, time, files, the CLI
+    /// (the other kinds, on the way to the code, are written by `fmt` itself).
+    fn fmt_after_the_code(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             LoginError::TokenEndpoint {
                 status: Some(status),
                 message,
@@ -120,6 +134,7 @@ impl fmt::Display for LoginError {
                  `claude auth login` yourself (it opens its own browser login), or \
                  `claude-max-proxy login --cli` again"
             ),
+            _ => Ok(()),
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -26,6 +26,15 @@ use crate::translate::tool_plan::{ToolRun, ToolTurn};
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 /// Session version stamped into synthesized session rows when the CLI's is unknown.
 const DEFAULT_SESSION_VERSION: &str = "2.1.332";
+
+/// What is left of a process that is not kept, for [`Backend::end`].
+struct Ended {
+    process: crate::claude::process::CliProcess,
+    io: super::pump::CliIo,
+    stderr: tokio::task::JoinHandle<String>,
+    /// Its answer ended in client tool calls, which it waits on.
+    waits_on_tools: bool,
+}
 
 /// How one attempt ended.
 pub(super) enum Attempt {
@@ -102,7 +111,34 @@ impl Backend {
             drop(permit);
             return Ok((Attempt::Over, None));
         }
-        let result = match pumped {
+        let ended = Ended {
+            process,
+            io,
+            stderr: stderr_task,
+            waits_on_tools,
+        };
+        let result = self.end(pumped, ended, mode, tx).await;
+        drop(session);
+        drop(workspace);
+        Ok((result, Some(permit)))
+    }
+
+    /// Ends a process that is not kept, as its output ended; reports what the client must
+    /// still be told.
+    async fn end(
+        &self,
+        pumped: Pumped,
+        ended: Ended,
+        mode: Mode,
+        tx: &mpsc::Sender<Output>,
+    ) -> Attempt {
+        let Ended {
+            process,
+            mut io,
+            stderr,
+            waits_on_tools,
+        } = ended;
+        match pumped {
             Pumped::Finished if waits_on_tools => {
                 // It would wait for results no one will bring.
                 process.kill().await;
@@ -126,29 +162,38 @@ impl Backend {
                 Attempt::Over
             }
             Pumped::Eof {
-                sent_text,
+                produced_content,
                 saw_garbage,
             } => {
                 io.input.finish();
                 let status = process.wait(EXIT_WAIT).await;
-                let tail = stderr_task.await.unwrap_or_default();
-                if mode == Mode::Resume && !sent_text && tail.contains("No conversation found") {
-                    Attempt::ResumeRejected
-                } else {
-                    let error = if self.limiter.is_closed() {
-                        // The daemon ended this CLI because it is stopping.
-                        shutting_down()
-                    } else {
-                        errors::from_exit(status, &tail, saw_garbage)
-                    };
-                    let _ = tx.send(Output::Failed(error)).await;
-                    Attempt::Over
+                let tail = stderr.await.unwrap_or_default();
+                if mode == Mode::Resume
+                    && !produced_content
+                    && tail.contains("No conversation found")
+                {
+                    return Attempt::ResumeRejected;
                 }
+                let error = self.exit_error(status, &tail, saw_garbage);
+                let _ = tx.send(Output::Failed(error)).await;
+                Attempt::Over
             }
-        };
-        drop(session);
-        drop(workspace);
-        Ok((result, Some(permit)))
+        }
+    }
+
+    /// The error of a CLI that ended before its answer: its exit status and stderr, unless
+    /// the daemon ended it because it is stopping.
+    fn exit_error(
+        &self,
+        status: Option<std::process::ExitStatus>,
+        tail: &str,
+        saw_garbage: bool,
+    ) -> ApiError {
+        if self.limiter.is_closed() {
+            shutting_down()
+        } else {
+            errors::from_exit(status, tail, saw_garbage)
+        }
     }
 
     /// The next step of a kept conversation: the tool results the process waits on, or the
@@ -208,11 +253,7 @@ impl Backend {
                 live.io.input.finish();
                 let status = live.process.wait(EXIT_WAIT).await;
                 let tail = live.stderr.await.unwrap_or_default();
-                let error = if self.limiter.is_closed() {
-                    shutting_down()
-                } else {
-                    errors::from_exit(status, &tail, saw_garbage)
-                };
+                let error = self.exit_error(status, &tail, saw_garbage);
                 let _ = tx.send(Output::Failed(error)).await;
             }
         }
@@ -275,10 +316,10 @@ impl Backend {
         id: &str,
     ) -> Result<session::SessionFile, ApiError> {
         let version = self.session_version();
-        let mut rows: Vec<Row> = tools.turns.iter().map(tool_row).collect();
+        let mut rows: Vec<Row> = tools.turns.iter().map(ToolTurn::row).collect();
         let continuation = tools.cold_continuation();
         if let Some((Some(row), _)) = &continuation {
-            rows.push(tool_row(row));
+            rows.push(row.row());
         }
         let deferred = continuation.map(|(_, c)| Deferred {
             id: c.id,
@@ -293,44 +334,6 @@ impl Backend {
         };
         session::write_rows(home, cwd, &meta, &rows, deferred.as_ref())
             .map_err(|e| internal(format!("could not write the session file: {e}")))
-    }
-}
-
-/// One tool-conversation turn as a session row.
-fn tool_row(turn: &ToolTurn) -> Row {
-    let text_block = |text: &str| json!({"type": "text", "text": text});
-    match turn {
-        ToolTurn::User { text, attachments } => {
-            if attachments.is_empty() {
-                Row::User(json!(text))
-            } else {
-                let mut blocks: Vec<Value> = attachments.iter().map(|i| i.to_block()).collect();
-                if !text.trim().is_empty() {
-                    blocks.push(text_block(text));
-                }
-                Row::User(Value::Array(blocks))
-            }
-        }
-        ToolTurn::Assistant { text, calls } => {
-            let mut blocks = Vec::new();
-            if !text.trim().is_empty() {
-                blocks.push(text_block(text));
-            }
-            for (id, name, input) in calls {
-                blocks.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
-            }
-            Row::Assistant(blocks)
-        }
-        ToolTurn::Results { results, text } => {
-            let mut blocks: Vec<Value> = results
-                .iter()
-                .map(|(id, output)| output.to_result_block(id))
-                .collect();
-            if !text.trim().is_empty() {
-                blocks.push(text_block(text));
-            }
-            Row::User(Value::Array(blocks))
-        }
     }
 }
 

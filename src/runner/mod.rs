@@ -47,10 +47,10 @@ use crate::claude::session;
 use crate::config::{HistoryMode, Settings};
 use crate::conversation::{ApiError, ErrorKind};
 use crate::quota::QuotaBook;
-use crate::translate::outcome::Output;
+use crate::translate::outcome::{Output, Served};
 use crate::translate::plan::RunPlan;
 use execute::Attempt;
-use limiter::{Limiter, QueueTicket};
+use limiter::{Limiter, QueueTicket, RunPermit};
 use live::LiveSessions;
 use pool::{StartControls, WarmKey, WarmPool};
 pub use prepare::Prepared;
@@ -127,7 +127,7 @@ enum Mode {
 impl Backend {
     /// The backend for `settings`: checks (or makes) the private work root and sweeps what
     /// an earlier, killed instance left there. The error says how to fix the work root.
-    pub fn new(settings: Arc<Settings>, groups: ProcessGroups) -> Result<Backend, String> {
+    pub fn new(settings: Arc<Settings>, groups: ProcessGroups) -> crate::Result<Backend> {
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let config_dir = std::env::var_os("CLAUDE_CONFIG_DIR").map(PathBuf::from);
         let uid = work_root::current_uid();
@@ -349,46 +349,14 @@ impl Backend {
         let mode = self.mode_for(&run.settings, &run.plan);
         let key = self.key_for(&run, mode);
         let keep = self.can_go_live(&run, mode);
-        if keep && mode == Mode::Resume {
-            let digest = live::digest_before(&run.plan);
-            let ending = run.plan.tools.as_ref().and_then(|t| t.results.as_ref());
-            // Results followed by a user text cannot be handed to a waiting process.
-            let answered: Option<Vec<&str>> = match ending {
-                Some(results) if !results.text.trim().is_empty() => None,
-                Some(results) => Some(results.ids().collect()),
-                None => Some(Vec::new()),
-            };
-            let process = match answered {
-                Some(ids) => self.live.take(&key.setup(), &digest, &ids).await,
-                None => None,
-            };
-            if let Some(process) = process {
-                // The step is a request like any other: it waits for a slot.
-                let permit = tokio::select! {
-                    permit = self.limiter.acquire(ticket, run.settings.queue_timeout()) => permit,
-                    _ = tx.closed() => {
-                        // Its client left before its turn: the conversation stays as it was.
-                        self.live.put(process);
-                        return;
-                    }
-                };
-                let permit = match permit {
-                    Ok(permit) => permit,
-                    Err(error) => {
-                        self.live.put(process);
-                        let _ = tx.send(Output::Failed(error)).await;
-                        return;
-                    }
-                };
-                let _answering = Answering::start(&self.answering);
-                self.served_live.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send(Output::Served("live")).await;
-                let deadline = Instant::now() + run.settings.total_timeout();
-                self.execute_live(process, &run, permit, &tx, deadline)
-                    .await;
-                return;
+        let ticket = if keep && mode == Mode::Resume {
+            match self.serve_live(&run, &key, ticket, &tx).await {
+                Some(ticket) => ticket,
+                None => return,
             }
-        }
+        } else {
+            ticket
+        };
         let warm_key = key.warm_variant();
         let Some(prepared) = self.obtain(&run, key, &warm_key, ticket, &tx).await else {
             return;
@@ -416,13 +384,71 @@ impl Backend {
                 return;
             }
         };
+        self.flattened(&run, permit, &tx, deadline).await;
+    }
+
+    /// Serves the request with the process that holds its conversation, when one is kept
+    /// (and waits, if the request brings tool results, at exactly those calls); else hands
+    /// the ticket back for a process of its own. `None`: the request was served or failed.
+    async fn serve_live(
+        &self,
+        run: &Run,
+        key: &WarmKey,
+        ticket: QueueTicket,
+        tx: &mpsc::Sender<Output>,
+    ) -> Option<QueueTicket> {
+        let digest = live::digest_before(&run.plan);
+        let ending = run.plan.tools.as_ref().and_then(|t| t.results.as_ref());
+        // Results followed by a user text cannot be handed to a waiting process.
+        let answered: Vec<&str> = match ending {
+            Some(results) if !results.text.trim().is_empty() => return Some(ticket),
+            Some(results) => results.ids().collect(),
+            None => Vec::new(),
+        };
+        let Some(process) = self.live.take(&key.setup(), &digest, &answered).await else {
+            return Some(ticket);
+        };
+        // The step is a request like any other: it waits for a slot.
+        let permit = tokio::select! {
+            permit = self.limiter.acquire(ticket, run.settings.queue_timeout()) => permit,
+            _ = tx.closed() => {
+                // Its client left before its turn: the conversation stays as it was.
+                self.live.put(process);
+                return None;
+            }
+        };
+        let permit = match permit {
+            Ok(permit) => permit,
+            Err(error) => {
+                self.live.put(process);
+                let _ = tx.send(Output::Failed(error)).await;
+                return None;
+            }
+        };
+        let _answering = Answering::start(&self.answering);
+        self.served_live.fetch_add(1, Ordering::Relaxed);
+        let _ = tx.send(Output::Served(Served::Live)).await;
+        let deadline = Instant::now() + run.settings.total_timeout();
+        self.execute_live(process, run, permit, tx, deadline).await;
+        None
+    }
+
+    /// The CLI rejected the synthesized session: the request again, its history flattened
+    /// into the prompt, under the same slot.
+    async fn flattened(
+        &self,
+        run: &Run,
+        permit: RunPermit,
+        tx: &mpsc::Sender<Output>,
+        deadline: Instant,
+    ) {
         tracing::warn!(
             "the claude CLI rejected the synthesized session; flattening the history for this request"
         );
-        let key = self.key_for(&run, Mode::Flatten);
-        let result = match self.prepare(&run, key, permit) {
+        let key = self.key_for(run, Mode::Flatten);
+        let result = match self.prepare(run, key, permit) {
             Ok(prepared) => self
-                .execute(prepared, &run, Mode::Flatten, false, &tx, deadline)
+                .execute(prepared, run, Mode::Flatten, false, tx, deadline)
                 .await
                 .map(|_| ()),
             Err(error) => Err(error),
@@ -453,7 +479,7 @@ impl Backend {
             tracing::debug!("using a warm claude CLI process");
             crate::telemetry::warm_pool(true);
             self.served_warm.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send(Output::Served("warm")).await;
+            let _ = tx.send(Output::Served(Served::Warm)).await;
             return Some(prepared);
         }
         if pool_on {
@@ -471,7 +497,7 @@ impl Backend {
         match prepared {
             Ok(prepared) => {
                 self.served_cold.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send(Output::Served("cold")).await;
+                let _ = tx.send(Output::Served(Served::Cold)).await;
                 Some(prepared)
             }
             Err(error) => {
@@ -525,6 +551,9 @@ struct Run {
     token: Option<String>,
 }
 
+/// A 500 for what went wrong on this machine while preparing a run. Its message is for a
+/// client that may sit in a container: it names what failed, never a path of the host (the
+/// daemon's log has those).
 fn internal(message: String) -> ApiError {
     ApiError::new(ErrorKind::Internal, message)
 }

@@ -70,9 +70,10 @@ pub struct StartControls {
     pub thinking: bool,
     /// `--json-schema` (compact JSON).
     pub json_schema: Option<String>,
-    /// `--input-format stream-json` (requests with attachments).
+    /// `--input-format stream-json`: every run but a cold tool continuation (which has no
+    /// prompt and takes `-p` text).
     pub stream_input: bool,
-    /// The client tools the MCP stub lists (JSON), for tool conversations.
+    /// The client's tools as their MCP server lists them (JSON), for tool conversations.
     pub tools: Option<String>,
 }
 

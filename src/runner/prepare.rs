@@ -17,7 +17,7 @@ use super::{Backend, Run, internal, sweep, work_root};
 use crate::claude::command::{self, RunSpec, TOOL_SERVER, ToolArgs};
 use crate::claude::events::CliEvent;
 use crate::claude::input::CliInput;
-use crate::claude::process::CliProcess;
+use crate::claude::process::{CliProcess, Pipes};
 use crate::claude::session::SessionFile;
 use crate::claude::tool_server::ToolServer;
 use crate::conversation::{ApiError, ErrorKind};
@@ -80,15 +80,25 @@ impl Backend {
                     work_root::current_uid(),
                     self.work_root_named,
                 )
-                .map_err(internal)?;
+                .map_err(|e| {
+                    tracing::error!("the work root was removed and cannot be made again: {e}");
+                    internal(
+                        "the proxy's work directory was removed and cannot be made again \
+                              (the daemon's log says where and why)"
+                            .to_string(),
+                    )
+                })?;
                 Workspace::create(&self.work_root, &self.owner)
             }
             other => other,
         };
         created.map_err(|e| {
-            internal(format!(
-                "could not create a working directory under {}: {e}",
+            tracing::error!(
+                "could not create a run directory under {}: {e}",
                 self.work_root.display()
+            );
+            internal(format!(
+                "could not create a run directory ({e}; the daemon's log says where)"
             ))
         })
     }
@@ -116,45 +126,13 @@ impl Backend {
             None
         };
         let bridged = key.controls().stream_input;
-        let tool_files = match &run.plan.tools {
-            Some(tools) if !bridged => Some(write_tool_files(&workspace, tools)?),
+        let deferred = match &run.plan.tools {
+            Some(tools) if !bridged => Some(DeferredTools::write(&workspace, tools)?),
             _ => None,
         };
-        let continuation = run.plan.tools.as_ref().and_then(|t| t.cold_continuation());
-        let hook_command = match (&tool_files, std::env::current_exe()) {
-            (None, _) => String::new(),
-            (Some(_), Ok(exe)) => {
-                // The call to let through is named by a file of ours, never on the command
-                // line: an id is the client's choice and could read as an option.
-                let allowed = match &continuation {
-                    Some((_, call)) => Some(
-                        workspace
-                            .write_private("allowed-call.txt", &call.id)
-                            .map_err(|e| {
-                                internal(format!("could not write the tool files: {e}"))
-                            })?,
-                    ),
-                    None => None,
-                };
-                format!(
-                    "{} defer-hook{}",
-                    command::sh_quote(&exe.to_string_lossy()),
-                    allowed
-                        .map(|path| format!(" {}", command::sh_quote(&path.to_string_lossy())))
-                        .unwrap_or_default()
-                )
-            }
-            (Some(_), Err(e)) => return Err(internal(format!("cannot find this program: {e}"))),
-        };
-        let tools = match (&run.plan.tools, &tool_files) {
+        let tools = match (&run.plan.tools, &deferred) {
             (Some(_), None) => Some(ToolArgs::Bridged),
-            (Some(_), Some(mcp_config)) => Some(ToolArgs::Deferred {
-                mcp_config,
-                hook_command: &hook_command,
-                allowed: continuation
-                    .as_ref()
-                    .map(|(_, call)| call.upstream_name.as_str()),
-            }),
+            (Some(_), Some(files)) => Some(files.args()),
             (None, _) => None,
         };
         let spec = RunSpec {
@@ -174,7 +152,33 @@ impl Backend {
             stream_input: key.controls().stream_input,
             tools,
         };
-        let mut invocation = command::build(&spec, &self.env_names);
+        let (process, pipes) = self.spawn(run, &spec, &workspace)?;
+        let server = match (&run.plan.tools, bridged) {
+            (Some(tools), true) => Some(ToolServer::new(tools.functions_list())),
+            _ => None,
+        };
+        let io = CliIo::new(CliInput::spawn(pipes.stdin), pipes.stdout, server);
+        Ok(Prepared {
+            key,
+            process,
+            io,
+            stderr: pipes.stderr,
+            resume_id,
+            workspace,
+            permit,
+            born: Instant::now(),
+            session,
+        })
+    }
+
+    /// Spawns the CLI `spec` describes in `workspace`, marked as this daemon's run.
+    fn spawn(
+        &self,
+        run: &Run,
+        spec: &RunSpec<'_>,
+        workspace: &Workspace,
+    ) -> Result<(CliProcess, Pipes), ApiError> {
+        let mut invocation = command::build(spec, &self.env_names);
         invocation.env_set.push((
             sweep::RUN_MARK_ENV.to_string(),
             workspace.dir().to_string_lossy().into_owned(),
@@ -196,22 +200,59 @@ impl Backend {
             )
         })?;
         tracing::debug!(pgid = process.pgid(), "claude CLI started");
-        let server = match (&run.plan.tools, bridged) {
-            (Some(tools), true) => Some(ToolServer::new(tools.functions_list())),
-            _ => None,
+        Ok((process, pipes))
+    }
+}
+
+/// What a cold continuation's CLI is given for the client's tools: the MCP stub's config,
+/// the defer hook's command, and the tool of the one call it may run.
+struct DeferredTools {
+    mcp_config: std::path::PathBuf,
+    hook_command: String,
+    allowed: Option<String>,
+}
+
+impl DeferredTools {
+    /// Writes the stub's files and the file naming the call to let through (never the id
+    /// itself on the hook's command line: an id is the client's choice and could read as
+    /// an option).
+    fn write(
+        workspace: &Workspace,
+        tools: &crate::translate::tool_plan::ToolRun,
+    ) -> Result<DeferredTools, ApiError> {
+        let failed = |e: std::io::Error| internal(format!("could not write the tool files: {e}"));
+        let mcp_config = write_tool_files(workspace, tools)?;
+        let exe = std::env::current_exe()
+            .map_err(|e| internal(format!("cannot find this program: {e}")))?;
+        let continuation = tools.cold_continuation();
+        let allowed_file = match &continuation {
+            Some((_, call)) => Some(
+                workspace
+                    .write_private("allowed-call.txt", &call.id)
+                    .map_err(failed)?,
+            ),
+            None => None,
         };
-        let io = CliIo::new(CliInput::spawn(pipes.stdin), pipes.stdout, server);
-        Ok(Prepared {
-            key,
-            process,
-            io,
-            stderr: pipes.stderr,
-            resume_id,
-            workspace,
-            permit,
-            born: Instant::now(),
-            session,
+        let hook_command = format!(
+            "{} defer-hook{}",
+            command::sh_quote(&exe.to_string_lossy()),
+            allowed_file
+                .map(|path| format!(" {}", command::sh_quote(&path.to_string_lossy())))
+                .unwrap_or_default()
+        );
+        Ok(DeferredTools {
+            mcp_config,
+            hook_command,
+            allowed: continuation.map(|(_, call)| call.upstream_name),
         })
+    }
+
+    fn args(&self) -> ToolArgs<'_> {
+        ToolArgs::Deferred {
+            mcp_config: &self.mcp_config,
+            hook_command: &self.hook_command,
+            allowed: self.allowed.as_deref(),
+        }
     }
 }
 

@@ -136,7 +136,7 @@ pub(super) enum Pumped {
     /// `tests/fixtures/claude-cli/v2.1.332/max_tokens`).
     Stopped,
     Eof {
-        sent_text: bool,
+        produced_content: bool,
         saw_garbage: bool,
     },
 }
@@ -194,14 +194,17 @@ pub(super) async fn pump(
     answer: &mut Answer,
 ) -> Pumped {
     let settings = &run.settings;
-    let quota = &backend.quota;
     let mut translator = translator_for(run, io.tools.is_some());
     let mut saw_garbage = false;
     let mut stop = StopMatcher::new(&run.plan.stop);
     let mut line = Vec::new();
     let first_token_deadline = Instant::now() + settings.first_token_timeout();
     loop {
-        let (limit, which) = read_limit(settings, translator.sent_text(), first_token_deadline);
+        let (limit, which) = read_limit(
+            settings,
+            translator.produced_content(),
+            first_token_deadline,
+        );
         let (limit, which) = if deadline < limit {
             (deadline, Limit::Total)
         } else {
@@ -216,7 +219,7 @@ pub(super) async fn pump(
             Err(_) => return Pumped::TimedOut(timeout_error(settings, which)),
             Ok(Ok(0)) | Ok(Err(_)) => {
                 return Pumped::Eof {
-                    sent_text: translator.sent_text(),
+                    produced_content: translator.produced_content(),
                     saw_garbage,
                 };
             }
@@ -225,61 +228,20 @@ pub(super) async fn pump(
         let Some(event) = parse(&line, &mut saw_garbage) else {
             continue;
         };
-        let mut outputs = Vec::new();
-        match &event {
-            CliEvent::ControlRequest(request) => {
-                io.on_control(request, results);
-                continue;
-            }
-            CliEvent::RateLimit(info) => {
-                let now = crate::clock::now();
-                quota.record(info, now);
-                if info.refused() {
-                    backend.usage_wanted();
-                    let known = quota.snapshot();
-                    return Pumped::Refused(crate::quota::limit_error(info, &known, now));
-                }
-                if info.is_using_overage {
-                    tracing::info!("Anthropic bills this request as extra usage (overage)");
-                    outputs.push(Output::Overage);
-                }
-            }
-            CliEvent::Result(result) => {
-                crate::telemetry::usage(result, &mut io.cost_reported);
-            }
-            _ => {}
+        let mut outputs = match side_effects(&event, backend, io, results) {
+            Ok(outputs) => outputs,
+            Err(pumped) => return pumped,
+        };
+        if matches!(event, CliEvent::ControlRequest(_)) {
+            continue;
         }
         outputs.extend(translator.on_event(event));
         let (outputs, stopped) = match stop.as_mut() {
             Some(matcher) => apply_stop(matcher, outputs, &translator),
             None => (outputs, false),
         };
-        for output in outputs {
-            let output = match output {
-                // An upstream 429 without a refusing rate_limit_event: say which window,
-                // if the book knows, and ask for fresh numbers.
-                Output::Failed(error) if error.kind == ErrorKind::RateLimited => {
-                    backend.usage_wanted();
-                    let known = quota.snapshot();
-                    Output::Failed(crate::quota::refusal::explain(
-                        error,
-                        &known,
-                        crate::clock::now(),
-                    ))
-                }
-                other => other,
-            };
-            answer.record(&output);
-            // A client that stops reading is treated as gone after `idle_timeout_secs`: it
-            // must not hold a CLI (and its slot) forever.
-            match tokio::time::timeout(settings.idle_timeout(), tx.send(output)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Pumped::ClientGone,
-                Err(_) => {
-                    tracing::info!("the client stopped reading its stream; ending the CLI");
-                    return Pumped::ClientGone;
-                }
-            }
+        if let Err(gone) = forward(outputs, backend, settings, tx, answer).await {
+            return gone;
         }
         if stopped || translator.finished_at_max_tokens() {
             return Pumped::Stopped;
@@ -288,6 +250,76 @@ pub(super) async fn pump(
             return Pumped::Finished;
         }
     }
+}
+
+/// What an event does besides its translation: a control request is answered, a
+/// rate-limit report goes into the quota book (a refusal ends the run, extra usage is
+/// announced), a result's usage into the metrics.
+fn side_effects(
+    event: &CliEvent,
+    backend: &super::Backend,
+    io: &mut CliIo,
+    results: &HashMap<String, Value>,
+) -> Result<Vec<Output>, Pumped> {
+    match event {
+        CliEvent::ControlRequest(request) => io.on_control(request, results),
+        CliEvent::RateLimit(info) => {
+            let now = crate::clock::now();
+            backend.quota.record(info, now);
+            if info.refused() {
+                backend.usage_wanted();
+                let known = backend.quota.snapshot();
+                return Err(Pumped::Refused(crate::quota::limit_error(
+                    info, &known, now,
+                )));
+            }
+            if info.is_using_overage {
+                tracing::info!("Anthropic bills this request as extra usage (overage)");
+                return Ok(vec![Output::Overage]);
+            }
+        }
+        CliEvent::Result(result) => crate::telemetry::usage(result, &mut io.cost_reported),
+        _ => {}
+    }
+    Ok(Vec::new())
+}
+
+/// Sends `outputs` to the client (recording them in `answer`); `Err` when the client is
+/// gone or stopped reading for `idle_timeout_secs` (it must not hold a CLI, and its slot,
+/// forever).
+async fn forward(
+    outputs: Vec<Output>,
+    backend: &super::Backend,
+    settings: &Settings,
+    tx: &mpsc::Sender<Output>,
+    answer: &mut Answer,
+) -> Result<(), Pumped> {
+    for output in outputs {
+        let output = match output {
+            // An upstream 429 without a refusing rate_limit_event: say which window, if
+            // the book knows, and ask for fresh numbers.
+            Output::Failed(error) if error.kind == ErrorKind::RateLimited => {
+                backend.usage_wanted();
+                let known = backend.quota.snapshot();
+                Output::Failed(crate::quota::refusal::explain(
+                    error,
+                    &known,
+                    crate::clock::now(),
+                ))
+            }
+            other => other,
+        };
+        answer.record(&output);
+        match tokio::time::timeout(settings.idle_timeout(), tx.send(output)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Pumped::ClientGone),
+            Err(_) => {
+                tracing::info!("the client stopped reading its stream; ending the CLI");
+                return Err(Pumped::ClientGone);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The translator for what `run` asks: streamed or buffered, structured output, client tools.
@@ -385,8 +417,12 @@ enum Limit {
     Total,
 }
 
-fn read_limit(settings: &Settings, sent_text: bool, first_token: Instant) -> (Instant, Limit) {
-    if sent_text {
+fn read_limit(
+    settings: &Settings,
+    produced_content: bool,
+    first_token: Instant,
+) -> (Instant, Limit) {
+    if produced_content {
         (Instant::now() + settings.idle_timeout(), Limit::Idle)
     } else {
         (first_token, Limit::FirstToken)

@@ -24,7 +24,7 @@ pub fn choose(work_dir: Option<&Path>, xdg_runtime_dir: Option<OsString>, uid: u
 
 /// Creates `root` (0700) if missing and checks that it is private and ours; `named` (the
 /// user's own `work_dir`) is made private rather than refused when it is open.
-pub fn prepare(root: &Path, uid: u32, named: bool) -> Result<(), String> {
+pub fn prepare(root: &Path, uid: u32, named: bool) -> crate::Result<()> {
     match std::fs::DirBuilder::new().mode(0o700).create(root) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -35,7 +35,7 @@ pub fn prepare(root: &Path, uid: u32, named: bool) -> Result<(), String> {
                 .create(root)
                 .map_err(|e| cannot_create(root, &e))?;
         }
-        Err(e) => return Err(cannot_create(root, &e)),
+        Err(e) => return Err(cannot_create(root, &e).into()),
     }
     let meta = std::fs::symlink_metadata(root).map_err(|e| cannot_create(root, &e))?;
     let fix = "Remove it if it is stale, or set `work_dir` (CLAUDE_MAX_PROXY_WORK_DIR) to a \
@@ -44,7 +44,8 @@ pub fn prepare(root: &Path, uid: u32, named: bool) -> Result<(), String> {
         return Err(format!(
             "the work directory {} is not a directory (a link or a file). {fix}",
             root.display()
-        ));
+        )
+        .into());
     }
     if meta.uid() != uid {
         return Err(format!(
@@ -52,7 +53,8 @@ pub fn prepare(root: &Path, uid: u32, named: bool) -> Result<(), String> {
              could read every prompt. {fix}",
             root.display(),
             meta.uid()
-        ));
+        )
+        .into());
     }
     if meta.mode() & 0o077 != 0 && named {
         use std::os::unix::fs::PermissionsExt;
@@ -72,7 +74,8 @@ pub fn prepare(root: &Path, uid: u32, named: bool) -> Result<(), String> {
             root.display(),
             meta.mode() & 0o777,
             root.display()
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -120,13 +123,13 @@ mod tests {
         let open = parent.path().join("open");
         std::fs::create_dir(&open).unwrap();
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let error = prepare(&open, uid, false).unwrap_err();
+        let error = prepare(&open, uid, false).unwrap_err().to_string();
         assert!(error.contains("chmod 700"), "{error}");
         prepare(&open, uid, true).unwrap();
         let mode = std::fs::metadata(&open).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700, "a named work_dir is made private");
 
-        let error = prepare(&fresh, uid + 1, true).unwrap_err();
+        let error = prepare(&fresh, uid + 1, true).unwrap_err().to_string();
         assert!(error.contains("belongs to uid"), "{error}");
 
         let link = parent.path().join("link");
@@ -134,6 +137,7 @@ mod tests {
         assert!(
             prepare(&link, uid, true)
                 .unwrap_err()
+                .to_string()
                 .contains("not a directory")
         );
     }

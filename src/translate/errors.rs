@@ -106,6 +106,11 @@ pub fn from_result(result: &ResultEvent, synthetic: Option<&AssistantEvent>) -> 
             ),
         );
     }
+    by_status(status, tag, detail)
+}
+
+/// The error of an upstream status the CLI reported (or, without one, of the CLI's tag).
+fn by_status(status: Option<u16>, tag: &str, detail: String) -> ApiError {
     match status {
         Some(403) => ApiError::new(
             ErrorKind::PermissionDenied,

@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::claude::events::{
-    AssistantEvent, CliEvent, ResultEvent, StreamEvent, SystemEvent, TokenUsage,
+    Abandoned, AssistantEvent, CliEvent, ResultEvent, StreamEvent, SystemEvent, TokenUsage,
 };
 use crate::conversation::{ApiError, ErrorKind, FinishReason, Usage};
 
@@ -46,8 +46,8 @@ pub enum Output {
     Failed(ApiError),
     /// Anthropic bills this request as extra usage (overage), per its rate-limit report.
     Overage,
-    /// How the run got its CLI process: `cold` (started for it) or `warm` (pre-started).
-    Served(&'static str),
+    /// How the run got its CLI process.
+    Served(Served),
     /// The model calls a client function: `index` counts the calls of the answer from 0.
     ToolCall {
         index: usize,
@@ -59,6 +59,28 @@ pub enum Output {
         index: usize,
         arguments: String,
     },
+}
+
+/// How a request got the CLI process that answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Served {
+    /// Started for it.
+    Cold,
+    /// Started ahead for its setup (the warm pool).
+    Warm,
+    /// Kept from its conversation's previous step.
+    Live,
+}
+
+impl Served {
+    /// `cold`, `warm`, `live`: the log's and the status page's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Served::Cold => "cold",
+            Served::Warm => "warm",
+            Served::Live => "live",
+        }
+    }
 }
 
 /// Maps a CLI stop reason to OpenAI's finish reason.
@@ -173,8 +195,10 @@ impl Translator {
         self.finished && self.cut_at_max_tokens
     }
 
-    /// Whether any text was produced.
-    pub fn sent_text(&self) -> bool {
+    /// Whether anything of the answer reached the client: text or a tool call (the
+    /// first-token timeout then no longer applies, and a CLI that ends now did not refuse
+    /// its session).
+    pub fn produced_content(&self) -> bool {
         self.sent_any
     }
 
@@ -231,62 +255,17 @@ impl Translator {
                 message_id,
                 model,
                 usage,
-            } => {
-                if let Some(id) = &message_id {
-                    self.streamed.insert(id.clone());
-                }
-                self.current_message = message_id;
-                self.stream_usage = usage;
-                model.map(|m| self.set_model(&m)).unwrap_or_default()
-            }
+            } => self.on_message_start(message_id, model, usage),
             StreamEvent::TextDelta { .. } if self.structured => Vec::new(),
             // The model's thinking is not part of the answer's text (never retracted).
             StreamEvent::ThinkingDelta { thinking, .. } if self.thinking => {
                 vec![Output::Reasoning(thinking)]
             }
-            StreamEvent::ToolUseStart { index, id, name } => {
-                let Some(message) = self.current_message.clone() else {
-                    return Vec::new();
-                };
-                if self.structured && name == crate::claude::events::STRUCTURED_OUTPUT_TOOL {
-                    self.structured_blocks.insert((message, index));
-                    return Vec::new();
-                }
-                let Some(client) = self.tool_names.as_ref().and_then(|n| n.client_name(&name))
-                else {
-                    return Vec::new();
-                };
-                let call = self.tool_blocks.len();
-                self.tool_blocks.insert((message, index), call);
-                self.sent_any = true;
-                vec![Output::ToolCall {
-                    index: call,
-                    id,
-                    name: client,
-                }]
-            }
+            StreamEvent::ToolUseStart { index, id, name } => self.on_tool_use(index, id, name),
             StreamEvent::InputJsonDelta {
                 index,
                 partial_json,
-            } => {
-                let Some(id) = self.current_message.clone() else {
-                    return Vec::new();
-                };
-                if let Some(call) = self.tool_blocks.get(&(id.clone(), index)) {
-                    return vec![Output::ToolArgs {
-                        index: *call,
-                        arguments: partial_json,
-                    }];
-                }
-                if !self.structured_blocks.contains(&(id.clone(), index)) {
-                    return Vec::new();
-                }
-                self.block_text
-                    .entry((id, index))
-                    .or_default()
-                    .push_str(&partial_json);
-                self.emit_text(&partial_json)
-            }
+            } => self.on_input_json(index, partial_json),
             StreamEvent::TextDelta { index, text } => {
                 if let Some(id) = &self.current_message {
                     self.block_text
@@ -299,71 +278,140 @@ impl Translator {
             StreamEvent::MessageDelta {
                 stop_reason,
                 output_tokens,
-            } => {
-                if let Some(tokens) = output_tokens {
-                    self.stream_usage.output_tokens = tokens;
-                }
-                self.stopped_for_tools = stop_reason.as_deref() == Some("tool_use");
-                if stop_reason.as_deref() == Some("max_tokens") && self.to_repeat.is_empty() {
-                    self.finished = true;
-                    self.cut_at_max_tokens = true;
-                    let u = self.stream_usage;
-                    return vec![Output::Finished(Finish {
-                        reason: FinishReason::Length,
-                        usage: Usage::new(
-                            u.input_tokens,
-                            u.cache_creation_input_tokens,
-                            u.cache_read_input_tokens,
-                            u.output_tokens,
-                        ),
-                        stop_sequence: None,
-                    })];
-                }
-                Vec::new()
-            }
+            } => self.on_message_delta(stop_reason.as_deref(), output_tokens),
             StreamEvent::MessageStop {
                 abandoned: Some(abandoned),
-            } => {
-                let id = abandoned
-                    .message_id
-                    .or_else(|| self.current_message.clone())
-                    .unwrap_or_default();
-                let mut blocks: Vec<(u64, String)> = self
-                    .block_text
-                    .iter()
-                    .filter(|((msg, index), _)| *msg == id && *index >= abandoned.from_block_index)
-                    .map(|((_, index), text)| (*index, text.clone()))
-                    .collect();
-                blocks.sort();
-                let taken_back: String = blocks.into_iter().map(|(_, t)| t).collect();
-                self.abandoned.insert(id);
-                if self.buffered {
-                    return if taken_back.is_empty() {
-                        Vec::new()
-                    } else {
-                        vec![Output::Retract(taken_back.len())]
-                    };
-                }
-                self.to_repeat.push_str(&taken_back);
-                Vec::new()
-            }
-            StreamEvent::MessageStop { abandoned: None }
-                if self.ends_at_tool_calls
-                    && self.stopped_for_tools
-                    && !self.tool_blocks.is_empty()
-                    && self.to_repeat.is_empty() =>
-            {
-                self.finished = true;
-                vec![Output::Finished(Finish {
-                    reason: FinishReason::ToolCalls,
-                    usage: self.usage_so_far(),
-                    stop_sequence: None,
-                })]
-            }
-            StreamEvent::MessageStop { abandoned: None }
-            | StreamEvent::ThinkingDelta { .. }
-            | StreamEvent::Other => Vec::new(),
+            } => self.on_abandoned(abandoned),
+            StreamEvent::MessageStop { abandoned: None } => self.on_message_stop(),
+            StreamEvent::ThinkingDelta { .. } | StreamEvent::Other => Vec::new(),
         }
+    }
+
+    fn on_message_start(
+        &mut self,
+        message_id: Option<String>,
+        model: Option<String>,
+        usage: TokenUsage,
+    ) -> Vec<Output> {
+        if let Some(id) = &message_id {
+            self.streamed.insert(id.clone());
+        }
+        self.current_message = message_id;
+        self.stream_usage = usage;
+        model.map(|m| self.set_model(&m)).unwrap_or_default()
+    }
+
+    /// A `tool_use` block opens: a client's call (announced now), the structured output's
+    /// (its input is the answer's text), or a tool of the CLI's own (not the client's).
+    fn on_tool_use(&mut self, index: u64, id: String, name: String) -> Vec<Output> {
+        let Some(message) = self.current_message.clone() else {
+            return Vec::new();
+        };
+        if self.structured && name == crate::claude::events::STRUCTURED_OUTPUT_TOOL {
+            self.structured_blocks.insert((message, index));
+            return Vec::new();
+        }
+        let Some(client) = self.tool_names.as_ref().and_then(|n| n.client_name(&name)) else {
+            return Vec::new();
+        };
+        let call = self.tool_blocks.len();
+        self.tool_blocks.insert((message, index), call);
+        self.sent_any = true;
+        vec![Output::ToolCall {
+            index: call,
+            id,
+            name: client,
+        }]
+    }
+
+    /// A piece of a tool call's input: the client's call's arguments, or the structured
+    /// output's text.
+    fn on_input_json(&mut self, index: u64, partial_json: String) -> Vec<Output> {
+        let Some(id) = self.current_message.clone() else {
+            return Vec::new();
+        };
+        if let Some(call) = self.tool_blocks.get(&(id.clone(), index)) {
+            return vec![Output::ToolArgs {
+                index: *call,
+                arguments: partial_json,
+            }];
+        }
+        if !self.structured_blocks.contains(&(id.clone(), index)) {
+            return Vec::new();
+        }
+        self.block_text
+            .entry((id, index))
+            .or_default()
+            .push_str(&partial_json);
+        self.emit_text(&partial_json)
+    }
+
+    /// The message's stop reason and output tokens: the first `max_tokens` stop ends the
+    /// answer (the CLI would ask the model to go on).
+    fn on_message_delta(
+        &mut self,
+        stop_reason: Option<&str>,
+        output_tokens: Option<u64>,
+    ) -> Vec<Output> {
+        if let Some(tokens) = output_tokens {
+            self.stream_usage.output_tokens = tokens;
+        }
+        self.stopped_for_tools = stop_reason == Some("tool_use");
+        if stop_reason == Some("max_tokens") && self.to_repeat.is_empty() {
+            self.finished = true;
+            self.cut_at_max_tokens = true;
+            return vec![Output::Finished(Finish {
+                reason: FinishReason::Length,
+                usage: self.usage_so_far(),
+                stop_sequence: None,
+            })];
+        }
+        Vec::new()
+    }
+
+    /// The CLI abandoned the message's blocks from an index on (it retries the message):
+    /// a whole answer takes their text back; a stream must see it repeated.
+    fn on_abandoned(&mut self, abandoned: Abandoned) -> Vec<Output> {
+        let id = abandoned
+            .message_id
+            .or_else(|| self.current_message.clone())
+            .unwrap_or_default();
+        let mut blocks: Vec<(u64, String)> = self
+            .block_text
+            .iter()
+            .filter(|((msg, index), _)| *msg == id && *index >= abandoned.from_block_index)
+            .map(|((_, index), text)| (*index, text.clone()))
+            .collect();
+        blocks.sort();
+        let taken_back: String = blocks.into_iter().map(|(_, t)| t).collect();
+        self.abandoned.insert(id);
+        if self.buffered {
+            return if taken_back.is_empty() {
+                Vec::new()
+            } else {
+                vec![Output::Retract(taken_back.len())]
+            };
+        }
+        self.to_repeat.push_str(&taken_back);
+        Vec::new()
+    }
+
+    /// A message ends: in a run whose CLI waits at the client's calls, the answer ends
+    /// with the message that makes them.
+    fn on_message_stop(&mut self) -> Vec<Output> {
+        if !(self.ends_at_tool_calls
+            && self.stopped_for_tools
+            && !self.tool_blocks.is_empty()
+            && self.to_repeat.is_empty())
+        {
+            return Vec::new();
+        }
+        self.finished = true;
+        vec![Output::Finished(Finish {
+            reason: FinishReason::ToolCalls,
+            usage: self.usage_so_far(),
+            stop_sequence: None,
+        })]
     }
 
     fn on_assistant(&mut self, assistant: AssistantEvent) -> Vec<Output> {

@@ -7,7 +7,9 @@
 
 use super::tool_plan::{self, ToolRun};
 use crate::claude::session::Speaker;
-use crate::conversation::{ApiError, Attachment, ChatRequest, Effort, ResponseFormat, Role};
+use crate::conversation::{
+    ApiError, Attachment, ChatRequest, Effort, Message, ResponseFormat, Role,
+};
 
 /// What one CLI run needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +68,51 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
         Some((last, earlier)) => (last.text.clone(), last.attachments.clone(), earlier),
         None => (String::new(), Vec::new(), &[][..]),
     };
+    let (mut history, mut history_attachments) = history_of(earlier);
+    // The new user message follows on stdin: the history must end with the assistant.
+    // A trailing user turn (two user messages in a row at the end) is folded into stdin.
+    let mut prompt = last;
+    if let Some((Speaker::User, text)) = history.last() {
+        prompt = if prompt.is_empty() {
+            text.clone()
+        } else if text.is_empty() {
+            prompt
+        } else {
+            format!("{text}\n\n{prompt}")
+        };
+        history.pop();
+        let mut folded = history_attachments.pop().unwrap_or_default();
+        folded.append(&mut prompt_attachments);
+        prompt_attachments = folded;
+    }
+    let must_flatten = history.first().is_some_and(|(s, _)| *s != Speaker::User);
+    let flattened = flatten(&history, &prompt);
+    let system_prompt = system_prompt_of(request);
+    let json_schema = match &request.controls.format {
+        ResponseFormat::JsonSchema(schema) => Some(schema.clone()),
+        _ => None,
+    };
+    RunPlan {
+        model_arg: model_arg.to_string(),
+        system_prompt,
+        history,
+        prompt,
+        flattened,
+        must_flatten,
+        max_output_tokens: request.controls.max_tokens,
+        effort: request.controls.effort,
+        thinking: request.controls.thinking,
+        stop: request.controls.stop.clone(),
+        json_schema,
+        history_attachments,
+        prompt_attachments,
+        tools: None,
+    }
+}
+
+/// The earlier turns, normalized for the Messages API: consecutive turns of one speaker
+/// merged, empty ones dropped; each turn's attachments beside it.
+fn history_of(earlier: &[&Message]) -> (Vec<(Speaker, String)>, Vec<Vec<Attachment>>) {
     let mut history: Vec<(Speaker, String)> = Vec::new();
     let mut history_attachments: Vec<Vec<Attachment>> = Vec::new();
     for message in earlier {
@@ -95,50 +142,17 @@ pub fn plan(request: &ChatRequest, model_arg: &str) -> RunPlan {
             }
         }
     }
-    // The new user message follows on stdin: the history must end with the assistant.
-    // A trailing user turn (two user messages in a row at the end) is folded into stdin.
-    let mut prompt = last;
-    if let Some((Speaker::User, text)) = history.last() {
-        prompt = if prompt.is_empty() {
-            text.clone()
-        } else if text.is_empty() {
-            prompt
-        } else {
-            format!("{text}\n\n{prompt}")
-        };
-        history.pop();
-        let mut folded = history_attachments.pop().unwrap_or_default();
-        folded.append(&mut prompt_attachments);
-        prompt_attachments = folded;
-    }
-    let must_flatten = history.first().is_some_and(|(s, _)| *s != Speaker::User);
-    let flattened = flatten(&history, &prompt);
-    let system_prompt = match (&request.controls.format, request.system_prompt()) {
+    (history, history_attachments)
+}
+
+/// The system prompt file's text: the system messages, and what `json_object` mode asks.
+fn system_prompt_of(request: &ChatRequest) -> Option<String> {
+    match (&request.controls.format, request.system_prompt()) {
         (ResponseFormat::JsonObject, Some(system)) => {
             Some(format!("{system}\n\n{JSON_OBJECT_INSTRUCTION}"))
         }
         (ResponseFormat::JsonObject, None) => Some(JSON_OBJECT_INSTRUCTION.to_string()),
         (_, system) => system,
-    };
-    let json_schema = match &request.controls.format {
-        ResponseFormat::JsonSchema(schema) => Some(schema.clone()),
-        _ => None,
-    };
-    RunPlan {
-        model_arg: model_arg.to_string(),
-        system_prompt,
-        history,
-        prompt,
-        flattened,
-        must_flatten,
-        max_output_tokens: request.controls.max_tokens,
-        effort: request.controls.effort,
-        thinking: request.controls.thinking,
-        stop: request.controls.stop.clone(),
-        json_schema,
-        history_attachments,
-        prompt_attachments,
-        tools: None,
     }
 }
 

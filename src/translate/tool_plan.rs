@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 pub use super::tool_names::ToolNames;
 
+use crate::claude::session::Row;
 use crate::conversation::{
     ApiError, Attachment, ChatRequest, FunctionDef, Role, ToolChoice, ToolOutput,
 };
@@ -37,6 +38,48 @@ pub enum ToolTurn {
         results: Vec<(String, ToolOutput)>,
         text: String,
     },
+}
+
+impl ToolTurn {
+    /// This turn as a row of the session file a resumed CLI reads: the client's text and
+    /// attachments, the assistant's text and `tool_use` blocks, the `tool_result` blocks.
+    pub fn row(&self) -> Row {
+        let text_block = |text: &str| json!({"type": "text", "text": text});
+        match self {
+            ToolTurn::User { text, attachments } => {
+                if attachments.is_empty() {
+                    Row::User(json!(text))
+                } else {
+                    let mut blocks: Vec<Value> = attachments.iter().map(|i| i.to_block()).collect();
+                    if !text.trim().is_empty() {
+                        blocks.push(text_block(text));
+                    }
+                    Row::User(Value::Array(blocks))
+                }
+            }
+            ToolTurn::Assistant { text, calls } => {
+                let mut blocks = Vec::new();
+                if !text.trim().is_empty() {
+                    blocks.push(text_block(text));
+                }
+                for (id, name, input) in calls {
+                    blocks
+                        .push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
+                }
+                Row::Assistant(blocks)
+            }
+            ToolTurn::Results { results, text } => {
+                let mut blocks: Vec<Value> = results
+                    .iter()
+                    .map(|(id, output)| output.to_result_block(id))
+                    .collect();
+                if !text.trim().is_empty() {
+                    blocks.push(text_block(text));
+                }
+                Row::User(Value::Array(blocks))
+            }
+        }
+    }
 }
 
 /// The call a resumed CLI runs through the stub, which answers `result`.

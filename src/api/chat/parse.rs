@@ -174,26 +174,7 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
         let Value::Object(msg) = item else {
             return Err(ApiError::invalid(param, "Each message must be an object."));
         };
-        let role = match msg.get("role").and_then(Value::as_str) {
-            Some("system") | Some("developer") => Role::System,
-            Some("user") => Role::User,
-            Some("assistant") => Role::Assistant,
-            Some("tool" | "function") => Role::Tool,
-            Some(other) => {
-                return Err(ApiError::invalid(
-                    format!("{param}.role"),
-                    format!(
-                        "Invalid role `{other}`: expected system, developer, user, assistant or tool."
-                    ),
-                ));
-            }
-            None => {
-                return Err(ApiError::invalid(
-                    format!("{param}.role"),
-                    "Each message needs a string `role`.",
-                ));
-            }
-        };
+        let role = role(msg, &param)?;
         let (text, attachments) = parse_content(msg.get("content"), &param, role)?;
         let tool_calls = if role == Role::Assistant {
             let calls = crate::conversation::tools::parse_calls(
@@ -231,6 +212,24 @@ fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
 
     check_ending(&messages)?;
     Ok(messages)
+}
+
+/// A message's `role` (`developer` is `system`, the legacy `function` is `tool`).
+fn role(msg: &Map<String, Value>, param: &str) -> Result<Role, ApiError> {
+    match msg.get("role").and_then(Value::as_str) {
+        Some("system") | Some("developer") => Ok(Role::System),
+        Some("user") => Ok(Role::User),
+        Some("assistant") => Ok(Role::Assistant),
+        Some("tool" | "function") => Ok(Role::Tool),
+        Some(other) => Err(ApiError::invalid(
+            format!("{param}.role"),
+            format!("Invalid role `{other}`: expected system, developer, user, assistant or tool."),
+        )),
+        None => Err(ApiError::invalid(
+            format!("{param}.role"),
+            "Each message needs a string `role`.",
+        )),
+    }
 }
 
 /// The call a tool message answers: its `tool_call_id` (legacy `function` messages answer

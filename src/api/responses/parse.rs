@@ -4,7 +4,8 @@
 //! parts, `function_call` items as the assistant's tool calls, `function_call_output` items
 //! as tool results), and a `previous_response_id` puts the kept conversation first.
 //!
-//! Tools other than `function`, background runs and server-side conversations cannot be
+//! Tools are read by [`super::tools`] (`function` and `custom` tools are offered, hosted
+//! ones left out and named); background runs and server-side conversations cannot be
 //! carried through the CLI and are refused with a 400 naming the field.
 
 use std::collections::HashSet;
@@ -75,65 +76,17 @@ pub fn parse_responses_request(
 ) -> Result<ResponsesRequest, ApiError> {
     let obj = json_object(body, "`model` and `input`")?;
     let model = required_model(&obj)?;
-    for (key, what) in [
-        (
-            "background",
-            "Background responses are not supported by this proxy",
-        ),
-        (
-            "conversation",
-            "Server-side conversations are not supported by this proxy",
-        ),
-    ] {
-        if obj
-            .get(key)
-            .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
-        {
-            return Err(ApiError::invalid(
-                key,
-                format!("{what}; send the conversation in `input` or use `previous_response_id`."),
-            ));
-        }
-    }
+    refuse_server_state(&obj)?;
     let stream = flag(&obj, "stream")?.unwrap_or(false);
     let store = flag(&obj, "store")?.unwrap_or(true);
-    let instructions = match obj.get("instructions") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "instructions",
-                "`instructions` must be a string.",
-            ));
-        }
-    };
-    let previous_response_id = match obj.get("previous_response_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "previous_response_id",
-                "`previous_response_id` must be a string.",
-            ));
-        }
-    };
+    let instructions = optional_string(&obj, "instructions")?;
+    let previous_response_id = optional_string(&obj, "previous_response_id")?;
     let mut messages = Vec::new();
     if let Some(text) = &instructions {
         messages.push(plain(Role::System, text.clone()));
     }
     if let Some(id) = &previous_response_id {
-        let kept = previous(id).ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::PreviousResponseNotFound,
-                format!(
-                    "Previous response with id '{id}' not found. This proxy keeps the last \
-                     `responses_kept` answers for `responses_kept_secs` seconds, in memory \
-                     (a restart forgets them); send the whole conversation in `input` instead."
-                ),
-            )
-            .with_param("previous_response_id")
-        })?;
-        messages.extend(kept);
+        messages.extend(previous(id).ok_or_else(|| previous_not_found(id))?);
     }
     let offset = messages.len();
     let (turns, origin) = input(obj.get("input"), &messages)?;
@@ -168,6 +121,52 @@ pub fn parse_responses_request(
             },
         },
     })
+}
+
+/// `background` and `conversation` (state kept on OpenAI's side) are refused.
+fn refuse_server_state(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    for (key, what) in [
+        (
+            "background",
+            "Background responses are not supported by this proxy",
+        ),
+        (
+            "conversation",
+            "Server-side conversations are not supported by this proxy",
+        ),
+    ] {
+        if obj
+            .get(key)
+            .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+        {
+            return Err(ApiError::invalid(
+                key,
+                format!("{what}; send the conversation in `input` or use `previous_response_id`."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A string field, or nothing.
+fn optional_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::invalid(key, format!("`{key}` must be a string."))),
+    }
+}
+
+fn previous_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::PreviousResponseNotFound,
+        format!(
+            "Previous response with id '{id}' not found. This proxy keeps the last \
+             `responses_kept` answers for `responses_kept_secs` seconds, in memory \
+             (a restart forgets them); send the whole conversation in `input` instead."
+        ),
+    )
+    .with_param("previous_response_id")
 }
 
 fn flag(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
@@ -277,28 +276,7 @@ fn input(
             }
             Some(kind @ ("function_call_output" | "custom_tool_call_output")) => {
                 tally.result(&param)?;
-                let id = item.get("call_id").and_then(Value::as_str).unwrap_or("");
-                if id.is_empty() || !called.contains(id) {
-                    return Err(ApiError::invalid(
-                        format!("{param}.call_id"),
-                        format!(
-                            "This {kind} answers no call of the conversation; its `call_id` \
-                             must be one of theirs."
-                        ),
-                    ));
-                }
-                let (text, attachments) = output_content(item.get("output"), &param)?;
-                let result = crate::conversation::ToolOutput::assemble(
-                    item.get("output"),
-                    &attachments,
-                    false,
-                );
-                out.push(Message {
-                    attachments,
-                    tool_call_id: Some(id.to_string()),
-                    result: Some(result),
-                    ..plain(Role::Tool, text)
-                });
+                out.push(call_output(item, &param, kind, &called)?);
             }
             // The model's earlier reasoning cannot be replayed through the CLI, and hosted
             // tools' calls (from another provider) were never this proxy's to run.
@@ -327,6 +305,34 @@ fn input(
         }
     }
     Ok((out, origin))
+}
+
+/// A `function_call_output` / `custom_tool_call_output` item: a tool message answering a
+/// call of the conversation (`called` holds their ids).
+fn call_output(
+    item: &Value,
+    param: &str,
+    kind: &str,
+    called: &HashSet<String>,
+) -> Result<Message, ApiError> {
+    let id = item.get("call_id").and_then(Value::as_str).unwrap_or("");
+    if id.is_empty() || !called.contains(id) {
+        return Err(ApiError::invalid(
+            format!("{param}.call_id"),
+            format!(
+                "This {kind} answers no call of the conversation; its `call_id` must be one \
+                 of theirs."
+            ),
+        ));
+    }
+    let (text, attachments) = output_content(item.get("output"), param)?;
+    let result = crate::conversation::ToolOutput::assemble(item.get("output"), &attachments, false);
+    Ok(Message {
+        attachments,
+        tool_call_id: Some(id.to_string()),
+        result: Some(result),
+        ..plain(Role::Tool, text)
+    })
 }
 
 /// A `message` item (or the short `{role, content}` form).
