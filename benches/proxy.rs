@@ -1323,8 +1323,9 @@ async fn open_streams(bins: &Binaries, n: usize, window: Duration) -> (u64, u64,
         &[
             ("CLAUDE_MAX_PROXY_MAX_CONCURRENT", &limit),
             ("CLAUDE_MAX_PROXY_QUEUE_LIMIT", "64"),
-            // No pre-started CLI: every child is one of the streams.
+            // No pre-started or kept CLI: every child is one of the streams.
             ("CLAUDE_MAX_PROXY_WARM", "0"),
+            ("CLAUDE_MAX_PROXY_LIVE_SESSIONS", "0"),
         ],
     )
     .await

@@ -1,13 +1,17 @@
 //! `GET /health`: liveness and what the daemon knows, without starting any model request.
+//!
+//! The answer is serialized straight from borrowed, typed structs (no `serde_json::Value`
+//! tree: building and dropping one was most of a /health request's cost).
 
 use std::sync::atomic::Ordering;
 
 use hyper::Response;
-use serde_json::json;
+use serde::Serialize;
 
 use super::{AppState, Body, Live, respond};
 use crate::claude::locate::Located;
 use crate::config::AuthMode;
+use crate::quota::{self, QuotaSnapshot, Report, visibility::Blind};
 
 pub fn health(state: &AppState, live: &Live) -> Response<Body> {
     live.backend.usage_wanted();
@@ -16,123 +20,246 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
         Located::Found(path) => (true, Some(path.display().to_string())),
         Located::Missing { .. } => (false, None),
     };
-    let auth_mode = match live.settings.auth_mode {
-        AuthMode::Subscription => "subscription",
-        AuthMode::ApiKey => "api-key",
-    };
-    let source = crate::login::auth_source(&live.settings);
+    let source = crate::login::auth_source_at(&live.settings, live.token_path.as_deref());
     let now = crate::login::clock::now();
-    let mut auth = json!({"source": source.kind()});
-    if let crate::login::AuthSource::StoredToken { path, token } = &source {
-        auth["token_file"] = json!(path.display().to_string());
-        auth["expires_at"] = json!(token.expires_at);
-        auth["days_left"] = json!(token.days_left(now));
-    }
-    if let Some(warning) = source.expiry_warning(now) {
-        auth["warning"] = json!(warning);
-    }
-    let body = json!({
-        "status": if found { "ok" } else { "degraded" },
-        "version": crate::VERSION,
-        "backend": "claude-cli",
-        "cli": {
-            "found": found,
-            "path": path,
-            "version": cli.version,
+    let stored = match &source {
+        crate::login::AuthSource::StoredToken { path, token } => Some(StoredTokenJson {
+            token_file: path.display().to_string(),
+            expires_at: token.expires_at,
+            days_left: token.days_left(now),
+        }),
+        _ => None,
+    };
+    let quota = live.backend.quota.snapshot();
+    let listeners: Vec<String> = state
+        .listener_addrs()
+        .into_iter()
+        .map(crate::net::url_of)
+        .collect();
+    let body = HealthJson {
+        status: if found { "ok" } else { "degraded" },
+        version: crate::VERSION,
+        backend: "claude-cli",
+        cli: CliJson {
+            found,
+            path: path.as_deref(),
+            version: cli.version.as_deref(),
         },
-        "auth_mode": auth_mode,
-        "auth": auth,
-        "uptime_secs": state.started.elapsed().as_secs(),
-        "in_flight": live.backend.answering(),
-        "queued": live.backend.limiter.queued(),
-        "max_concurrent": live.backend.limiter.max_concurrent(),
-        "slots_held": live.backend.limiter.running(),
-        "warm": live.backend.pool.len(),
-        "live_conversations": live.backend.live.len(),
-        "parked_tool_calls": live.backend.live.parked(),
-        "served": {
-            "cold": live.backend.served_cold.load(Ordering::Relaxed),
-            "warm": live.backend.served_warm.load(Ordering::Relaxed),
-            "live": live.backend.served_live.load(Ordering::Relaxed),
+        auth_mode: match live.settings.auth_mode {
+            AuthMode::Subscription => "subscription",
+            AuthMode::ApiKey => "api-key",
         },
-        "client_auth": if live.api_key.is_some() { "api-key" } else { "none" },
-        "listeners": state
-            .listener_addrs()
-            .into_iter()
-            .map(crate::net::url_of)
-            .collect::<Vec<_>>(),
-        "rejected_connections": state.filter.rejected(),
-        "connections": {
-            "open": state.connections.open.load(Ordering::SeqCst),
-            "max": state.connections.max.load(Ordering::SeqCst),
-            "refused": state.connections.refused.load(Ordering::Relaxed),
-            "timed_out": state.connections.timed_out.load(Ordering::Relaxed),
+        auth: AuthJson {
+            source: source.kind(),
+            stored,
+            warning: source.expiry_warning(now),
         },
-        "body_bytes_reading": state.body_budget.used(),
-        "quota": quota_json(
-            &live.backend.quota.snapshot(),
+        uptime_secs: state.started.elapsed().as_secs(),
+        in_flight: live.backend.answering(),
+        queued: live.backend.limiter.queued(),
+        max_concurrent: live.backend.limiter.max_concurrent(),
+        slots_held: live.backend.limiter.running(),
+        warm: live.backend.pool.len(),
+        live_conversations: live.backend.live.len(),
+        parked_tool_calls: live.backend.live.parked(),
+        served: ServedJson {
+            cold: live.backend.served_cold.load(Ordering::Relaxed),
+            warm: live.backend.served_warm.load(Ordering::Relaxed),
+            live: live.backend.served_live.load(Ordering::Relaxed),
+        },
+        client_auth: if live.api_key.is_some() {
+            "api-key"
+        } else {
+            "none"
+        },
+        listeners: &listeners,
+        rejected_connections: state.filter.rejected(),
+        connections: ConnectionsJson {
+            open: state.connections.open.load(Ordering::SeqCst),
+            max: state.connections.max.load(Ordering::SeqCst),
+            refused: state.connections.refused.load(Ordering::Relaxed),
+            timed_out: state.connections.timed_out.load(Ordering::Relaxed),
+        },
+        body_bytes_reading: state.body_budget.used(),
+        quota: quota_json(
+            &quota,
             source.kind(),
             live.settings.quota_refresh_secs,
             crate::clock::now(),
         ),
-    });
+    };
     respond::ok_json(&body)
+}
+
+/// The /health answer.
+#[derive(Serialize)]
+struct HealthJson<'a> {
+    /// `ok`, or `degraded` when the CLI is not found.
+    status: &'static str,
+    version: &'static str,
+    backend: &'static str,
+    cli: CliJson<'a>,
+    auth_mode: &'static str,
+    auth: AuthJson,
+    uptime_secs: u64,
+    in_flight: usize,
+    queued: usize,
+    max_concurrent: usize,
+    slots_held: usize,
+    warm: usize,
+    live_conversations: usize,
+    parked_tool_calls: usize,
+    served: ServedJson,
+    client_auth: &'static str,
+    listeners: &'a [String],
+    rejected_connections: u64,
+    connections: ConnectionsJson,
+    body_bytes_reading: usize,
+    quota: QuotaJson<'a>,
+}
+
+#[derive(Serialize)]
+struct CliJson<'a> {
+    found: bool,
+    path: Option<&'a str>,
+    version: Option<&'a str>,
+}
+
+/// The credentials in use; the stored token's fields only when it is the source.
+#[derive(Serialize)]
+struct AuthJson {
+    source: &'static str,
+    #[serde(flatten)]
+    stored: Option<StoredTokenJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StoredTokenJson {
+    token_file: String,
+    expires_at: Option<i64>,
+    days_left: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ServedJson {
+    cold: u64,
+    warm: u64,
+    live: u64,
+}
+
+#[derive(Serialize)]
+struct ConnectionsJson {
+    open: usize,
+    max: usize,
+    refused: u64,
+    timed_out: u64,
+}
+
+/// The quota as /health shows it.
+#[derive(Serialize)]
+pub struct QuotaJson<'a> {
+    windows: Vec<WindowJson<'a>>,
+    status: Option<&'a str>,
+    representative: Option<&'a str>,
+    using_overage: bool,
+    overage_status: Option<&'a str>,
+    seen_at: Option<i64>,
+    subscription_type: Option<&'a str>,
+    windows_visible: bool,
+    blind: Option<Blind>,
+    extra_usage: Option<ExtraUsageJson<'a>>,
+    usage_check: UsageCheckJson<'a>,
+}
+
+#[derive(Serialize)]
+struct WindowJson<'a> {
+    window: &'a str,
+    model: Option<&'a str>,
+    label: String,
+    utilization: Option<f64>,
+    status: Option<&'a str>,
+    resets_at: Option<i64>,
+    resets_in_secs: Option<i64>,
+    seen_at: i64,
+    source: Report,
+}
+
+#[derive(Serialize)]
+struct ExtraUsageJson<'a> {
+    is_enabled: bool,
+    utilization: Option<f64>,
+    used_credits: Option<f64>,
+    monthly_limit: Option<f64>,
+    currency: Option<&'a str>,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct UsageCheckJson<'a> {
+    refresh_secs: u64,
+    asked_at: Option<i64>,
+    answered_at: Option<i64>,
+    asked: u64,
+    error: Option<&'a str>,
+    text: String,
 }
 
 /// The quota as /health shows it: each window with its reset also as "in N seconds" and
 /// where its numbers came from, the plan and its extra-usage spend, whether this login can
 /// see its windows (and the fix when not), and how fresh the numbers are.
-pub fn quota_json(
-    snapshot: &crate::quota::QuotaSnapshot,
+pub fn quota_json<'a>(
+    snapshot: &'a QuotaSnapshot,
     auth_kind: &str,
     refresh_secs: u64,
     now: i64,
-) -> serde_json::Value {
-    use crate::quota;
-    let windows: Vec<serde_json::Value> = snapshot
+) -> QuotaJson<'a> {
+    let windows = snapshot
         .windows
         .iter()
-        .map(|w| {
-            json!({
-                "window": w.window,
-                "model": w.model,
-                "label": quota::window_label(&w.window, w.model.as_deref()),
-                "utilization": w.utilization,
-                "status": w.status,
-                "resets_at": w.resets_at,
-                "resets_in_secs": w.resets_at.map(|r| (r - now).max(0)),
-                "seen_at": w.seen_at,
-                "source": w.source,
-            })
+        .map(|w| WindowJson {
+            window: &w.window,
+            model: w.model.as_deref(),
+            label: quota::window_label(&w.window, w.model.as_deref()),
+            utilization: w.utilization,
+            status: w.status.as_deref(),
+            resets_at: w.resets_at,
+            resets_in_secs: w.resets_at.map(|r| (r - now).max(0)),
+            seen_at: w.seen_at,
+            source: w.source,
         })
         .collect();
     let plan = snapshot.plan.as_ref();
+    let last = snapshot.last.as_ref();
     let blind = quota::visibility::blind(auth_kind, plan);
-    json!({
-        "windows": windows,
-        "status": snapshot.last.as_ref().map(|l| l.status.clone()),
-        "representative": snapshot.last.as_ref().and_then(|l| l.representative.clone()),
-        "using_overage": snapshot.last.as_ref().is_some_and(|l| l.using_overage),
-        "overage_status": snapshot.last.as_ref().and_then(|l| l.overage_status.clone()),
-        "seen_at": snapshot.last.as_ref().map(|l| l.seen_at),
-        "subscription_type": plan.and_then(|p| p.subscription_type.clone()),
-        "windows_visible": blind.is_none() && plan.is_some_and(|p| p.rate_limits_available),
-        "blind": blind,
-        "extra_usage": plan.and_then(|p| p.extra_usage.as_ref()).map(|extra| json!({
-            "is_enabled": extra.is_enabled,
-            "utilization": extra.utilization,
-            "used_credits": extra.used_credits,
-            "monthly_limit": extra.monthly_limit,
-            "currency": extra.currency,
-            "text": quota::extra_usage_text(extra),
-        })),
-        "usage_check": {
-            "refresh_secs": refresh_secs,
-            "asked_at": snapshot.checks.asked_at,
-            "answered_at": snapshot.checks.answered_at,
-            "asked": snapshot.checks.asked,
-            "error": snapshot.checks.error,
-            "text": quota::visibility::freshness(snapshot, refresh_secs, now),
+    QuotaJson {
+        windows,
+        status: last.map(|l| l.status.as_str()),
+        representative: last.and_then(|l| l.representative.as_deref()),
+        using_overage: last.is_some_and(|l| l.using_overage),
+        overage_status: last.and_then(|l| l.overage_status.as_deref()),
+        seen_at: last.map(|l| l.seen_at),
+        subscription_type: plan.and_then(|p| p.subscription_type.as_deref()),
+        windows_visible: blind.is_none() && plan.is_some_and(|p| p.rate_limits_available),
+        blind,
+        extra_usage: plan
+            .and_then(|p| p.extra_usage.as_ref())
+            .map(|extra| ExtraUsageJson {
+                is_enabled: extra.is_enabled,
+                utilization: extra.utilization,
+                used_credits: extra.used_credits,
+                monthly_limit: extra.monthly_limit,
+                currency: extra.currency.as_deref(),
+                text: quota::extra_usage_text(extra),
+            }),
+        usage_check: UsageCheckJson {
+            refresh_secs,
+            asked_at: snapshot.checks.asked_at,
+            answered_at: snapshot.checks.answered_at,
+            asked: snapshot.checks.asked,
+            error: snapshot.checks.error.as_deref(),
+            text: quota::visibility::freshness(snapshot, refresh_secs, now),
         },
-    })
+    }
 }

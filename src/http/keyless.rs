@@ -29,15 +29,25 @@ pub fn health(live: &Live) -> Response<Body> {
 
 /// `GET /` without the key: 401, and the browser asks for it.
 pub fn page() -> Response<Body> {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>claude-max-proxy</title></head><body>\
-         <h1>claude-max-proxy {version}</h1>\
-         <p>This proxy has a client API key, and its status page needs it. Reload the page \
-         and enter the key as the password (any user name), or send it as \
-         <code>Authorization: Bearer &lt;key&gt;</code>.</p></body></html>\n",
-        version = crate::VERSION
-    );
+    let html = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "claude-max-proxy" }
+            }
+            body {
+                h1 { "claude-max-proxy " (crate::VERSION) }
+                p {
+                    "This proxy has a client API key, and its status page needs it. Reload the \
+                     page and enter the key as the password (any user name), or send it as "
+                    code { "Authorization: Bearer <key>" }
+                    "."
+                }
+            }
+        }
+    }
+    .into_string();
     let mut response = Response::new(respond::full(html));
     *response.status_mut() = StatusCode::UNAUTHORIZED;
     let headers = response.headers_mut();

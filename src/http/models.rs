@@ -10,41 +10,108 @@
 //! Models API's `max_input_tokens`, the output limit as `max_output_tokens` and the Models
 //! API's `max_tokens`. `GET /v1/models/{id}` also answers for unlisted Claude ids the CLI
 //! knows (`claude-sonnet-4-20250514`); other unlisted ids are 404.
+//!
+//! Nothing of this changes between reloads, so each configuration generation serializes
+//! its model objects once ([`Listing`]): a request for the whole list answers with the
+//! same shared bytes, and a page is put together from the serialized objects.
 
+use bytes::Bytes;
 use hyper::Response;
 use serde_json::{Value, json};
 
 use super::respond::{self, Dialect};
 use super::{Body, Live};
 use crate::conversation::ApiError;
-use crate::models::{MODEL_CREATED, MODEL_CREATED_AT, ModelInfo, registry};
+use crate::models::{Catalog, MODEL_CREATED, MODEL_CREATED_AT, ModelInfo, registry};
+
+/// The model objects of one configuration generation, serialized once.
+#[derive(Debug)]
+pub struct Listing {
+    /// Each listed id with its model object as JSON, in listing order.
+    objects: Vec<(String, String)>,
+    /// The answer to `GET /v1/models` without paging parameters (nearly every request).
+    everything: Bytes,
+}
+
+impl Listing {
+    pub fn new(catalog: &Catalog) -> Listing {
+        let objects: Vec<(String, String)> = catalog
+            .ids()
+            .map(|id| (id.to_string(), model(id, catalog.info(id)).to_string()))
+            .collect();
+        let all: Vec<&(String, String)> = objects.iter().collect();
+        let everything = Bytes::from(list_body(&all, false));
+        Listing {
+            objects,
+            everything,
+        }
+    }
+
+    /// The serialized model object of a listed id.
+    fn object(&self, id: &str) -> Option<&str> {
+        self.objects
+            .iter()
+            .find(|(known, _)| known == id)
+            .map(|(_, object)| object.as_str())
+    }
+}
+
+/// A list answer around already serialized model objects.
+fn list_body(page: &[&(String, String)], has_more: bool) -> String {
+    let id_json = |entry: Option<&&(String, String)>| {
+        entry.map_or_else(
+            || "null".to_string(),
+            |(id, _)| Value::from(id.as_str()).to_string(),
+        )
+    };
+    let size: usize = page.iter().map(|(_, object)| object.len() + 1).sum();
+    let mut body = String::with_capacity(size + 128);
+    body.push_str("{\"object\":\"list\",\"data\":[");
+    for (i, (_, object)) in page.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(object);
+    }
+    body.push_str("],\"has_more\":");
+    body.push_str(if has_more { "true" } else { "false" });
+    body.push_str(",\"first_id\":");
+    body.push_str(&id_json(page.first()));
+    body.push_str(",\"last_id\":");
+    body.push_str(&id_json(page.last()));
+    body.push('}');
+    body
+}
 
 pub fn list(live: &Live, query: Option<&str>, dialect: Dialect) -> Response<Body> {
-    let ids: Vec<&str> = live.catalog.ids().collect();
-    match Window::parse(query).and_then(|window| window.of(&ids)) {
+    let listing = &live.models;
+    let window = match Window::parse(query) {
+        Ok(window) => window,
+        Err(error) => return respond::error_in(dialect, &error),
+    };
+    if window == Window::default() {
+        return respond::json(200, listing.everything.clone());
+    }
+    let ids: Vec<&str> = listing.objects.iter().map(|(id, _)| id.as_str()).collect();
+    match window.of(&ids) {
         Ok((page, has_more)) => {
-            let data: Vec<Value> = page
+            let page: Vec<&(String, String)> = page
                 .iter()
-                .map(|id| model(id, live.catalog.info(id)))
+                .filter_map(|id| listing.objects.iter().find(|(known, _)| known == id))
                 .collect();
-            respond::ok_json(&json!({
-                "object": "list",
-                "data": data,
-                "has_more": has_more,
-                "first_id": page.first(),
-                "last_id": page.last(),
-            }))
+            respond::json(200, list_body(&page, has_more))
         }
         Err(error) => respond::error_in(dialect, &error),
     }
 }
 
 pub fn retrieve(live: &Live, id: &str, dialect: Dialect) -> Response<Body> {
-    let info = live.catalog.info(id);
-    if live.catalog.is_listed(id) || info.is_some() {
-        respond::ok_json(&model(id, info))
-    } else {
-        respond::error_in(dialect, &ApiError::model_not_found(id))
+    if let Some(object) = live.models.object(id) {
+        return respond::json(200, object.to_string());
+    }
+    match live.catalog.info(id) {
+        Some(info) => respond::ok_json(&model(id, Some(info))),
+        None => respond::error_in(dialect, &ApiError::model_not_found(id)),
     }
 }
 
@@ -142,6 +209,29 @@ mod tests {
         Window::parse(Some(query))
             .and_then(|window| window.of(&IDS))
             .unwrap()
+    }
+
+    /// The list served from the bytes made at load is the list a page of everything would
+    /// be, and every object in it is the model object `retrieve` gives.
+    #[test]
+    fn the_list_made_once_is_the_list() {
+        let catalog = Catalog::from_settings(&crate::config::Settings::default());
+        let listing = Listing::new(&catalog);
+        let whole: Value = serde_json::from_slice(&listing.everything).unwrap();
+        let all: Vec<&(String, String)> = listing.objects.iter().collect();
+        let paged: Value = serde_json::from_str(&list_body(&all, false)).unwrap();
+        assert_eq!(whole, paged);
+        assert_eq!(whole["object"], "list");
+        assert_eq!(whole["has_more"], false);
+        let data = whole["data"].as_array().unwrap();
+        assert_eq!(data.len(), catalog.ids().count());
+        for (object, id) in data.iter().zip(catalog.ids()) {
+            assert_eq!(object, &model(id, catalog.info(id)));
+        }
+        assert_eq!(whole["first_id"], data[0]["id"]);
+        assert_eq!(whole["last_id"], data[data.len() - 1]["id"]);
+        let empty: Value = serde_json::from_str(&list_body(&[], false)).unwrap();
+        assert_eq!(empty["first_id"], Value::Null);
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 /// A JSON response with `status`.
-pub fn json(status: u16, text: String) -> Response<Body> {
+pub fn json(status: u16, text: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(full(text));
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -30,8 +30,10 @@ pub fn json(status: u16, text: String) -> Response<Body> {
 
 /// Serializes `value` as a 200 JSON response.
 pub fn ok_json<T: serde::Serialize>(value: &T) -> Response<Body> {
-    match serde_json::to_string(value) {
-        Ok(text) => json(200, text),
+    // Room for a /health answer at once, instead of growing the buffer step by step.
+    let mut text = Vec::with_capacity(2048);
+    match serde_json::to_writer(&mut text, value) {
+        Ok(()) => json(200, text),
         Err(e) => error(&ApiError::new(
             crate::conversation::ErrorKind::Internal,
             format!("could not serialize the response: {e}"),

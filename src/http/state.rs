@@ -3,6 +3,7 @@
 //! daemon's observable state for /health.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -11,6 +12,7 @@ use super::access::HostNames;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::body::BodyBudget;
+use super::models::Listing;
 use super::recent::RecentRequests;
 use crate::api::responses::ResponseStore;
 use crate::config::Settings;
@@ -23,19 +25,27 @@ use crate::runner::Backend;
 pub struct Live {
     pub settings: Arc<Settings>,
     pub catalog: Catalog,
+    /// The catalog's model objects, serialized once for `GET /v1/models`.
+    pub models: Listing,
     /// The daemon's one runner (the same in every generation).
     pub backend: Arc<Backend>,
     /// The key clients must send on /v1/*, if any.
     pub api_key: Option<String>,
     /// Host names (besides addresses) that name this daemon.
     pub host_names: HostNames,
+    /// Where `login` stores its token (read on each /health and page view, so a new login
+    /// or a logout shows at once; the path itself is worked out once).
+    pub token_path: Option<PathBuf>,
 }
 
 impl Live {
     pub fn new(settings: Arc<Settings>, api_key: Option<String>, backend: Arc<Backend>) -> Live {
+        let catalog = Catalog::from_settings(&settings);
         Live {
-            catalog: Catalog::from_settings(&settings),
+            models: Listing::new(&catalog),
+            catalog,
             host_names: HostNames::new(&settings.allowed_hosts),
+            token_path: crate::login::token_path(&settings),
             backend,
             settings,
             api_key,

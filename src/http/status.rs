@@ -36,7 +36,7 @@ fn view(state: &AppState, live: &Live, now: i64) -> StatusView {
         Located::Missing { .. } => (None, "degraded"),
     };
     let listeners = state.listener_addrs();
-    let source = crate::login::auth_source(&live.settings);
+    let source = crate::login::auth_source_at(&live.settings, live.token_path.as_deref());
     let quota = live.backend.quota.snapshot();
     StatusView {
         version: crate::VERSION.to_string(),

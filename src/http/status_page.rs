@@ -4,6 +4,12 @@
 //! one bar per quota window with its reset time (or why the login cannot see them, with the
 //! fix), the CLI processes, and the last requests (id, model, status, time to first token,
 //! tokens — never prompt text).
+//!
+//! The markup is written with [`maud`]'s `html!`: the template is Rust checked by the
+//! compiler, and every value spliced into it — text or attribute — is escaped by
+//! construction (`&`, `<`, `>`, `"`); the only unescaped text is the stylesheet, a constant.
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// Everything the page shows, gathered by the handler.
 #[derive(Clone, Debug, Default)]
@@ -95,31 +101,30 @@ pub struct RecentRow {
 /// assets) that refreshes itself every `view.refresh_secs` seconds.
 #[must_use]
 pub fn render(view: &StatusView) -> String {
-    let body = [
-        header_section(view),
-        reach_section(view),
-        cli_section(view),
-        quota_section(view),
-        processes_section(view),
-        recent_section(view),
-    ]
-    .concat();
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n{head}<body>\n<main>\n{body}</main>\n</body>\n</html>\n",
-        head = head(view),
-    )
-}
-
-/// The `<head>`: charset, viewport, the self-refresh and the inline stylesheet.
-fn head(view: &StatusView) -> String {
-    format!(
-        "<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"color-scheme\" content=\"light dark\">\n\
-         <meta http-equiv=\"refresh\" content=\"{refresh}\">\n\
-         <title>claude-max-proxy</title>\n<style>{STYLE}</style>\n</head>\n",
-        refresh = view.refresh_secs,
-    )
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                meta http-equiv="refresh" content=(view.refresh_secs);
+                title { "claude-max-proxy" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                main {
+                    (header_section(view))
+                    (reach_section(view))
+                    (cli_section(view))
+                    (quota_section(view))
+                    (processes_section(view))
+                    (recent_section(view))
+                }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// The inline stylesheet: system fonts only, one palette for light and one for dark
@@ -161,178 +166,183 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 ";
 
 /// The header: name, version, the ok/degraded badge and the uptime.
-fn header_section(view: &StatusView) -> String {
+fn header_section(view: &StatusView) -> Markup {
     let class = if view.status == "ok" { "ok" } else { "warn" };
-    format!(
-        "<header>\n<h1>claude-max-proxy <span class=\"muted\">{version}</span> \
-         <span class=\"badge {class}\">{status}</span></h1>\n\
-         <div class=\"muted\">up {uptime}</div>\n</header>\n",
-        version = escape(&view.version),
-        status = escape(&view.status),
-        uptime = human_uptime(view.uptime_secs),
-    )
+    html! {
+        header {
+            h1 {
+                "claude-max-proxy "
+                span.muted { (view.version) }
+                " "
+                span.badge.(class) { (view.status) }
+            }
+            div.muted { "up " (human_uptime(view.uptime_secs)) }
+        }
+    }
 }
 
 /// "Reach it": the listener URLs and the URL containers use, with the lines to paste.
-fn reach_section(view: &StatusView) -> String {
-    let listeners = if view.listeners.is_empty() {
-        "<p class=\"muted\">Not listening yet.</p>\n".to_string()
-    } else {
-        let items: String = view
-            .listeners
-            .iter()
-            .map(|url| format!("<li><code>{}</code></li>\n", escape(url)))
-            .collect();
-        format!("<p>Listening on:</p>\n<ul>\n{items}</ul>\n")
-    };
-    format!(
-        "<section id=\"reach\">\n<h2>Reach it</h2>\n{listeners}{container}</section>\n",
-        container = container_hint(view.container_url.as_deref()),
-    )
+fn reach_section(view: &StatusView) -> Markup {
+    html! {
+        section #reach {
+            h2 { "Reach it" }
+            @if view.listeners.is_empty() {
+                p.muted { "Not listening yet." }
+            } @else {
+                p { "Listening on:" }
+                ul {
+                    @for url in &view.listeners {
+                        li { code { (url) } }
+                    }
+                }
+            }
+            (container_hint(view.container_url.as_deref()))
+        }
+    }
 }
 
 /// The container URL with the `AI_PROXY_URL=` line and the Linux `extra_hosts` hint.
-fn container_hint(container_url: Option<&str>) -> String {
-    match container_url {
-        None => "<p class=\"muted\">No container URL yet: no port is bound.</p>\n".to_string(),
-        Some(url) => {
-            let url = escape(url);
-            format!(
-                "<p>From a container: <code>{url}</code></p>\n\
-                 <p>Set <code>AI_PROXY_URL={url}</code>; on Linux also add \
-                 <code>{extra}</code> to the service.</p>\n",
-                extra = escape(r#"extra_hosts: ["host.docker.internal:host-gateway"]"#),
-            )
+fn container_hint(container_url: Option<&str>) -> Markup {
+    html! {
+        @match container_url {
+            None => p.muted { "No container URL yet: no port is bound." },
+            Some(url) => {
+                p { "From a container: " code { (url) } }
+                p {
+                    "Set " code { "AI_PROXY_URL=" (url) } "; on Linux also add "
+                    code { r#"extra_hosts: ["host.docker.internal:host-gateway"]"# }
+                    " to the service."
+                }
+            }
         }
     }
 }
 
 /// "CLI and login": the CLI path and version (or "not found"), the auth source and any
 /// auth warning.
-fn cli_section(view: &StatusView) -> String {
-    let cli = match &view.cli_path {
-        None => "<span class=\"bad\">not found</span>".to_string(),
-        Some(path) => format!(
-            "<code>{}</code> <span class=\"muted\">({})</span>",
-            escape(path),
-            escape(view.cli_version.as_deref().unwrap_or("version unknown")),
-        ),
-    };
-    let warning = view
-        .auth_warning
-        .as_deref()
-        .map(|w| format!("<p class=\"notice\">{}</p>\n", escape(w)))
-        .unwrap_or_default();
-    format!(
-        "<section id=\"cli\">\n<h2>CLI and login</h2>\n<p>CLI: {cli}</p>\n\
-         <p>Auth: {auth}</p>\n{warning}</section>\n",
-        auth = escape(&view.auth_source),
-    )
+fn cli_section(view: &StatusView) -> Markup {
+    html! {
+        section #cli {
+            h2 { "CLI and login" }
+            p {
+                "CLI: "
+                @match &view.cli_path {
+                    None => span.bad { "not found" },
+                    Some(path) => {
+                        code { (path) }
+                        " "
+                        span.muted {
+                            "(" (view.cli_version.as_deref().unwrap_or("version unknown")) ")"
+                        }
+                    }
+                }
+            }
+            p { "Auth: " (view.auth_source) }
+            @if let Some(warning) = &view.auth_warning {
+                p.notice { (warning) }
+            }
+        }
+    }
 }
 
 /// "Subscription quota": the plan, the extra-usage notice, why the windows cannot be seen
 /// (with the fix), one bar per quota window and one for the extra-usage spend (or the empty
 /// state), and how fresh the numbers are.
-fn quota_section(view: &StatusView) -> String {
-    let plan = view
-        .plan
-        .as_deref()
-        .map(|p| format!("<p id=\"plan\">Plan: <strong>{}</strong></p>\n", escape(p)))
-        .unwrap_or_default();
-    let overage = if view.using_overage {
-        "<p class=\"notice\" id=\"overage\">Requests are billed as extra usage right now: \
-         the subscription quota is used up.</p>\n"
-    } else {
-        ""
-    };
-    let blind = view
-        .quota_blind
-        .as_ref()
-        .map(|(reason, fix)| {
-            format!(
-                "<p class=\"notice\" id=\"quota-blind\">{} <strong>Fix:</strong> {}</p>\n",
-                escape(reason),
-                escape(fix)
-            )
-        })
-        .unwrap_or_default();
-    let rows = if view.quota.is_empty() && view.extra_usage.is_none() {
-        if view.quota_blind.is_some() {
-            String::new()
-        } else {
-            "<p class=\"muted\">No quota information yet: the claude CLI is asked for it at \
-             start and while this page is open, and every answer from Anthropic reports it \
-             too.</p>\n"
-                .to_string()
+fn quota_section(view: &StatusView) -> Markup {
+    let nothing_yet = view.quota.is_empty() && view.extra_usage.is_none();
+    html! {
+        section #quota {
+            h2 { "Subscription quota" }
+            @if let Some(plan) = &view.plan {
+                p #plan { "Plan: " strong { (plan) } }
+            }
+            @if view.using_overage {
+                p.notice #overage {
+                    "Requests are billed as extra usage right now: the subscription quota is \
+                     used up."
+                }
+            }
+            @if let Some((reason, fix)) = &view.quota_blind {
+                p.notice #quota-blind { (reason) " " strong { "Fix:" } " " (fix) }
+            }
+            @if nothing_yet && view.quota_blind.is_none() {
+                p.muted {
+                    "No quota information yet: the claude CLI is asked for it at start and \
+                     while this page is open, and every answer from Anthropic reports it too."
+                }
+            }
+            @for row in &view.quota {
+                (quota_row(row))
+            }
+            @if let Some(extra) = &view.extra_usage {
+                (extra_usage_row(extra))
+            }
+            @if let Some(freshness) = &view.quota_freshness {
+                p.muted #quota-freshness { (freshness) }
+            }
         }
-    } else {
-        let mut rows: String = view.quota.iter().map(quota_row).collect();
-        if let Some(extra) = &view.extra_usage {
-            rows.push_str(&extra_usage_row(extra));
-        }
-        rows
-    };
-    let freshness = view
-        .quota_freshness
-        .as_deref()
-        .map(|f| {
-            format!(
-                "<p class=\"muted\" id=\"quota-freshness\">{}</p>\n",
-                escape(f)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<section id=\"quota\">\n<h2>Subscription quota</h2>\n{plan}{overage}{blind}{rows}\
-         {freshness}</section>\n"
-    )
+    }
 }
 
 /// One quota window: its name, percentage and status above a bar filled to the
 /// utilization (clamped to 0..100%), its reset time and when it was reported below.
-fn quota_row(row: &QuotaRow) -> String {
+fn quota_row(row: &QuotaRow) -> Markup {
     let utilization = row.utilization.filter(|u| u.is_finite());
     let (text_class, fill_class) = match row.status.as_deref() {
         Some(status) => status_classes(status),
         None => utilization_classes(utilization),
     };
-    let percent = utilization.map_or_else(|| "—".to_string(), |u| format!("{:.0}%", u * 100.0));
-    let resets = row.resets.as_deref().map_or_else(
-        || "reset time unknown".to_string(),
-        |r| format!("resets {}", escape(r)),
-    );
-    let status = row
-        .status
-        .as_deref()
-        .map(|s| format!(" <span class=\"{text_class}\">{}</span>", escape(s)))
-        .unwrap_or_default();
-    format!(
-        "<div class=\"quota\" data-window=\"{key}\">\n<div class=\"quota-head\"><strong>{window}</strong>\
-         <span>{percent}{status}</span></div>\n\
-         <div class=\"quota-bar\"><div class=\"quota-fill {fill_class}\" \
-         style=\"width:{width}%\"></div></div>\n\
-         <div class=\"muted\">{resets} · reported {seen}</div>\n</div>\n",
-        key = escape(&row.window),
-        window = escape(&window_label(&row.window, row.model.as_deref())),
-        width = fill_width(utilization),
-        seen = escape(&row.seen),
-    )
+    html! {
+        div.quota data-window=(row.window) {
+            div.quota-head {
+                strong { (window_label(&row.window, row.model.as_deref())) }
+                span {
+                    (percent(utilization))
+                    @if let Some(status) = &row.status {
+                        " " span.(text_class) { (status) }
+                    }
+                }
+            }
+            (bar(fill_class, utilization))
+            div.muted {
+                @match &row.resets {
+                    Some(resets) => { "resets " (resets) },
+                    None => "reset time unknown",
+                }
+                " · reported " (row.seen)
+            }
+        }
+    }
 }
 
 /// The extra-usage spend as a bar against its monthly limit.
-fn extra_usage_row(row: &ExtraUsageRow) -> String {
+fn extra_usage_row(row: &ExtraUsageRow) -> Markup {
     let utilization = row.utilization.filter(|u| u.is_finite());
     let (_, fill_class) = utilization_classes(utilization);
-    let percent = utilization.map_or_else(|| "—".to_string(), |u| format!("{:.0}%", u * 100.0));
-    format!(
-        "<div class=\"quota\" data-window=\"extra_usage\">\n<div class=\"quota-head\">\
-         <strong>Extra usage</strong><span>{percent}</span></div>\n\
-         <div class=\"quota-bar\"><div class=\"quota-fill {fill_class}\" \
-         style=\"width:{width}%\"></div></div>\n\
-         <div class=\"muted\">{spent}</div>\n</div>\n",
-        width = fill_width(utilization),
-        spent = escape(&row.spent),
-    )
+    html! {
+        div.quota data-window="extra_usage" {
+            div.quota-head {
+                strong { "Extra usage" }
+                span { (percent(utilization)) }
+            }
+            (bar(fill_class, utilization))
+            div.muted { (row.spent) }
+        }
+    }
+}
+
+/// A bar filled to `utilization` in the colour of `fill_class`.
+fn bar(fill_class: &str, utilization: Option<f64>) -> Markup {
+    html! {
+        div.quota-bar {
+            div.quota-fill.(fill_class) style={ "width:" (fill_width(utilization)) "%" } {}
+        }
+    }
+}
+
+/// A utilization as a whole percentage (`130%`: the reported value, unclamped), or "—".
+fn percent(utilization: Option<f64>) -> String {
+    utilization.map_or_else(|| "—".to_string(), |u| format!("{:.0}%", u * 100.0))
 }
 
 /// The (text, fill) CSS classes for a quota status: `allowed` green, `allowed_warning`
@@ -382,18 +392,18 @@ fn window_label(window: &str, model: Option<&str>) -> String {
 
 /// "CLI processes": requests being answered out of the limit, queued, warm, and kept for
 /// conversations (of which waiting at client tool calls).
-fn processes_section(view: &StatusView) -> String {
-    format!(
-        "<section id=\"processes\">\n<h2>CLI processes</h2>\n\
-         <p>{in_flight} / {max} answering · {queued} queued · {warm} warm · {live} kept for \
-         conversations ({parked} waiting for tool results)</p>\n</section>\n",
-        in_flight = view.in_flight,
-        max = view.max_concurrent,
-        queued = view.queued,
-        warm = view.warm,
-        live = view.live,
-        parked = view.parked,
-    )
+fn processes_section(view: &StatusView) -> Markup {
+    html! {
+        section #processes {
+            h2 { "CLI processes" }
+            p {
+                (view.in_flight) " / " (view.max_concurrent) " answering · "
+                (view.queued) " queued · " (view.warm) " warm · "
+                (view.live) " kept for conversations (" (view.parked)
+                " waiting for tool results)"
+            }
+        }
+    }
 }
 
 /// The columns of the recent-requests table, and whether each holds a number.
@@ -412,56 +422,58 @@ const RECENT_COLUMNS: [(&str, bool); 10] = [
 
 /// "Recent requests": `<table id="recent">` with one row per request, newest first, or a
 /// single row saying there are none yet.
-fn recent_section(view: &StatusView) -> String {
-    let head: String = RECENT_COLUMNS
-        .iter()
-        .map(|(name, num)| {
-            format!(
-                "<th{}>{name}</th>",
-                if *num { " class=\"num\"" } else { "" }
-            )
-        })
-        .collect();
-    let rows = if view.recent.is_empty() {
-        format!(
-            "<tr><td colspan=\"{}\" class=\"muted\">No requests yet.</td></tr>\n",
-            RECENT_COLUMNS.len()
-        )
-    } else {
-        view.recent.iter().map(recent_row).collect()
-    };
-    format!(
-        "<section id=\"requests\">\n<h2>Recent requests</h2>\n<div class=\"scroll\">\n\
-         <table id=\"recent\">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}</tbody>\n\
-         </table>\n</div>\n</section>\n"
-    )
+fn recent_section(view: &StatusView) -> Markup {
+    html! {
+        section #requests {
+            h2 { "Recent requests" }
+            div.scroll {
+                table #recent {
+                    thead {
+                        tr {
+                            @for (name, numeric) in RECENT_COLUMNS {
+                                th class=[numeric.then_some("num")] { (name) }
+                            }
+                        }
+                    }
+                    tbody {
+                        @for row in &view.recent {
+                            (recent_row(row))
+                        }
+                        @if view.recent.is_empty() {
+                            tr {
+                                td colspan=(RECENT_COLUMNS.len()) class="muted" {
+                                    "No requests yet."
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One request's row: every text escaped, missing values as "—".
-fn recent_row(row: &RecentRow) -> String {
-    let ttft = row
-        .ttft_ms
-        .map_or_else(|| "—".to_string(), |ms| format!("{ms} ms"));
-    let served = if row.served.is_empty() {
-        "—".to_string()
-    } else {
-        escape(&row.served)
-    };
-    format!(
-        "<tr><td><code>{id}</code></td><td>{endpoint}</td><td>{model}</td>\
-         <td class=\"num\">{status}</td><td>{outcome}</td><td>{served}</td>\
-         <td class=\"num\">{ttft}</td><td class=\"num\">{duration} ms</td>\
-         <td class=\"num\">{tin} / {tout}</td><td>{at}</td></tr>\n",
-        id = escape(&row.id),
-        endpoint = escape(&row.endpoint),
-        model = escape(&row.model),
-        status = row.status,
-        outcome = escape(&row.outcome),
-        duration = row.duration_ms,
-        tin = row.prompt_tokens,
-        tout = row.completion_tokens,
-        at = escape(&row.at),
-    )
+fn recent_row(row: &RecentRow) -> Markup {
+    html! {
+        tr {
+            td { code { (row.id) } }
+            td { (row.endpoint) }
+            td { (row.model) }
+            td.num { (row.status) }
+            td { (row.outcome) }
+            td { @if row.served.is_empty() { "—" } @else { (row.served) } }
+            td.num {
+                @match row.ttft_ms {
+                    Some(ms) => { (ms) " ms" },
+                    None => "—",
+                }
+            }
+            td.num { (row.duration_ms) " ms" }
+            td.num { (row.prompt_tokens) " / " (row.completion_tokens) }
+            td { (row.at) }
+        }
+    }
 }
 
 /// An uptime as people read it: `42 s`, `5 min 3 s`, `2 h 5 min`, `3 d 4 h`.
@@ -481,23 +493,6 @@ fn human_uptime(secs: u64) -> String {
     } else {
         format!("{seconds} s")
     }
-}
-
-/// `text` made safe for HTML text and quoted attribute values: `& < > " '` become
-/// entities.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -574,13 +569,16 @@ mod tests {
         &html[start..end]
     }
 
+    /// A value in an attribute cannot close it and add one of its own; `&` stays text.
     #[test]
-    fn escape_handles_the_five_characters() {
-        assert_eq!(
-            escape(r#"<a href="x">&'"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-        assert_eq!(escape("plain — ünïcode"), "plain — ünïcode");
+    fn attribute_values_cannot_break_out() {
+        let mut view = full_view();
+        view.quota = vec![quota(r#"x" onmouseover="alert(1)"#, Some(0.5), "allowed")];
+        view.recent = vec![recent("a&b — ünïcode", None)];
+        let html = render(&view);
+        assert!(html.contains(r#"data-window="x&quot; onmouseover=&quot;alert(1)""#));
+        assert!(!html.contains("onmouseover=\""));
+        assert!(html.contains("<td>a&amp;b — ünïcode</td>"));
     }
 
     #[test]
@@ -745,6 +743,8 @@ mod tests {
         ] {
             assert!(html.contains(&format!(">{column}</th>")), "{column}");
         }
+        assert!(html.contains("<th>id</th>"));
+        assert!(html.contains("<th class=\"num\">first token</th>"));
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub mod source;
 pub mod store;
 
 pub use error::LoginError;
-pub use source::{AuthSource, EXPIRY_WARNING_DAYS, auth_source};
+pub use source::{AuthSource, EXPIRY_WARNING_DAYS, auth_source, auth_source_at};
 pub use store::{StoredToken, load_token, token_path};
 
 /// Environment switch for tests and CI: `1` runs the browser headless (no window).

@@ -6,7 +6,7 @@
 //! [`auth_source`] is cheap and asks no process, so `/health` can call it per request;
 //! `status` adds the CLI's own answer (see [`crate::login::probe`]) when it matters.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::{AuthMode, Settings};
 use crate::login::store::{self, StoredToken};
@@ -63,6 +63,12 @@ impl AuthSource {
 
 /// The source a CLI run would use now (reads the token file; starts no process).
 pub fn auth_source(settings: &Settings) -> AuthSource {
+    auth_source_at(settings, store::token_path(settings).as_deref())
+}
+
+/// [`auth_source`] with the stored token's path already worked out (the daemon does it
+/// once per configuration, not on every /health).
+pub fn auth_source_at(settings: &Settings, token_path: Option<&Path>) -> AuthSource {
     if settings.auth_mode == AuthMode::ApiKey {
         let from = if settings.anthropic_api_key.is_some() {
             "anthropic_api_key"
@@ -71,8 +77,13 @@ pub fn auth_source(settings: &Settings) -> AuthSource {
         };
         return AuthSource::ApiKey { from };
     }
-    if let (Some(path), Some(token)) = (store::token_path(settings), store::load_token(settings)) {
-        return AuthSource::StoredToken { path, token };
+    if let Some(path) = token_path
+        && let Some(token) = store::read_token_file(path)
+    {
+        return AuthSource::StoredToken {
+            path: path.to_path_buf(),
+            token,
+        };
     }
     if std::env::var_os("CLAUDE_CODE_OAUTH_TOKEN").is_some_and(|v| !v.is_empty()) {
         return AuthSource::EnvToken;

@@ -80,7 +80,12 @@ impl Backend {
     /// Something wants the quota: the usage is asked again in the background if the last
     /// ask is older than `quota_refresh_secs`. Never waits.
     pub fn usage_wanted(&self) {
-        self.usage.wake.notify_one();
+        // Most reads come while the numbers are fresh: the check is made here, so that they
+        // do not each wake the asking task on another thread (which checks again).
+        let interval = self.settings().quota_refresh();
+        if due(interval, self.usage.last_asked(), Instant::now()) {
+            self.usage.wake.notify_one();
+        }
     }
 
     /// Asks the CLI once and records the answer (or why there is none) in the quota book.
