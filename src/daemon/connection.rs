@@ -74,11 +74,11 @@ impl Server {
     /// touched. Returns once they are closed (at most [`SHED_WAIT`]): accepting meanwhile
     /// would refuse the next connection over the lowered cap.
     pub async fn out_of_descriptors(&self) {
-        let live = self.state.live();
+        let current = self.state.current();
         let nofile = fd_limit::raise();
         let cap = fd_limit::connection_cap(
-            live.settings.max_connections,
-            live.settings.max_concurrent,
+            current.settings.max_connections,
+            current.settings.max_concurrent,
             nofile,
         );
         let counts = &self.state.connections;
@@ -137,7 +137,7 @@ impl Server {
     fn serve(&self, stream: TcpStream, peer: SocketAddr, slot: ConnectionSlot) {
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
-        let idle = self.state.live().settings.connection_idle();
+        let idle = self.state.current().settings.connection_idle();
         let state = self.state.clone();
         let service_activity = activity.clone();
         let service = service_fn(move |request| {

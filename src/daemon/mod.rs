@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 use crate::claude::process::ProcessGroups;
 use crate::config::{self, Inputs, Settings};
-use crate::http::{AppState, Live};
+use crate::http::{AppState, Generation};
 use crate::net::docker::{self, Discovery};
 use crate::net::filter::SourceFilter;
 use crate::net::{Cidr, url_of};
@@ -84,9 +84,9 @@ pub mod exit {
     pub const ADDR_NOT_AVAILABLE: u8 = 5;
 }
 
-/// Builds the live state for `settings` on the daemon's one runner, refusing wildcard
+/// Builds the configuration generation for `settings` on the daemon's one runner, refusing wildcard
 /// listeners without a key.
-fn build_live(settings: Arc<Settings>, backend: &Arc<Backend>) -> Result<Live, String> {
+fn build_generation(settings: Arc<Settings>, backend: &Arc<Backend>) -> Result<Generation, String> {
     let api_key = settings.client_api_key()?;
     let wildcard = listeners::parse_specs(&settings.listen)
         .iter()
@@ -99,7 +99,7 @@ fn build_live(settings: Arc<Settings>, backend: &Arc<Backend>) -> Result<Live, S
                 .to_string(),
         );
     }
-    Ok(Live::new(settings, api_key, backend.clone()))
+    Ok(Generation::new(settings, api_key, backend.clone()))
 }
 
 /// Where and how the daemon listens: the part of the settings that only changes when a
@@ -196,12 +196,12 @@ async fn start(settings: Settings) -> Result<Daemon, StartError> {
         Backend::new(settings.clone(), ProcessGroups::default())
             .map_err(|e| StartError::new(e.to_string(), exit::CONFIG))?,
     );
-    let live =
-        build_live(settings.clone(), &backend).map_err(|m| StartError::new(m, exit::CONFIG))?;
+    let current = build_generation(settings.clone(), &backend)
+        .map_err(|m| StartError::new(m, exit::CONFIG))?;
     let filter = Arc::new(SourceFilter::new());
     // Installed even with `metrics = false`, so that a reload can turn the endpoint on.
     let metrics = crate::telemetry::install();
-    let state = Arc::new(AppState::new(live, filter, metrics));
+    let state = Arc::new(AppState::new(current, filter, metrics));
     let server = Arc::new(Server::new(state.clone()));
     let mut daemon = Daemon {
         state,
@@ -296,9 +296,9 @@ async fn reload(daemon: &mut Daemon, inputs: &Inputs) {
         .map_err(|e| e.to_string())
         .and_then(|loaded| {
             let settings = Arc::new(loaded.settings);
-            build_live(settings.clone(), &daemon.backend).map(|live| (settings, live))
+            build_generation(settings.clone(), &daemon.backend).map(|current| (settings, current))
         });
-    let (settings, live) = match applied {
+    let (settings, current) = match applied {
         Ok(applied) => applied,
         Err(e) => {
             tracing::error!("reload failed, keeping the running configuration: {e}");
@@ -306,7 +306,7 @@ async fn reload(daemon: &mut Daemon, inputs: &Inputs) {
             return;
         }
     };
-    daemon.state.swap(live);
+    daemon.state.swap(current);
     daemon.backend.reconfigure(settings.clone()).await;
     daemon.apply_connection_cap(&settings);
     let mut plan = ListenPlan::from_settings(&settings);

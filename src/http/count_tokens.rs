@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::body::{self, BodyLimits};
 use super::respond::{self, Dialect};
-use super::{AppState, Body, Live};
+use super::{AppState, Body, Generation};
 use crate::conversation::{ApiError, ErrorKind, json_object, required_model};
 use crate::models::registry::{self, DEFAULT_IMAGE_TOKENS};
 use crate::tokens;
@@ -24,12 +24,12 @@ pub const ESTIMATE_HEADER: &str = "x-token-count-estimate";
 
 pub async fn count_tokens(
     state: &AppState,
-    live: &Live,
+    current: &Generation,
     request: Request<Incoming>,
 ) -> Response<Body> {
     let id = format!("req_{}", uuid::Uuid::new_v4().simple());
     let started = Instant::now();
-    let (result, bytes_in) = count(state, live, request).await;
+    let (result, bytes_in) = count(state, current, request).await;
     let mut response = match &result {
         Ok(input_tokens) => {
             let mut response = respond::ok_json(&json!({ "input_tokens": input_tokens }));
@@ -60,15 +60,15 @@ pub async fn count_tokens(
 /// Reads, resolves the model and counts; also says how many body bytes came in.
 async fn count(
     state: &AppState,
-    live: &Live,
+    current: &Generation,
     request: Request<Incoming>,
 ) -> (Result<u64, ApiError>, usize) {
     if let Err(error) = body::require_json(request.headers()) {
         return (Err(error), 0);
     }
     let limits = BodyLimits {
-        max_bytes: live.settings.max_body_bytes,
-        timeout: live.settings.body_read_timeout(),
+        max_bytes: current.settings.max_body_bytes,
+        timeout: current.settings.body_read_timeout(),
     };
     let (bytes, reservation) = match body::read(request, limits, &state.body_budget).await {
         Ok(read) => read,
@@ -78,7 +78,7 @@ async fn count(
     let counted = async {
         let body = json_object(&bytes, "`model` and `messages`")?;
         let model = required_model(&body)?;
-        let cli_model = live
+        let cli_model = current
             .catalog
             .resolve(&model)
             .ok_or_else(|| ApiError::model_not_found(&model))?;

@@ -11,7 +11,7 @@ use hyper::{Request, Response};
 
 use super::request_log::RequestLog;
 use super::sse::{self, Timing};
-use super::{AppState, Body, Live, answer, respond, run};
+use super::{AppState, Body, Generation, answer, respond, run};
 use crate::api::Endpoint;
 use crate::api::responses::{Responses, StoreLimits};
 use crate::conversation::ApiError;
@@ -19,25 +19,25 @@ use crate::conversation::ApiError;
 /// Serves one request of `endpoint`.
 pub async fn serve<E: Endpoint>(
     state: &AppState,
-    live: &Live,
+    current: &Generation,
     request: Request<Incoming>,
     endpoint: E,
 ) -> Response<Body> {
     let id = format!("{}{}", E::ID_PREFIX, uuid::Uuid::new_v4().simple());
     let mut log = RequestLog::new(id.clone(), E::NAME, state.recent.clone());
-    let result = answer(state, live, request, endpoint, &id, &mut log).await;
+    let result = answer(state, current, request, endpoint, &id, &mut log).await;
     run::reply(result, &mut log, &id, E::DIALECT)
 }
 
 async fn answer<E: Endpoint>(
     state: &AppState,
-    live: &Live,
+    current: &Generation,
     request: Request<Incoming>,
     mut endpoint: E,
     id: &str,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    let started = run::start(state, live, request, log, |body| endpoint.parse(body)).await?;
+    let started = run::start(state, current, request, log, |body| endpoint.parse(body)).await?;
     let run::Started {
         chat,
         rx,
@@ -46,7 +46,7 @@ async fn answer<E: Endpoint>(
     let mut log = log.take();
     let writer = endpoint.writer(id, run::unix_now(), &chat);
     let response = if chat.stream {
-        sse::respond(rx, writer, Timing::of(&live.settings), log).await
+        sse::respond(rx, writer, Timing::of(&current.settings), log).await
     } else {
         let whole = answer::whole(rx, writer, &mut log).await?;
         let mut response = respond::ok_json(&whole.body);
@@ -59,19 +59,23 @@ async fn answer<E: Endpoint>(
 }
 
 /// The Responses endpoint with the daemon's store and its settings.
-pub fn responses(state: &AppState, live: &Live) -> Responses {
-    Responses::new(state.responses.clone(), kept_for(live), store_limits(live))
+pub fn responses(state: &AppState, current: &Generation) -> Responses {
+    Responses::new(
+        state.responses.clone(),
+        kept_for(current),
+        store_limits(current),
+    )
 }
 
 /// How long a kept response may be read or continued (`responses_kept_secs`).
-pub fn kept_for(live: &Live) -> Duration {
-    Duration::from_secs(live.settings.responses_kept_secs)
+pub fn kept_for(current: &Generation) -> Duration {
+    Duration::from_secs(current.settings.responses_kept_secs)
 }
 
-fn store_limits(live: &Live) -> StoreLimits {
+fn store_limits(current: &Generation) -> StoreLimits {
     StoreLimits {
-        count: live.settings.responses_kept,
-        bytes: usize::try_from(live.settings.responses_kept_mb.saturating_mul(1 << 20))
+        count: current.settings.responses_kept,
+        bytes: usize::try_from(current.settings.responses_kept_mb.saturating_mul(1 << 20))
             .unwrap_or(usize::MAX),
     }
 }

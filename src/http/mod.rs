@@ -5,18 +5,19 @@
 //! Every request passes the [`access`] checks (Host, then Origin) before anything else is
 //! read, then the client API key, then its route.
 //!
-//! - [`state`]: the live configuration and observable daemon state.
+//! - [`state`]: the current configuration generation ([`Generation`]) and the observable
+//!   daemon state.
 //! - [`access`]: DNS-rebinding (Host) and cross-site (Origin) protection.
-//! - [`auth`], [`cors`]: client API key and CORS headers for listed origins; [`keyless`]:
-//!   what a caller without the key sees when one is set.
+//! - [`auth`], [`cors`]: client API key and CORS headers for listed origins.
 //! - [`body`]: JSON-only, size-, time- and budget-bounded request bodies.
 //! - [`respond`]: body type and JSON/error response helpers.
 //! - [`endpoint`]: the one handler of the three generation APIs (`crate::api`'s endpoints:
 //!   chat completions, Messages, Responses) and of the kept responses; [`run`] starts the
 //!   CLI run of every generation request; [`sse`] streams the answer with `stream: true`,
 //!   [`answer`] gathers it whole; the API's own writer shapes both.
-//! - [`health`], [`models`], [`count_tokens`], [`metrics`], [`status`] (the page at `/`):
-//!   one handler per route; [`status_page`] renders that page, [`recent`] keeps what it
+//! - [`models`], [`count_tokens`]: the model list and the token estimate.
+//! - [`operator`]: the operator's wing — `/health`, the status page at `/`, `/metrics`, and
+//!   what a caller without the key sees of them; [`recent`] keeps the requests the page
 //!   lists.
 //! - [`overage`]: extra usage, predicted from the last quota report.
 //! - [`request_log`]: the one structured log line per chat request; [`shown`]: how a
@@ -29,10 +30,8 @@ pub mod body;
 mod cors;
 mod count_tokens;
 mod endpoint;
-mod health;
-mod keyless;
-mod metrics;
 mod models;
+mod operator;
 mod overage;
 mod recent;
 mod request_log;
@@ -41,8 +40,6 @@ mod run;
 mod shown;
 mod sse;
 mod state;
-mod status;
-mod status_page;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -55,20 +52,20 @@ use crate::api::responses;
 use crate::conversation::{ApiError, ErrorKind};
 
 pub use respond::Body;
-pub use state::{AppState, ConnectionCounts, Live};
+pub use state::{AppState, ConnectionCounts, Generation};
 
 /// Routes one request. Never fails: errors become OpenAI error responses.
 pub async fn handle(
     state: Arc<AppState>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let live = state.live();
+    let current = state.current();
     let dialect = respond::Dialect::of_request(request.uri().path(), request.headers());
     let authority = access::request_host(request.uri(), request.headers());
-    if live.settings.check_host
+    if current.settings.check_host
         && let Err(error) = access::check_host(
             authority.as_deref(),
-            &live.host_names,
+            &current.host_names,
             state.filter.as_ref(),
         )
     {
@@ -82,7 +79,7 @@ pub async fn handle(
     let origin = match access::check_origin(
         request.headers(),
         authority.as_deref(),
-        &live.settings.cors_origins,
+        &current.settings.cors_origins,
     ) {
         Ok(access::OriginVerdict::Cors(origin)) => Some(origin),
         Ok(access::OriginVerdict::NotCrossSite) => None,
@@ -98,7 +95,7 @@ pub async fn handle(
     let preflight = request.method() == Method::OPTIONS;
     let mut response = match (&origin, preflight) {
         (Some(origin), true) => cors::preflight(origin.clone()),
-        _ => route(&state, &live, request).await,
+        _ => route(&state, &current, request).await,
     };
     if let Some(origin) = origin
         && !response
@@ -112,16 +109,20 @@ pub async fn handle(
 
 /// Paths that need the client API key when one is configured: everything but /health and
 /// the status page (each shows a caller without the key only that the daemon is up, see
-/// [`keyless`]) and, with `metrics_requires_key = false`, /metrics.
-fn is_protected(path: &str, live: &Live) -> bool {
+/// [`operator::keyless`]) and, with `metrics_requires_key = false`, /metrics.
+fn is_protected(path: &str, current: &Generation) -> bool {
     match path {
         "/health" | "/" => false,
-        "/metrics" => live.settings.metrics_requires_key,
+        "/metrics" => current.settings.metrics_requires_key,
         _ => true,
     }
 }
 
-async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Response<Body> {
+async fn route(
+    state: &AppState,
+    current: &Generation,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let path = request.uri().path().to_string();
     let path = path
         .strip_suffix('/')
@@ -129,40 +130,17 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         .unwrap_or(&path);
     let method = request.method().clone();
     let dialect = respond::Dialect::of_request(path, request.headers());
-    if is_protected(path, live)
-        && let Some(key) = &live.api_key
+    if is_protected(path, current)
+        && let Some(key) = &current.api_key
         && let Err(error) = auth::check(request.headers(), key)
     {
         return respond::error_in(dialect, &error);
     }
-    if let Some(id) = input_items_of(path) {
-        return match method {
-            Method::GET => endpoint::kept(responses::kept::input_items(
-                &state.responses,
-                id,
-                endpoint::kept_for(live),
-                request.uri().query(),
-            )),
-            _ => method_not_allowed(dialect, &method, path, "GET"),
-        };
-    }
-    if let Some(id) = response_id(path) {
-        return match method {
-            Method::GET => endpoint::kept(responses::kept::retrieve(
-                &state.responses,
-                id,
-                endpoint::kept_for(live),
-            )),
-            Method::DELETE => endpoint::kept(responses::kept::delete(
-                &state.responses,
-                id,
-                endpoint::kept_for(live),
-            )),
-            _ => method_not_allowed(dialect, &method, path, "GET, DELETE"),
-        };
+    if let Some(response) = kept_responses(state, current, &request, &method, path, dialect) {
+        return response;
     }
     let keyless = |page: bool| {
-        live.api_key.as_deref().is_some_and(|key| {
+        current.api_key.as_deref().is_some_and(|key| {
             if page {
                 !auth::check_page(request.headers(), key)
             } else {
@@ -171,59 +149,99 @@ async fn route(state: &AppState, live: &Live, request: Request<Incoming>) -> Res
         })
     };
     match (&method, path) {
-        (&Method::GET | &Method::HEAD, "/health") if keyless(false) => keyless::health(live),
-        (&Method::GET | &Method::HEAD, "/") if keyless(true) => keyless::page(),
-        (&Method::GET | &Method::HEAD, "/health") => health::health(state, live),
-        (&Method::GET | &Method::HEAD, "/") => status::page(state, live),
-        (&Method::GET, "/metrics") => metrics::metrics(state, live),
+        (&Method::GET | &Method::HEAD, "/health") if keyless(false) => {
+            operator::keyless::health(current)
+        }
+        (&Method::GET | &Method::HEAD, "/") if keyless(true) => operator::keyless::page(),
+        (&Method::GET | &Method::HEAD, "/health") => operator::health::health(state, current),
+        (&Method::GET | &Method::HEAD, "/") => operator::status::page(state, current),
+        (&Method::GET, "/metrics") => operator::metrics::metrics(state, current),
         (&Method::GET, "/v1/models" | "/models") => {
-            models::list(live, request.uri().query(), dialect)
+            models::list(current, request.uri().query(), dialect)
         }
         (&Method::GET, p) if p.starts_with("/v1/models/") => {
-            models::retrieve(live, &p["/v1/models/".len()..], dialect)
+            models::retrieve(current, &p["/v1/models/".len()..], dialect)
         }
         (&Method::GET, p) if p.starts_with("/models/") => {
-            models::retrieve(live, &p["/models/".len()..], dialect)
+            models::retrieve(current, &p["/models/".len()..], dialect)
         }
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => {
-            endpoint::serve(state, live, request, Chat).await
+            endpoint::serve(state, current, request, Chat).await
         }
-        (&Method::POST, "/v1/messages") => endpoint::serve(state, live, request, Messages).await,
+        (&Method::POST, "/v1/messages") => endpoint::serve(state, current, request, Messages).await,
         (&Method::POST, "/v1/messages/count_tokens") => {
-            count_tokens::count_tokens(state, live, request).await
+            count_tokens::count_tokens(state, current, request).await
         }
         (&Method::POST, "/v1/responses" | "/responses") => {
-            let responses = endpoint::responses(state, live);
-            endpoint::serve(state, live, request, responses).await
+            let responses = endpoint::responses(state, current);
+            endpoint::serve(state, current, request, responses).await
         }
-        (_, "/health" | "/") => method_not_allowed(dialect, &method, path, "GET, HEAD"),
-        (_, "/metrics") => method_not_allowed(dialect, &method, path, "GET"),
-        (_, "/v1/models" | "/models") => method_not_allowed(dialect, &method, path, "GET"),
-        (_, p) if p.starts_with("/v1/models/") || p.starts_with("/models/") => {
-            method_not_allowed(dialect, &method, path, "GET")
-        }
-        (_, "/v1/chat/completions" | "/chat/completions") => {
-            method_not_allowed(dialect, &method, path, "POST")
-        }
-        (_, "/v1/responses" | "/responses") => method_not_allowed(dialect, &method, path, "POST"),
-        (_, "/v1/messages" | "/v1/messages/count_tokens") => {
-            method_not_allowed(dialect, &method, path, "POST")
-        }
-        _ => respond::error_in(
-            dialect,
-            &ApiError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "Unknown request URL: {method} {path}. This proxy serves GET /v1/models, \
-                     POST /v1/chat/completions, POST /v1/messages (and \
-                     /v1/messages/count_tokens), POST /v1/responses \
-                     (GET and DELETE /v1/responses/{{id}}, GET /v1/responses/{{id}}/input_items), \
-                     GET /health, GET /metrics and the status page at / (base URL: \
-                     http://<host>:<port>/v1; Anthropic clients: http://<host>:<port>)."
-                ),
+        _ => not_served(&method, path, dialect),
+    }
+}
+
+/// `GET` / `DELETE /v1/responses/{id}` and `GET /v1/responses/{id}/input_items`; `None`
+/// for any other path.
+fn kept_responses(
+    state: &AppState,
+    current: &Generation,
+    request: &Request<Incoming>,
+    method: &Method,
+    path: &str,
+    dialect: respond::Dialect,
+) -> Option<Response<Body>> {
+    let kept_for = endpoint::kept_for(current);
+    if let Some(id) = input_items_of(path) {
+        return Some(match *method {
+            Method::GET => endpoint::kept(responses::kept::input_items(
+                &state.responses,
+                id,
+                kept_for,
+                request.uri().query(),
+            )),
+            _ => method_not_allowed(dialect, method, path, "GET"),
+        });
+    }
+    let id = response_id(path)?;
+    Some(match *method {
+        Method::GET => endpoint::kept(responses::kept::retrieve(&state.responses, id, kept_for)),
+        Method::DELETE => endpoint::kept(responses::kept::delete(&state.responses, id, kept_for)),
+        _ => method_not_allowed(dialect, method, path, "GET, DELETE"),
+    })
+}
+
+/// What no route serves: a known path with another method (405 with `Allow`), or an
+/// unknown path (404 naming what is served).
+fn not_served(method: &Method, path: &str, dialect: respond::Dialect) -> Response<Body> {
+    let allow = match path {
+        "/health" | "/" => Some("GET, HEAD"),
+        "/metrics" | "/v1/models" | "/models" => Some("GET"),
+        p if p.starts_with("/v1/models/") || p.starts_with("/models/") => Some("GET"),
+        "/v1/chat/completions"
+        | "/chat/completions"
+        | "/v1/responses"
+        | "/responses"
+        | "/v1/messages"
+        | "/v1/messages/count_tokens" => Some("POST"),
+        _ => None,
+    };
+    if let Some(allow) = allow {
+        return method_not_allowed(dialect, method, path, allow);
+    }
+    respond::error_in(
+        dialect,
+        &ApiError::new(
+            ErrorKind::NotFound,
+            format!(
+                "Unknown request URL: {method} {path}. This proxy serves GET /v1/models, \
+                 POST /v1/chat/completions, POST /v1/messages (and \
+                 /v1/messages/count_tokens), POST /v1/responses \
+                 (GET and DELETE /v1/responses/{{id}}, GET /v1/responses/{{id}}/input_items), \
+                 GET /health, GET /metrics and the status page at / (base URL: \
+                 http://<host>:<port>/v1; Anthropic clients: http://<host>:<port>)."
             ),
         ),
-    }
+    )
 }
 
 /// The `{id}` of `/v1/responses/{id}` (or `/responses/{id}`).

@@ -20,7 +20,7 @@ use hyper::Response;
 use serde_json::{Value, json};
 
 use super::respond::{self, Dialect};
-use super::{Body, Live};
+use super::{Body, Generation};
 use crate::conversation::ApiError;
 use crate::models::{Catalog, MODEL_CREATED, MODEL_CREATED_AT, ModelInfo, registry};
 
@@ -83,8 +83,8 @@ fn list_body(page: &[&(String, String)], has_more: bool) -> String {
     body
 }
 
-pub fn list(live: &Live, query: Option<&str>, dialect: Dialect) -> Response<Body> {
-    let listing = &live.models;
+pub fn list(current: &Generation, query: Option<&str>, dialect: Dialect) -> Response<Body> {
+    let listing = &current.models;
     let window = match Window::parse(query) {
         Ok(window) => window,
         Err(error) => return respond::error_in(dialect, &error),
@@ -105,11 +105,11 @@ pub fn list(live: &Live, query: Option<&str>, dialect: Dialect) -> Response<Body
     }
 }
 
-pub fn retrieve(live: &Live, id: &str, dialect: Dialect) -> Response<Body> {
-    if let Some(object) = live.models.object(id) {
+pub fn retrieve(current: &Generation, id: &str, dialect: Dialect) -> Response<Body> {
+    if let Some(object) = current.models.object(id) {
         return respond::json(200, object.to_string());
     }
-    match live.catalog.info(id) {
+    match current.catalog.info(id) {
         Some(info) => respond::ok_json(&model(id, Some(info))),
         None => respond::error_in(dialect, &ApiError::model_not_found(id)),
     }

@@ -3,22 +3,22 @@
 //! the next request: such a request is marked (`x-claude-overage: true`, the log line) or,
 //! with `refuse_overage = true`, refused before any CLI starts.
 
-use super::Live;
+use super::Generation;
 use crate::clock;
 use crate::conversation::{ApiError, ErrorKind};
 use crate::quota;
 
 /// Whether the request about to start will likely be billed as extra usage; an error when
 /// that is refused by the config.
-pub fn check(live: &Live) -> Result<bool, ApiError> {
+pub fn check(current: &Generation) -> Result<bool, ApiError> {
     let now = clock::now();
-    if !live.backend.quota.overage_expected(now) {
+    if !current.backend.quota.overage_expected(now) {
         return Ok(false);
     }
-    if !live.settings.refuse_overage {
+    if !current.settings.refuse_overage {
         return Ok(true);
     }
-    let last = live.backend.quota.snapshot().last;
+    let last = current.backend.quota.snapshot().last;
     let window = last
         .as_ref()
         .and_then(|l| l.representative.as_deref())

@@ -13,7 +13,7 @@ use super::overage;
 use super::request_log::RequestLog;
 use super::respond::{self, Dialect};
 use super::shown::{Known, shown};
-use super::{AppState, Body, Live};
+use super::{AppState, Body, Generation};
 use crate::conversation::{ApiError, ChatRequest};
 use crate::translate::outcome::Output;
 use crate::translate::plan;
@@ -31,7 +31,7 @@ pub struct Started {
 /// Reads, parses with `parse` and starts one CLI run; fills `log` as it learns.
 pub async fn start<P>(
     state: &AppState,
-    live: &Live,
+    current: &Generation,
     request: Request<Incoming>,
     log: &mut RequestLog,
     parse: P,
@@ -41,13 +41,13 @@ where
 {
     body::require_json(request.headers())?;
     let limits = BodyLimits {
-        max_bytes: live.settings.max_body_bytes,
-        timeout: live.settings.body_read_timeout(),
+        max_bytes: current.settings.max_body_bytes,
+        timeout: current.settings.body_read_timeout(),
     };
     let (bytes, reservation) = body::read(request, limits, &state.body_budget).await?;
     log.bytes_in = bytes.len();
     let heavy = Heavy::take(bytes.len()).await;
-    let max_image_bytes = live.settings.max_image_bytes;
+    let max_image_bytes = current.settings.max_image_bytes;
     let chat = heavy.run(|| {
         let chat = parse(&bytes)?;
         check_image_sizes(&chat, max_image_bytes)?;
@@ -56,18 +56,18 @@ where
     drop(reservation);
     drop(bytes);
     log.stream = chat.stream;
-    let model_arg = live.catalog.resolve(&chat.model);
+    let model_arg = current.catalog.resolve(&chat.model);
     let known = match model_arg {
-        Some(_) if live.catalog.is_listed(&chat.model) => Known::Listed,
+        Some(_) if current.catalog.is_listed(&chat.model) => Known::Listed,
         Some(_) => Known::Served,
         None => Known::Unknown,
     };
     log.model(&chat.model, known);
     let model_arg = model_arg.ok_or_else(|| ApiError::model_not_found(&shown(&chat.model)))?;
-    let overage_predicted = overage::check(live)?;
+    let overage_predicted = overage::check(current)?;
     let run_plan = heavy.run(|| plan::plan_request(&chat, model_arg))?;
     drop(heavy);
-    let rx = live.backend.start(run_plan, chat.stream)?;
+    let rx = current.backend.start(run_plan, chat.stream)?;
     if overage_predicted {
         log.overage();
     }

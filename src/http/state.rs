@@ -1,4 +1,4 @@
-//! What handlers see: the live configuration (swapped whole on reload; in-flight requests
+//! What handlers see: the current configuration (swapped whole on reload; in-flight requests
 //! keep the one they started with), the one runner of the daemon's lifetime, and the
 //! daemon's observable state for /health.
 
@@ -22,7 +22,7 @@ use crate::runner::Backend;
 
 /// One configuration generation.
 #[derive(Debug)]
-pub struct Live {
+pub struct Generation {
     pub settings: Arc<Settings>,
     pub catalog: Catalog,
     /// The catalog's model objects, serialized once for `GET /v1/models`.
@@ -38,10 +38,14 @@ pub struct Live {
     pub token_path: Option<PathBuf>,
 }
 
-impl Live {
-    pub fn new(settings: Arc<Settings>, api_key: Option<String>, backend: Arc<Backend>) -> Live {
+impl Generation {
+    pub fn new(
+        settings: Arc<Settings>,
+        api_key: Option<String>,
+        backend: Arc<Backend>,
+    ) -> Generation {
         let catalog = Catalog::from_settings(&settings);
-        Live {
+        Generation {
             models: Listing::new(&catalog),
             catalog,
             host_names: HostNames::new(&settings.allowed_hosts),
@@ -80,7 +84,7 @@ impl ConnectionCounts {
 /// Shared by every connection.
 #[derive(Debug)]
 pub struct AppState {
-    live: RwLock<Arc<Live>>,
+    current: RwLock<Arc<Generation>>,
     pub started: Instant,
     listeners: RwLock<Vec<SocketAddr>>,
     pub filter: Arc<SourceFilter>,
@@ -97,13 +101,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        live: Live,
+        current: Generation,
         filter: Arc<SourceFilter>,
         metrics: Option<PrometheusHandle>,
     ) -> AppState {
-        let budget = live.settings.body_budget_bytes;
+        let budget = current.settings.body_budget_bytes;
         AppState {
-            live: RwLock::new(Arc::new(live)),
+            current: RwLock::new(Arc::new(current)),
             started: Instant::now(),
             listeners: RwLock::new(Vec::new()),
             filter,
@@ -116,18 +120,18 @@ impl AppState {
     }
 
     /// The current configuration generation.
-    pub fn live(&self) -> Arc<Live> {
-        match self.live.read() {
-            Ok(live) => live.clone(),
+    pub fn current(&self) -> Arc<Generation> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
     /// Installs a new generation (reload).
-    pub fn swap(&self, live: Live) {
-        self.body_budget.set_limit(live.settings.body_budget_bytes);
-        if let Ok(mut current) = self.live.write() {
-            *current = Arc::new(live);
+    pub fn swap(&self, next: Generation) {
+        self.body_budget.set_limit(next.settings.body_budget_bytes);
+        if let Ok(mut current) = self.current.write() {
+            *current = Arc::new(next);
         }
     }
 

@@ -8,19 +8,19 @@ use std::sync::atomic::Ordering;
 use hyper::Response;
 use serde::Serialize;
 
-use super::{AppState, Body, Live, respond};
 use crate::claude::locate::Located;
 use crate::config::AuthMode;
+use crate::http::{AppState, Body, Generation, respond};
 use crate::quota::{self, QuotaSnapshot, Report, visibility::Blind};
 
-pub fn health(state: &AppState, live: &Live) -> Response<Body> {
-    live.backend.usage_wanted();
-    let cli = live.backend.cli_state();
+pub fn health(state: &AppState, current: &Generation) -> Response<Body> {
+    current.backend.usage_wanted();
+    let cli = current.backend.cli_state();
     let (found, path) = match &cli.located {
         Located::Found(path) => (true, Some(path.display().to_string())),
         Located::Missing { .. } => (false, None),
     };
-    let source = crate::login::auth_source_at(&live.settings, live.token_path.as_deref());
+    let source = crate::login::auth_source_at(&current.settings, current.token_path.as_deref());
     let now = crate::login::clock::now();
     let stored = match &source {
         crate::login::AuthSource::StoredToken { path, token } => Some(StoredTokenJson {
@@ -30,7 +30,7 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
         }),
         _ => None,
     };
-    let quota = live.backend.quota.snapshot();
+    let quota = current.backend.quota.snapshot();
     let listeners: Vec<String> = state
         .listener_addrs()
         .into_iter()
@@ -45,7 +45,7 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
             path: path.as_deref(),
             version: cli.version.as_deref(),
         },
-        auth_mode: match live.settings.auth_mode {
+        auth_mode: match current.settings.auth_mode {
             AuthMode::Subscription => "subscription",
             AuthMode::ApiKey => "api-key",
         },
@@ -55,19 +55,19 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
             warning: source.expiry_warning(now),
         },
         uptime_secs: state.started.elapsed().as_secs(),
-        in_flight: live.backend.answering(),
-        queued: live.backend.limiter.queued(),
-        max_concurrent: live.backend.limiter.max_concurrent(),
-        slots_held: live.backend.limiter.running(),
-        warm: live.backend.pool.len(),
-        live_conversations: live.backend.live.len(),
-        parked_tool_calls: live.backend.live.parked(),
+        in_flight: current.backend.answering(),
+        queued: current.backend.limiter.queued(),
+        max_concurrent: current.backend.limiter.max_concurrent(),
+        slots_held: current.backend.limiter.running(),
+        warm: current.backend.pool.len(),
+        live_conversations: current.backend.live.len(),
+        parked_tool_calls: current.backend.live.parked(),
         served: ServedJson {
-            cold: live.backend.served_cold.load(Ordering::Relaxed),
-            warm: live.backend.served_warm.load(Ordering::Relaxed),
-            live: live.backend.served_live.load(Ordering::Relaxed),
+            cold: current.backend.served_cold.load(Ordering::Relaxed),
+            warm: current.backend.served_warm.load(Ordering::Relaxed),
+            live: current.backend.served_live.load(Ordering::Relaxed),
         },
-        client_auth: if live.api_key.is_some() {
+        client_auth: if current.api_key.is_some() {
             "api-key"
         } else {
             "none"
@@ -84,7 +84,7 @@ pub fn health(state: &AppState, live: &Live) -> Response<Body> {
         quota: quota_json(
             &quota,
             source.kind(),
-            live.settings.quota_refresh_secs,
+            current.settings.quota_refresh_secs,
             crate::clock::now(),
         ),
     };

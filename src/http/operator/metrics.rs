@@ -7,23 +7,23 @@ use std::sync::atomic::Ordering;
 use hyper::Response;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 
-use super::{AppState, Body, Live, respond};
 use crate::conversation::{ApiError, ErrorKind};
+use crate::http::{AppState, Body, Generation, respond};
 use crate::telemetry::{self, Scrape};
 
-pub fn metrics(state: &AppState, live: &Live) -> Response<Body> {
-    let Some(handle) = state.metrics.as_ref().filter(|_| live.settings.metrics) else {
+pub fn metrics(state: &AppState, current: &Generation) -> Response<Body> {
+    let Some(handle) = state.metrics.as_ref().filter(|_| current.settings.metrics) else {
         return respond::error(&ApiError::new(
             ErrorKind::NotFound,
             "Metrics are off on this proxy (`metrics = false` in the config).",
         ));
     };
-    live.backend.usage_wanted();
+    current.backend.usage_wanted();
     let scrape = Scrape {
-        cli_processes: live.backend.limiter.running(),
-        queued: live.backend.limiter.queued(),
-        warm: live.backend.pool.len(),
-        quota: live.backend.quota.snapshot(),
+        cli_processes: current.backend.limiter.running(),
+        queued: current.backend.limiter.queued(),
+        warm: current.backend.pool.len(),
+        quota: current.backend.quota.snapshot(),
         rejected_by_filter: state.filter.rejected(),
         refused_over_cap: state.connections.refused.load(Ordering::Relaxed),
     };

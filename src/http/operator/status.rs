@@ -6,19 +6,19 @@
 use hyper::Response;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 
-use super::recent::RequestRecord;
 use super::status_page::{self, ExtraUsageRow, QuotaRow, RecentRow, StatusView};
-use super::{AppState, Body, Live, respond};
 use crate::claude::locate::Located;
 use crate::clock;
+use crate::http::recent::RequestRecord;
+use crate::http::{AppState, Body, Generation, respond};
 use crate::quota::{self, QuotaSnapshot, Report};
 
 /// How often the page reloads itself.
 const REFRESH_SECS: u64 = 5;
 
-pub fn page(state: &AppState, live: &Live) -> Response<Body> {
-    live.backend.usage_wanted();
-    let view = view(state, live, clock::now());
+pub fn page(state: &AppState, current: &Generation) -> Response<Body> {
+    current.backend.usage_wanted();
+    let view = view(state, current, clock::now());
     let mut response = Response::new(respond::full(status_page::render(&view)));
     let headers = response.headers_mut();
     headers.insert(
@@ -29,15 +29,15 @@ pub fn page(state: &AppState, live: &Live) -> Response<Body> {
     response
 }
 
-fn view(state: &AppState, live: &Live, now: i64) -> StatusView {
-    let cli = live.backend.cli_state();
+fn view(state: &AppState, current: &Generation, now: i64) -> StatusView {
+    let cli = current.backend.cli_state();
     let (cli_path, status) = match &cli.located {
         Located::Found(path) => (Some(path.display().to_string()), "ok"),
         Located::Missing { .. } => (None, "degraded"),
     };
     let listeners = state.listener_addrs();
-    let source = crate::login::auth_source_at(&live.settings, live.token_path.as_deref());
-    let quota = live.backend.quota.snapshot();
+    let source = crate::login::auth_source_at(&current.settings, current.token_path.as_deref());
+    let quota = current.backend.quota.snapshot();
     StatusView {
         version: crate::VERSION.to_string(),
         status: status.to_string(),
@@ -50,12 +50,12 @@ fn view(state: &AppState, live: &Live, now: i64) -> StatusView {
         cli_version: cli.version,
         auth_source: source.kind().replace('-', " "),
         auth_warning: source.expiry_warning(now),
-        in_flight: live.backend.answering(),
-        queued: live.backend.limiter.queued(),
-        max_concurrent: live.backend.limiter.max_concurrent(),
-        warm: live.backend.pool.len(),
-        live: live.backend.live.len(),
-        parked: live.backend.live.parked(),
+        in_flight: current.backend.answering(),
+        queued: current.backend.limiter.queued(),
+        max_concurrent: current.backend.limiter.max_concurrent(),
+        warm: current.backend.pool.len(),
+        live: current.backend.live.len(),
+        parked: current.backend.live.parked(),
         using_overage: quota.last.as_ref().is_some_and(|l| l.using_overage),
         quota: quota_rows(&quota, now),
         plan: quota
@@ -75,7 +75,7 @@ fn view(state: &AppState, live: &Live, now: i64) -> StatusView {
             }),
         quota_freshness: Some(quota::visibility::freshness(
             &quota,
-            live.settings.quota_refresh_secs,
+            current.settings.quota_refresh_secs,
             now,
         )),
         recent: state

@@ -3,7 +3,7 @@
 //! version, backend and that a key is needed (enough for liveness probes, `doctor`, the
 //! systemd watchdog and `ai-proxy-check` to recognize the proxy); the status page answers
 //! 401 asking the browser for the key (as a Basic password, see
-//! [`super::auth::check_page`]); /metrics and /v1/* answer 401. The CLI path, login,
+//! [`crate::http::auth::check_page`]); /metrics and /v1/* answer 401. The CLI path, login,
 //! listeners, connections, quota, the last requests and their ids, and the metrics need
 //! the key. Without a client key everything stays open, as the listeners and the source
 //! filter already limit who can connect.
@@ -13,12 +13,12 @@ use hyper::StatusCode;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use serde_json::json;
 
-use super::{Body, Live, respond};
 use crate::claude::locate::Located;
+use crate::http::{Body, Generation, respond};
 
 /// `GET /health` without the key: status, version, backend, and that the key is needed.
-pub fn health(live: &Live) -> Response<Body> {
-    let found = matches!(live.backend.cli_state().located, Located::Found(_));
+pub fn health(current: &Generation) -> Response<Body> {
+    let found = matches!(current.backend.cli_state().located, Located::Found(_));
     respond::ok_json(&json!({
         "status": if found { "ok" } else { "degraded" },
         "version": crate::VERSION,
