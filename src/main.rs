@@ -90,6 +90,10 @@ enum Command {
     /// naming the one call to let through.
     #[command(hide = true)]
     DeferHook { allowed: Option<PathBuf> },
+    /// The daemon's guardian (internal): kills the CLI process groups it was told about
+    /// when the daemon goes away.
+    #[command(name = "guard-process-groups", hide = true)]
+    GuardProcessGroups,
 }
 
 #[derive(Subcommand, Debug)]
@@ -100,6 +104,11 @@ enum ConfigAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A blocking loop that needs no runtime and no configuration.
+    if let Some(Command::GuardProcessGroups) = cli.command {
+        claude_max_proxy::claude::guardian::serve();
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -175,7 +184,9 @@ async fn dispatch(cli: Cli) -> Outcome {
         // Dispatched above, before the config is loaded.
         Command::Service { action } => claude_max_proxy::service::main(&action, &inputs),
         Command::Doctor => Ok(claude_max_proxy::doctor::main(&inputs).await),
-        Command::McpStub { .. } | Command::DeferHook { .. } => Ok(Exit::Success),
+        Command::McpStub { .. } | Command::DeferHook { .. } | Command::GuardProcessGroups => {
+            Ok(Exit::Success)
+        }
     }
 }
 

@@ -420,11 +420,15 @@ async fn reload_to_a_busy_port_keeps_listening() {
     drop(busy);
 }
 
-/// A daemon killed with SIGKILL takes its CLIs with it (parent-death signal); the next
-/// start kills what they left running and removes their run directories and session files.
-#[tokio::test]
-async fn a_killed_daemon_leaves_nothing_after_a_restart() {
-    let mut first = Daemon::start(DaemonOptions::fake()).await;
+/// Starts a multi-turn request whose fake CLI starts a grandchild in its group, and waits
+/// until both run: (cli pid, grandchild pid).
+async fn start_cli_with_grandchild(
+    daemon: &Daemon,
+) -> (
+    u32,
+    u32,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
     let client = reqwest::Client::new();
     let multi_turn = json!({"model": "claude-opus-4", "stream": true, "messages": [
         {"role": "user", "content": "one"},
@@ -432,30 +436,73 @@ async fn a_killed_daemon_leaves_nothing_after_a_restart() {
         {"role": "user", "content": "@fake:grandchild"}]});
     let pending = tokio::spawn(
         client
-            .post(first.url("/v1/chat/completions"))
+            .post(daemon.url("/v1/chat/completions"))
             .json(&multi_turn)
             .send(),
     );
     assert!(
-        eventually(Duration::from_secs(10), || first
+        eventually(Duration::from_secs(10), || daemon
             .fake_records()
             .iter()
             .any(|r| r["grandchild_pid"].as_u64().is_some()))
         .await
     );
-    let record = first.fake_records().pop().expect("record");
+    let record = daemon.fake_records().pop().expect("record");
     let cli = record["pid"].as_u64().expect("cli pid") as u32;
     let grandchild = record["grandchild_pid"].as_u64().expect("grandchild pid") as u32;
+    (cli, grandchild, pending)
+}
+
+/// A daemon killed with SIGKILL takes its CLIs' whole process groups with it at once: its
+/// guardian process reads the end of its pipe and kills every group still registered
+/// (the CLI's parent-death signal ends the CLI but not its grandchild), then exits itself.
+#[tokio::test]
+async fn a_killed_daemon_takes_its_cli_groups_along() {
+    let mut daemon = Daemon::start(DaemonOptions::fake()).await;
+    let guardian = support::guardian_of(daemon.pid()).expect("the daemon starts a guardian");
+    let (cli, grandchild, pending) = start_cli_with_grandchild(&daemon).await;
+
+    support::send_signal(daemon.pid(), libc::SIGKILL);
+    let _ = daemon.child.wait().await;
+    let _ = pending.await;
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(cli)).await,
+        "the CLI outlived its daemon"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(grandchild)).await,
+        "the CLI's grandchild outlived the daemon"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || !alive(guardian)).await,
+        "the guardian outlived the daemon"
+    );
+}
+
+/// When the guardian is gone too (killed first), the CLI still dies with the daemon
+/// (parent-death signal) and the next start kills what it left running (its grandchild)
+/// and removes the run directories and session files.
+#[tokio::test]
+async fn a_killed_daemon_leaves_nothing_after_a_restart() {
+    let mut first = Daemon::start(DaemonOptions::fake()).await;
+    let (cli, grandchild, pending) = start_cli_with_grandchild(&first).await;
     let projects = first.home.path().join(".claude/projects");
     assert!(run_dirs(first.work_dir.path()) == 1);
     assert!(entries(&projects) >= 1, "the session file was written");
 
+    let guardian = support::guardian_of(first.pid()).expect("the daemon starts a guardian");
+    support::send_signal(guardian, libc::SIGKILL);
+    assert!(eventually(Duration::from_secs(5), || !alive(guardian)).await);
     support::send_signal(first.pid(), libc::SIGKILL);
     let _ = first.child.wait().await;
     let _ = pending.await;
     assert!(
         eventually(Duration::from_secs(5), || !alive(cli)).await,
         "the CLI outlived its daemon"
+    );
+    assert!(
+        alive(grandchild),
+        "nothing but the sweep ends the grandchild"
     );
 
     let second = Daemon::start(

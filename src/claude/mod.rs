@@ -1,7 +1,8 @@
 //! The official `claude` CLI as a backend: finding it ([`locate`]), the argv and
 //! environment of one run ([`command`]), the session file that carries earlier turns
 //! ([`session`]), spawning it in its own process group and ending that group
-//! ([`process`]), its stream-json input ([`stream_input`]: one user message line per turn) and
+//! ([`process`], with the [`guardian`] process that ends those groups when the daemon is
+//! killed), its stream-json input ([`stream_input`]: one user message line per turn) and
 //! output as typed events ([`events`], with the subscription's rate-limit reports in
 //! [`rate_limit`]), the writer that owns a process's stdin ([`input`]) and the client's
 //! tools as an MCP server answered over the control protocol ([`tool_server`]), and the
@@ -12,6 +13,7 @@
 
 pub mod command;
 pub mod events;
+pub mod guardian;
 pub mod input;
 pub mod locate;
 pub mod process;

@@ -4,9 +4,11 @@
 //! it lives. [`CliProcess::terminate`] sends SIGTERM to the whole group, then SIGKILL after
 //! a short grace; dropping a [`CliProcess`] that was not waited for does the same in the
 //! background, so a client that goes away ends its CLI at once. At shutdown the daemon
-//! ends every group still registered. If the daemon itself is killed, the kernel sends the
-//! CLI SIGKILL (a parent-death signal set between fork and exec); what its own children
-//! leave is swept at the next start (`runner::sweep`).
+//! ends every group still registered. If the daemon itself is killed, the kernel sends
+//! each CLI SIGKILL (a parent-death signal set between fork and exec, Linux) and the
+//! daemon's guardian process ([`super::guardian`]) kills every group still registered,
+//! what the CLIs started included; whatever is left is swept at the next start
+//! (`runner::sweep`).
 
 use std::collections::HashSet;
 use std::process::{ExitStatus, Stdio};
@@ -16,6 +18,7 @@ use std::time::Duration;
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 use super::command::Invocation;
+use super::guardian::Guardian;
 
 /// How long a group gets between SIGTERM and SIGKILL.
 pub const TERM_GRACE: Duration = Duration::from_millis(500);
@@ -23,12 +26,67 @@ pub const TERM_GRACE: Duration = Duration::from_millis(500);
 /// The process groups of every live CLI run.
 #[derive(Clone, Debug, Default)]
 pub struct ProcessGroups {
-    inner: Arc<Mutex<HashSet<i32>>>,
+    inner: Arc<Mutex<Registry>>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    groups: HashSet<i32>,
+    guardian: Option<Guardian>,
+}
+
+impl Registry {
+    /// Tells the guardian, if there is one; one that does not take it is dropped.
+    fn tell_guardian(&mut self, pgid: i32, started: bool) {
+        if let Some(guardian) = self.guardian.as_mut()
+            && let Err(e) = guardian.tell(pgid, started)
+        {
+            tracing::warn!(
+                error = %e,
+                "the guardian process is gone: if the daemon is killed, what its CLIs started \
+                 lives until the next start"
+            );
+            self.guardian = None;
+        }
+    }
 }
 
 impl ProcessGroups {
+    /// Groups also watched by a guardian process started from `program` (the daemon's own
+    /// binary). When it cannot start, the groups work as [`ProcessGroups::default`] does.
+    pub fn guarded(program: &std::path::Path) -> ProcessGroups {
+        let guardian = match Guardian::start(program) {
+            Ok(guardian) => {
+                tracing::debug!(pid = guardian.pid(), "guardian process started");
+                Some(guardian)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "cannot start the guardian process: if the daemon is killed, what its CLIs \
+                     started lives until the next start"
+                );
+                None
+            }
+        };
+        ProcessGroups {
+            inner: Arc::new(Mutex::new(Registry {
+                groups: HashSet::new(),
+                guardian,
+            })),
+        }
+    }
+
+    /// The guardian's pid, while one watches these groups.
+    pub fn guardian_pid(&self) -> Option<u32> {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|r| r.guardian.as_ref().map(Guardian::pid))
+    }
+
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|s| s.len()).unwrap_or(0)
+        self.inner.lock().map(|r| r.groups.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -36,21 +94,24 @@ impl ProcessGroups {
     }
 
     fn insert(&self, pgid: i32) {
-        if let Ok(mut set) = self.inner.lock() {
-            set.insert(pgid);
+        if let Ok(mut registry) = self.inner.lock() {
+            registry.groups.insert(pgid);
+            registry.tell_guardian(pgid, true);
         }
     }
 
     fn remove(&self, pgid: i32) {
-        if let Ok(mut set) = self.inner.lock() {
-            set.remove(&pgid);
+        if let Ok(mut registry) = self.inner.lock()
+            && registry.groups.remove(&pgid)
+        {
+            registry.tell_guardian(pgid, false);
         }
     }
 
     /// Ends every registered group: SIGTERM, a grace period, SIGKILL.
     pub async fn terminate_all(&self) {
         let groups: Vec<i32> = match self.inner.lock() {
-            Ok(set) => set.iter().copied().collect(),
+            Ok(registry) => registry.groups.iter().copied().collect(),
             Err(_) => return,
         };
         if groups.is_empty() {

@@ -193,8 +193,11 @@ async fn start(settings: Settings) -> Result<Daemon, StartError> {
     let nofile = fd_limit::raise();
     let settings = Arc::new(settings);
     let backend = Arc::new(
-        Backend::new(settings.clone(), ProcessGroups::default())
-            .map_err(|e| StartError::new(e.to_string(), exit::CONFIG))?,
+        Backend::new(
+            settings.clone(),
+            ProcessGroups::guarded(&crate::claude::guardian::own_binary()),
+        )
+        .map_err(|e| StartError::new(e.to_string(), exit::CONFIG))?,
     );
     let current = build_generation(settings.clone(), &backend)
         .map_err(|m| StartError::new(m, exit::CONFIG))?;

@@ -491,8 +491,30 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Every process whose parent chain leads to `ancestor`.
+/// Every process whose parent chain leads to `ancestor`, except a daemon's guardian (the
+/// one process that lives as long as the daemon: `claude::guardian`).
 pub fn descendants(ancestor: u32) -> Vec<u32> {
+    let mut found = descendants_with_guardian(ancestor);
+    found.retain(|pid| !is_guardian(*pid));
+    found
+}
+
+/// The guardian process the daemon `daemon` started, while it runs.
+pub fn guardian_of(daemon: u32) -> Option<u32> {
+    descendants_with_guardian(daemon)
+        .into_iter()
+        .find(|pid| is_guardian(*pid))
+}
+
+fn is_guardian(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == b"guard-process-groups")
+    })
+}
+
+fn descendants_with_guardian(ancestor: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
