@@ -441,8 +441,29 @@ fn children_of(pid: u32) -> usize {
     child_pids(pid).len()
 }
 
-/// The pids of `pid`'s live (not zombie) children.
+/// The pids of `pid`'s live (not zombie) children, the daemon's guardian left out.
 fn child_pids(pid: u32) -> Vec<u32> {
+    let mut children = child_pids_with_guardian(pid);
+    children.retain(|child| !is_guardian(*child));
+    children
+}
+
+/// The daemon's guardian process (`claude::guardian`), its one long-lived child.
+fn guardian_of(daemon: u32) -> Option<u32> {
+    child_pids_with_guardian(daemon)
+        .into_iter()
+        .find(|child| is_guardian(*child))
+}
+
+fn is_guardian(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+        cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == b"guard-process-groups")
+    })
+}
+
+fn child_pids_with_guardian(pid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -1236,6 +1257,7 @@ async fn http_layer(bins: &Binaries, counts: Counts) -> String {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (daemon_fresh, _) = rss_kib(pid);
     let (baseline_fresh, _) = rss_kib(baseline_pid);
+    let guardian_fresh = guardian_of(pid).map(|g| rss_kib(g).0).unwrap_or(0);
 
     let (conns, per_conn) = (counts.http_conns, counts.http_per_conn);
     let base = load(baseline_port, "/", conns, per_conn).await;
@@ -1286,7 +1308,8 @@ async fn http_layer(bins: &Binaries, counts: Counts) -> String {
          | daemon, idle after start | {} | {} | ≤ 20 MB |\n\
          | daemon, idle after the load above | {} | {} | ≤ 20 MB |\n\
          | daemon, idle before the streams (baseline for the next row) | {} | {} | |\n\
-         | daemon, {streams} open SSE streams (peak over {:.0} s) | {} | {} of idle, {:.1} KiB per stream | ≤ 64 MB |\n\n\
+         | daemon, {streams} open SSE streams (peak over {:.0} s) | {} | {} of idle, {:.1} KiB per stream | ≤ 64 MB |\n\
+         | the daemon's guardian process (`guard-process-groups`), idle after start; mostly the binary's shared pages | {} | {} | |\n\n\
          With {streams} streams open ({cli_count} fake CLIs running, a delta every 200 ms on \
          each: {:.0} chunks/s) the daemon used **{:.1}% of one core** (user + system time \
          over {:.0} s).\n",
@@ -1301,6 +1324,8 @@ async fn http_layer(bins: &Binaries, counts: Counts) -> String {
         mib(peak.max(busy)),
         ratio(peak.max(busy) as f64, idle as f64),
         peak.max(busy).saturating_sub(idle) as f64 / streams as f64,
+        mib(guardian_fresh),
+        ratio(guardian_fresh as f64, baseline_fresh as f64),
         streams as f64 * 5.0,
         cpu,
         counts.stream_window.as_secs_f64(),
