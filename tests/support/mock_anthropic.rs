@@ -262,6 +262,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
+        // The SSE body goes out in small writes after the headers: without TCP_NODELAY a
+        // kept-alive connection's second answer waits ~40 ms for the client's delayed ACK
+        // (Nagle), a stall the real API does not have (measured: every live step of an
+        // agent loop lost 40 ms between the response headers and `message_start`).
+        let _ = stream.set_nodelay(true);
         // Reap finished connections so the set does not grow without bound.
         while connections.try_join_next().is_some() {}
         let shared = shared.clone();
