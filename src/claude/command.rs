@@ -158,29 +158,34 @@ pub fn build(spec: &RunSpec<'_>, daemon_env_names: &[String]) -> Invocation {
     }
 }
 
+/// What every CLI the daemon runs goes without: its own tools, settings files, MCP servers
+/// other than the ones given, and a session file of its own.
+const LOCKED_DOWN: [&str; 6] = [
+    "--tools",
+    "",
+    "--setting-sources",
+    "",
+    "--strict-mcp-config",
+    "--no-session-persistence",
+];
+
 /// The arguments of a run: print mode with stream-json output, then what the spec asks.
 fn argv(spec: &RunSpec<'_>) -> Vec<OsString> {
+    let thinking = if spec.thinking {
+        "adaptive"
+    } else {
+        "disabled"
+    };
     let mut args: Vec<OsString> = [
         "-p",
         "--output-format",
         "stream-json",
         "--verbose",
         "--include-partial-messages",
-        "--tools",
-        "",
-        "--setting-sources",
-        "",
-        "--strict-mcp-config",
-        "--no-session-persistence",
-        "--thinking",
-        if spec.thinking {
-            "adaptive"
-        } else {
-            "disabled"
-        },
-        "--model",
     ]
     .into_iter()
+    .chain(LOCKED_DOWN)
+    .chain(["--thinking", thinking, "--model"])
     .map(OsString::from)
     .collect();
     args.push(spec.model.into());
@@ -352,14 +357,9 @@ pub fn usage_invocation(spec: &UsageSpec<'_>, daemon_env_names: &[String]) -> In
         "--output-format",
         "stream-json",
         "--verbose",
-        "--tools",
-        "",
-        "--setting-sources",
-        "",
-        "--strict-mcp-config",
-        "--no-session-persistence",
     ]
     .into_iter()
+    .chain(LOCKED_DOWN)
     .map(OsString::from)
     .collect();
     let Credentials {

@@ -91,12 +91,17 @@ pub fn parse(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
         effort,
         thinking,
         format: response_format(obj.get("response_format"))?,
-        ignored: obj
-            .iter()
-            .filter(|(key, value)| IGNORED.contains(&key.as_str()) && !value.is_null())
-            .map(|(key, _)| key.clone())
-            .collect(),
+        ignored: present(obj, IGNORED),
     })
+}
+
+/// Which of `names` the request sets (to anything but null), in request order: the
+/// parameters an API reports as ignored.
+pub fn present(obj: &Map<String, Value>, names: &[&str]) -> Vec<String> {
+    obj.iter()
+        .filter(|(key, value)| names.contains(&key.as_str()) && !value.is_null())
+        .map(|(key, _)| key.clone())
+        .collect()
 }
 
 /// A token limit: `key` as a positive integer, if present.

@@ -34,6 +34,20 @@ pub struct Message {
     pub result: Option<super::ToolOutput>,
 }
 
+impl Message {
+    /// A message of text only.
+    pub fn plain(role: Role, text: String) -> Message {
+        Message {
+            role,
+            text,
+            attachments: Vec::new(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            result: None,
+        }
+    }
+}
+
 /// A validated chat request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatRequest {
@@ -106,6 +120,26 @@ pub fn required_model(obj: &Map<String, Value>) -> Result<String, ApiError> {
             "You must provide a model parameter (see GET /v1/models).",
         )),
         Some(_) => Err(ApiError::invalid("model", "`model` must be a string.")),
+    }
+}
+
+/// The request's `messages`: a non-empty array (chat and Messages bodies alike); `missing`
+/// is the error's text when there is none.
+pub fn required_messages<'a>(
+    value: Option<&'a Value>,
+    missing: &str,
+) -> Result<&'a [Value], ApiError> {
+    match value {
+        Some(Value::Array(items)) if !items.is_empty() => Ok(items),
+        Some(Value::Array(_)) => Err(ApiError::invalid(
+            "messages",
+            "`messages` must contain at least one message.",
+        )),
+        None | Some(Value::Null) => Err(ApiError::invalid("messages", missing)),
+        Some(_) => Err(ApiError::invalid(
+            "messages",
+            "`messages` must be an array.",
+        )),
     }
 }
 

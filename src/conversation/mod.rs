@@ -21,6 +21,8 @@ pub use attachment::{Attachment, DocumentSource, Source};
 pub use controls::{Controls, Effort, ResponseFormat};
 pub use error::{ApiError, ErrorKind};
 pub use finish::{FinishReason, Usage};
-pub use message::{ChatRequest, Message, Role, check_ending, json_object, required_model};
+pub use message::{
+    ChatRequest, Message, Role, check_ending, json_object, required_messages, required_model,
+};
 pub use tool_output::{OutputPart, ToolOutput};
 pub use tools::{FunctionDef, ToolCall, ToolChoice, Tools};

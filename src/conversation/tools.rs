@@ -178,25 +178,66 @@ pub fn require_tools_for(choice: &ToolChoice, functions: &[FunctionDef]) -> Resu
     Ok(())
 }
 
+/// The names of one request's tools so far: a name given twice is refused.
+#[derive(Debug, Default)]
+pub struct ToolNames(HashSet<String>);
+
+impl ToolNames {
+    /// Adds the name of the tool at `param`, or refuses it as a repeat.
+    pub fn add(&mut self, name: &str, param: &str) -> Result<(), ApiError> {
+        if self.0.insert(name.to_string()) {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            format!("{param}.name"),
+            format!("Tool names must be unique; `{name}` appears twice."),
+        ))
+    }
+}
+
+/// A call's id under `key` (1 to 128 characters); `message` says what lacks it.
+pub fn call_id<'a>(
+    item: &'a Value,
+    key: &str,
+    param: &str,
+    message: &str,
+) -> Result<&'a str, ApiError> {
+    let id = item.get(key).and_then(Value::as_str).unwrap_or("");
+    if id.is_empty() || id.len() > 128 {
+        return Err(ApiError::invalid(format!("{param}.{key}"), message));
+    }
+    Ok(id)
+}
+
+/// A tool's or a call's `name` (see [`valid_name`]); `message` says what lacks it.
+pub fn tool_name<'a>(item: &'a Value, param: &str, message: &str) -> Result<&'a str, ApiError> {
+    let name = item.get("name").and_then(Value::as_str).unwrap_or("");
+    if !valid_name(name) {
+        return Err(ApiError::invalid(format!("{param}.name"), message));
+    }
+    Ok(name)
+}
+
+/// A tool definition's optional `description`.
+pub fn description(definition: &Value, param: &str) -> Result<String, ApiError> {
+    match definition.get("description") {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(d)) => Ok(d.clone()),
+        Some(_) => Err(ApiError::invalid(
+            format!("{param}.description"),
+            "`description` must be a string.",
+        )),
+    }
+}
+
 /// A function object (`name`, `description`, `parameters`), checked; errors name `param`.
 pub fn function_def(function: &Value, param: &str) -> Result<FunctionDef, ApiError> {
-    let name = function.get("name").and_then(Value::as_str).unwrap_or("");
-    if !valid_name(name) {
-        return Err(ApiError::invalid(
-            format!("{param}.name"),
-            "A function needs a `name` of 1 to 64 letters, digits, `_` or `-`.",
-        ));
-    }
-    let description = match function.get("description") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(d)) => d.clone(),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                format!("{param}.description"),
-                "`description` must be a string.",
-            ));
-        }
-    };
+    let name = tool_name(
+        function,
+        param,
+        "A function needs a `name` of 1 to 64 letters, digits, `_` or `-`.",
+    )?;
+    let description = description(function, param)?;
     let parameters = match function.get("parameters") {
         None | Some(Value::Null) => r#"{"type":"object","properties":{}}"#.to_string(),
         Some(schema @ Value::Object(map)) => {
@@ -284,13 +325,7 @@ pub fn parse_calls(
         for (j, call) in items.iter().enumerate() {
             let call_param = format!("{param}.tool_calls[{j}]");
             tally.call(&call_param)?;
-            let id = call.get("id").and_then(Value::as_str).unwrap_or("");
-            if id.is_empty() || id.len() > 128 {
-                return Err(ApiError::invalid(
-                    format!("{call_param}.id"),
-                    "Each tool call needs an `id`.",
-                ));
-            }
+            let id = call_id(call, "id", &call_param, "Each tool call needs an `id`.")?;
             let function = call.get("function").cloned().unwrap_or(Value::Null);
             calls.push(call_of(id, &function, &format!("{call_param}.function"))?);
         }
@@ -307,13 +342,7 @@ pub fn parse_calls(
 }
 
 fn call_of(id: &str, function: &Value, param: &str) -> Result<ToolCall, ApiError> {
-    let name = function.get("name").and_then(Value::as_str).unwrap_or("");
-    if !valid_name(name) {
-        return Err(ApiError::invalid(
-            format!("{param}.name"),
-            "A tool call needs the function's `name`.",
-        ));
-    }
+    let name = tool_name(function, param, "A tool call needs the function's `name`.")?;
     let arguments = match function.get("arguments") {
         None | Some(Value::Null) => "{}".to_string(),
         Some(Value::String(text)) => text.clone(),

@@ -13,7 +13,7 @@ pub mod text;
 
 use serde_json::{Map, Value};
 
-use crate::conversation::ApiError;
+use crate::conversation::{ApiError, required_messages};
 
 /// Named in the response header that marks the count as an estimate.
 pub const TOKENIZER: &str = "cl100k_base";
@@ -37,22 +37,7 @@ pub fn count_messages_body(
 ) -> Result<u64, ApiError> {
     let mut total = REQUEST_TOKENS;
     total += system_tokens(body.get("system"))?;
-    let messages = match body.get("messages") {
-        Some(Value::Array(items)) if !items.is_empty() => items,
-        Some(Value::Array(_)) => {
-            return Err(ApiError::invalid(
-                "messages",
-                "`messages` must contain at least one message.",
-            ));
-        }
-        None | Some(Value::Null) => return Err(ApiError::invalid("messages", "Field required.")),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "messages",
-                "`messages` must be an array.",
-            ));
-        }
-    };
+    let messages = required_messages(body.get("messages"), "Field required.")?;
     for (i, message) in messages.iter().enumerate() {
         let param = format!("messages.{i}");
         match message.get("role").and_then(Value::as_str) {

@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 use crate::conversation::limits::ToolTally;
 
 use crate::conversation::{
-    ApiError, Attachment, ChatRequest, Message, Role, check_ending, json_object, required_model,
+    ApiError, Attachment, ChatRequest, Message, Role, check_ending, json_object, required_messages,
+    required_model,
 };
 
 /// Parses and validates a request body.
@@ -141,27 +142,7 @@ fn check_ignored_types(obj: &Map<String, Value>) -> Result<(), ApiError> {
 }
 
 fn parse_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
-    let items = match value {
-        Some(Value::Array(items)) if !items.is_empty() => items,
-        Some(Value::Array(_)) => {
-            return Err(ApiError::invalid(
-                "messages",
-                "`messages` must contain at least one message.",
-            ));
-        }
-        None | Some(Value::Null) => {
-            return Err(ApiError::invalid(
-                "messages",
-                "Missing required parameter: `messages`.",
-            ));
-        }
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "messages",
-                "`messages` must be an array.",
-            ));
-        }
-    };
+    let items = required_messages(value, "Missing required parameter: `messages`.")?;
 
     let mut messages: Vec<Message> = Vec::with_capacity(items.len());
     // The id given to the last legacy `function_call`, which a `function` message answers.

@@ -15,16 +15,18 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use crate::conversation::controls::{
-    Controls, ResponseFormat, effort_named, positive_int, schema_format,
+    Controls, ResponseFormat, effort_named, positive_int, present, schema_format,
 };
 use crate::conversation::document::parse_document_block;
 use crate::conversation::image::from_base64;
 use crate::conversation::limits::{self, ToolTally};
 use crate::conversation::tools::{
-    FunctionDef, ToolCall, ToolChoice, Tools, require_tools_for, valid_name,
+    FunctionDef, ToolCall, ToolChoice, ToolNames, Tools, call_id, description, require_tools_for,
+    tool_name,
 };
 use crate::conversation::{
-    ApiError, ChatRequest, Message, Role, check_ending, json_object, required_model,
+    ApiError, ChatRequest, Message, Role, check_ending, json_object, required_messages,
+    required_model,
 };
 use crate::conversation::{Attachment, Source};
 
@@ -89,39 +91,13 @@ fn system_messages(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
     };
     Ok(texts
         .into_iter()
-        .map(|text| plain(Role::System, text))
+        .map(|text| Message::plain(Role::System, text))
         .collect())
-}
-
-fn plain(role: Role, text: String) -> Message {
-    Message {
-        role,
-        text,
-        attachments: Vec::new(),
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        result: None,
-    }
 }
 
 /// `messages`: each turn's blocks, in order.
 fn conversation(value: Option<&Value>) -> Result<Vec<Message>, ApiError> {
-    let items = match value {
-        Some(Value::Array(items)) if !items.is_empty() => items,
-        Some(Value::Array(_)) => {
-            return Err(ApiError::invalid(
-                "messages",
-                "`messages` must contain at least one message.",
-            ));
-        }
-        None | Some(Value::Null) => return Err(ApiError::invalid("messages", "Field required.")),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "messages",
-                "`messages` must be an array.",
-            ));
-        }
-    };
+    let items = required_messages(value, "Field required.")?;
     let mut out: Vec<Message> = Vec::with_capacity(items.len());
     // The ids of the tool_use blocks so far, which later tool_result blocks may answer.
     let mut called: HashSet<String> = HashSet::new();
@@ -296,20 +272,8 @@ fn image(block: &Value, param: &str) -> Result<Attachment, ApiError> {
 }
 
 fn tool_use(block: &Value, param: &str) -> Result<ToolCall, ApiError> {
-    let id = block.get("id").and_then(Value::as_str).unwrap_or("");
-    if id.is_empty() || id.len() > 128 {
-        return Err(ApiError::invalid(
-            format!("{param}.id"),
-            "A tool_use block needs an `id`.",
-        ));
-    }
-    let name = block.get("name").and_then(Value::as_str).unwrap_or("");
-    if !valid_name(name) {
-        return Err(ApiError::invalid(
-            format!("{param}.name"),
-            "A tool_use block needs the tool's `name`.",
-        ));
-    }
+    let id = call_id(block, "id", param, "A tool_use block needs an `id`.")?;
+    let name = tool_name(block, param, "A tool_use block needs the tool's `name`.")?;
     let arguments = match block.get("input") {
         Some(input @ Value::Object(_)) => input.to_string(),
         None | Some(Value::Null) => "{}".to_string(),
@@ -448,11 +412,7 @@ fn controls(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
         effort,
         thinking,
         format,
-        ignored: obj
-            .iter()
-            .filter(|(key, value)| IGNORED.contains(&key.as_str()) && !value.is_null())
-            .map(|(key, _)| key.clone())
-            .collect(),
+        ignored: present(obj, IGNORED),
     })
 }
 
@@ -474,18 +434,11 @@ fn tools(obj: &Map<String, Value>) -> Result<Tools, ApiError> {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             limits::check_tools(items.len(), "tools")?;
-            let mut names = HashSet::with_capacity(items.len());
+            let mut names = ToolNames::default();
             for (i, tool) in items.iter().enumerate() {
-                let function = tool_def(tool, &format!("tools.{i}"))?;
-                if !names.insert(function.name.clone()) {
-                    return Err(ApiError::invalid(
-                        format!("tools.{i}.name"),
-                        format!(
-                            "Tool names must be unique; `{}` appears twice.",
-                            function.name
-                        ),
-                    ));
-                }
+                let param = format!("tools.{i}");
+                let function = tool_def(tool, &param)?;
+                names.add(&function.name, &param)?;
                 functions.push(function);
             }
         }
@@ -547,23 +500,12 @@ fn tool_def(tool: &Value, param: &str) -> Result<FunctionDef, ApiError> {
             ));
         }
     }
-    let name = tool.get("name").and_then(Value::as_str).unwrap_or("");
-    if !valid_name(name) {
-        return Err(ApiError::invalid(
-            format!("{param}.name"),
-            "A tool needs a `name` of 1 to 64 letters, digits, `_` or `-`.",
-        ));
-    }
-    let description = match tool.get("description") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(d)) => d.clone(),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                format!("{param}.description"),
-                "`description` must be a string.",
-            ));
-        }
-    };
+    let name = tool_name(
+        tool,
+        param,
+        "A tool needs a `name` of 1 to 64 letters, digits, `_` or `-`.",
+    )?;
+    let description = description(tool, param)?;
     let parameters = match tool.get("input_schema") {
         Some(schema @ Value::Object(map))
             if map.get("type").and_then(Value::as_str) == Some("object") =>

@@ -16,12 +16,12 @@ use super::input_items::{ListedItem, listed_items};
 use super::tools::{RequestTools, custom_arguments, parse_tools};
 use crate::conversation::Attachment;
 use crate::conversation::controls::{
-    Controls, ResponseFormat, positive_int, reasoning_effort, schema_format,
+    Controls, ResponseFormat, positive_int, present, reasoning_effort, schema_format,
 };
 use crate::conversation::document::parse_input_file;
 use crate::conversation::image::parse_url;
 use crate::conversation::limits::ToolTally;
-use crate::conversation::tools::{ToolCall, valid_name};
+use crate::conversation::tools::{ToolCall, call_id, tool_name};
 use crate::conversation::{
     ApiError, ChatRequest, ErrorKind, Message, Role, check_ending, json_object, required_model,
 };
@@ -83,7 +83,7 @@ pub fn parse_responses_request(
     let previous_response_id = optional_string(&obj, "previous_response_id")?;
     let mut messages = Vec::new();
     if let Some(text) = &instructions {
-        messages.push(plain(Role::System, text.clone()));
+        messages.push(Message::plain(Role::System, text.clone()));
     }
     if let Some(id) = &previous_response_id {
         messages.extend(previous(id).ok_or_else(|| previous_not_found(id))?);
@@ -180,17 +180,6 @@ fn flag(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
     }
 }
 
-fn plain(role: Role, text: String) -> Message {
-    Message {
-        role,
-        text,
-        attachments: Vec::new(),
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        result: None,
-    }
-}
-
 /// `check_ending` names `messages[i]`, a field a Responses request does not have: names
 /// the `input` item the conversation ends at instead (`origin[k]` is the item of the k-th
 /// turn from `input`, which starts at `messages[offset]`), or `input` itself when the
@@ -232,7 +221,7 @@ fn input(
 ) -> Result<(Vec<Message>, Vec<usize>), ApiError> {
     let items = match value {
         Some(Value::String(text)) => {
-            return Ok((vec![plain(Role::User, text.clone())], Vec::new()));
+            return Ok((vec![Message::plain(Role::User, text.clone())], Vec::new()));
         }
         Some(Value::Array(items)) if !items.is_empty() => items,
         Some(Value::Array(_)) | None | Some(Value::Null) => {
@@ -270,7 +259,7 @@ fn input(
                     Some(last) if last.role == Role::Assistant => last.tool_calls.push(call),
                     _ => out.push(Message {
                         tool_calls: vec![call],
-                        ..plain(Role::Assistant, String::new())
+                        ..Message::plain(Role::Assistant, String::new())
                     }),
                 }
             }
@@ -331,7 +320,7 @@ fn call_output(
         attachments,
         tool_call_id: Some(id.to_string()),
         result: Some(result),
-        ..plain(Role::Tool, text)
+        ..Message::plain(Role::Tool, text)
     })
 }
 
@@ -349,7 +338,7 @@ fn message(item: &Value, param: &str) -> Result<Message, ApiError> {
         }
     };
     let parts = match item.get("content") {
-        Some(Value::String(text)) => return Ok(plain(role, text.clone())),
+        Some(Value::String(text)) => return Ok(Message::plain(role, text.clone())),
         Some(Value::Array(parts)) => parts,
         _ => {
             return Err(ApiError::invalid(
@@ -399,7 +388,7 @@ fn message(item: &Value, param: &str) -> Result<Message, ApiError> {
     }
     Ok(Message {
         attachments,
-        ..plain(role, texts.join("\n"))
+        ..Message::plain(role, texts.join("\n"))
     })
 }
 
@@ -418,20 +407,8 @@ fn input_image(part: &Value, param: &str) -> Result<Attachment, ApiError> {
 /// A `function_call` item, or (`custom`) a `custom_tool_call` item, whose free-text
 /// `input` stands for the function arguments the model was offered.
 fn function_call(item: &Value, param: &str, custom: bool) -> Result<ToolCall, ApiError> {
-    let id = item.get("call_id").and_then(Value::as_str).unwrap_or("");
-    if id.is_empty() || id.len() > 128 {
-        return Err(ApiError::invalid(
-            format!("{param}.call_id"),
-            "A call item needs its `call_id`.",
-        ));
-    }
-    let name = item.get("name").and_then(Value::as_str).unwrap_or("");
-    if !valid_name(name) {
-        return Err(ApiError::invalid(
-            format!("{param}.name"),
-            "A call item needs the tool's `name`.",
-        ));
-    }
+    let id = call_id(item, "call_id", param, "A call item needs its `call_id`.")?;
+    let name = tool_name(item, param, "A call item needs the tool's `name`.")?;
     let (key, what) = if custom {
         ("input", "`input` must be a string.")
     } else {
@@ -516,11 +493,7 @@ fn controls(obj: &Map<String, Value>) -> Result<Controls, ApiError> {
         effort,
         thinking,
         format,
-        ignored: obj
-            .iter()
-            .filter(|(key, value)| IGNORED.contains(&key.as_str()) && !value.is_null())
-            .map(|(key, _)| key.clone())
-            .collect(),
+        ignored: present(obj, IGNORED),
     })
 }
 
@@ -579,8 +552,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.status(), 404);
         let kept = vec![
-            plain(Role::User, "earlier".into()),
-            plain(Role::Assistant, "ok".into()),
+            Message::plain(Role::User, "earlier".into()),
+            Message::plain(Role::Assistant, "ok".into()),
         ];
         let r = parse_responses_request(
             json!({"model": "m", "input": "next", "previous_response_id": "resp_1"})
@@ -598,8 +571,8 @@ mod tests {
     #[test]
     fn a_bad_ending_names_its_input_item() {
         let kept = vec![
-            plain(Role::User, "earlier".into()),
-            plain(Role::Assistant, "ok".into()),
+            Message::plain(Role::User, "earlier".into()),
+            Message::plain(Role::Assistant, "ok".into()),
         ];
         for (body, param) in [
             (

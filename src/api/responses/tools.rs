@@ -8,15 +8,13 @@
 //! `x-ignored-params`, so that a client that always sends them (Codex) still works; any
 //! other tool type is a 400 naming it.
 
-use std::collections::HashSet;
-
 use serde_json::{Map, Value, json};
 
 use crate::conversation::ApiError;
 use crate::conversation::limits;
 use crate::conversation::tools::{
-    FunctionDef, ToolChoice, Tools, function_def, parallel_tool_calls, require_tools_for,
-    valid_name,
+    FunctionDef, ToolChoice, ToolNames, Tools, function_def, parallel_tool_calls,
+    require_tools_for, valid_name,
 };
 
 /// Tool types left out (the model goes without them).
@@ -54,7 +52,7 @@ pub fn parse_tools(obj: &Map<String, Value>) -> Result<RequestTools, ApiError> {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             limits::check_tools(items.len(), "tools")?;
-            let mut names = HashSet::with_capacity(items.len());
+            let mut names = ToolNames::default();
             for (i, tool) in items.iter().enumerate() {
                 let param = format!("tools[{i}]");
                 let function = match tool.get("type").and_then(Value::as_str) {
@@ -80,12 +78,7 @@ pub fn parse_tools(obj: &Map<String, Value>) -> Result<RequestTools, ApiError> {
                         ));
                     }
                 };
-                if !names.insert(function.name.clone()) {
-                    return Err(ApiError::invalid(
-                        format!("{param}.name"),
-                        format!("The tool name `{}` appears twice.", function.name),
-                    ));
-                }
+                names.add(&function.name, &param)?;
                 functions.push(function);
             }
         }
