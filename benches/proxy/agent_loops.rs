@@ -94,7 +94,7 @@ pub(super) async fn agent_loops(bins: &Binaries, counts: Counts) -> String {
         run_loop(&mut conn, 0).await;
         let mut measured = LoopRuns::default();
         for l in 1..=loops {
-            tokio::time::sleep(super::pause()).await;
+            tokio::time::sleep(super::real_cli::pause()).await;
             let before = started_so_far(&mut conn).await;
             let (wall, result_steps) = run_loop(&mut conn, l).await;
             measured.walls.push(wall);
@@ -127,7 +127,7 @@ pub(super) async fn agent_loops(bins: &Binaries, counts: Counts) -> String {
                 messages.push(json!({"role": "user", "content": format!("chat {c} turn {turn}")}));
                 let body = json!({"model": REAL_MODEL, "stream": true,
                     "tools": open_webui_tools(), "messages": messages});
-                tokio::time::sleep(super::pause()).await;
+                tokio::time::sleep(super::real_cli::pause()).await;
                 let (timing, text) = stream(&mut conn, &body).await;
                 if turn > 1 {
                     chat_turns.push(timing);
