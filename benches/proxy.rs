@@ -31,6 +31,8 @@
 
 #[path = "../tests/support/mock_anthropic.rs"]
 mod mock_anthropic;
+#[path = "../tests/support/procs.rs"]
+mod procs;
 
 #[path = "proxy/agent_loops.rs"]
 mod agent_loops;
@@ -460,7 +462,7 @@ fn children_of(pid: u32) -> usize {
 /// The pids of `pid`'s live (not zombie) children, the daemon's guardian left out.
 fn child_pids(pid: u32) -> Vec<u32> {
     let mut children = child_pids_with_guardian(pid);
-    children.retain(|child| !is_guardian(*child));
+    children.retain(|child| !procs::is_guardian(*child));
     children
 }
 
@@ -468,36 +470,14 @@ fn child_pids(pid: u32) -> Vec<u32> {
 fn guardian_of(daemon: u32) -> Option<u32> {
     child_pids_with_guardian(daemon)
         .into_iter()
-        .find(|child| is_guardian(*child))
-}
-
-fn is_guardian(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == b"guard-process-groups")
-    })
+        .find(|child| procs::is_guardian(*child))
 }
 
 fn child_pids_with_guardian(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
-        .filter(|child| {
-            std::fs::read_to_string(format!("/proc/{child}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = s.rsplit(')').next()?.to_string();
-                    let mut f = rest.split_whitespace();
-                    let state = f.next()?;
-                    let ppid: u32 = f.next()?.parse().ok()?;
-                    Some(ppid == pid && state != "Z")
-                })
-                .unwrap_or(false)
-        })
+    procs::live_processes()
+        .into_iter()
+        .filter(|(_, parent)| *parent == pid)
+        .map(|(child, _)| child)
         .collect()
 }
 
@@ -583,6 +563,22 @@ struct DirectCli {
 }
 
 impl DirectCli {
+    /// The real CLI alone against the mock at `base_url`, as the daemon runs it (the bench's
+    /// OAuth token, the bench's model and system prompt, no retries).
+    fn real(cli: &Path, base_url: &str) -> DirectCli {
+        DirectCli {
+            cli: cli.to_path_buf(),
+            model: REAL_MODEL,
+            system_prompt: Some(REAL_SYSTEM),
+            max_retries: 0,
+            env: vec![
+                ("ANTHROPIC_BASE_URL".into(), base_url.to_string()),
+                ("CLAUDE_CODE_OAUTH_TOKEN".into(), OAUTH_TOKEN.into()),
+            ],
+            home: tempfile::tempdir().expect("home"),
+        }
+    }
+
     /// Spawns the CLI with the daemon's argv and environment, writes `prompt` to stdin and
     /// times the first `text_delta` and the `result` line.
     async fn run(&self, prompt: &str) -> Timing {

@@ -52,17 +52,7 @@ pub(super) async fn agent_loops(bins: &Binaries, counts: Counts) -> String {
         OAUTH_TOKEN.to_string(),
     ));
     let base_url = mock.base_url();
-    let direct = DirectCli {
-        cli: real.clone(),
-        model: REAL_MODEL,
-        system_prompt: Some(REAL_SYSTEM),
-        max_retries: 0,
-        env: vec![
-            ("ANTHROPIC_BASE_URL".into(), base_url.clone()),
-            ("CLAUDE_CODE_OAUTH_TOKEN".into(), OAUTH_TOKEN.into()),
-        ],
-        home: tempfile::tempdir().expect("home"),
-    };
+    let direct = DirectCli::real(real, &base_url);
     direct.run("Say hi").await;
     let mut bare = Vec::new();
     for _ in 0..counts.real_runs {

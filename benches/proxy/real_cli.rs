@@ -39,17 +39,7 @@ pub(super) async fn real_cli(bins: &Binaries, counts: Counts) -> String {
         ("CLAUDE_CODE_OAUTH_TOKEN", OAUTH_TOKEN),
         ("CLAUDE_MAX_PROXY_CLI_MAX_RETRIES", "0"),
     ];
-    let direct = DirectCli {
-        cli: real.clone(),
-        model: REAL_MODEL,
-        system_prompt: Some(REAL_SYSTEM),
-        max_retries: 0,
-        env: vec![
-            ("ANTHROPIC_BASE_URL".into(), base_url.clone()),
-            ("CLAUDE_CODE_OAUTH_TOKEN".into(), OAUTH_TOKEN.into()),
-        ],
-        home: tempfile::tempdir().expect("home"),
-    };
+    let direct = DirectCli::real(real, &base_url);
     // One run first: the first run of a 400 MB binary reads it from disk.
     direct.run("Say hi").await;
     let mut alone = Vec::new();

@@ -77,14 +77,6 @@ impl ProcessGroups {
         }
     }
 
-    /// The guardian's pid, while one watches these groups.
-    pub fn guardian_pid(&self) -> Option<u32> {
-        self.inner
-            .lock()
-            .ok()
-            .and_then(|r| r.guardian.as_ref().map(Guardian::pid))
-    }
-
     pub fn len(&self) -> usize {
         self.inner.lock().map(|r| r.groups.len()).unwrap_or(0)
     }

@@ -5,6 +5,7 @@
 pub mod fake_oauth;
 pub mod login_env;
 pub mod mock_anthropic;
+pub mod procs;
 pub mod skip;
 pub mod tls_standin;
 
@@ -495,7 +496,7 @@ pub fn alive(pid: u32) -> bool {
 /// one process that lives as long as the daemon: `claude::guardian`).
 pub fn descendants(ancestor: u32) -> Vec<u32> {
     let mut found = descendants_with_guardian(ancestor);
-    found.retain(|pid| !is_guardian(*pid));
+    found.retain(|pid| !procs::is_guardian(*pid));
     found
 }
 
@@ -503,39 +504,11 @@ pub fn descendants(ancestor: u32) -> Vec<u32> {
 pub fn guardian_of(daemon: u32) -> Option<u32> {
     descendants_with_guardian(daemon)
         .into_iter()
-        .find(|pid| is_guardian(*pid))
-}
-
-fn is_guardian(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == b"guard-process-groups")
-    })
+        .find(|pid| procs::is_guardian(*pid))
 }
 
 fn descendants_with_guardian(ancestor: u32) -> Vec<u32> {
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-                let rest = stat.rsplit(')').next().unwrap_or("");
-                let mut fields = rest.split_whitespace();
-                let state = fields.next().unwrap_or("");
-                let ppid = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-                if state != "Z" {
-                    parents.push((pid, ppid));
-                }
-            }
-        }
-    }
+    let parents = procs::live_processes();
     let mut found = vec![ancestor];
     let mut changed = true;
     while changed {
