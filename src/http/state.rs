@@ -13,6 +13,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::body::BodyBudget;
 use super::models::Listing;
+use super::operator::health::QuotaJsonCache;
 use super::recent::RecentRequests;
 use crate::api::responses::ResponseStore;
 use crate::config::Settings;
@@ -87,6 +88,8 @@ pub struct AppState {
     current: RwLock<Arc<Generation>>,
     pub started: Instant,
     listeners: RwLock<Vec<SocketAddr>>,
+    /// The listeners as URLs, made once when they are set.
+    listener_urls: RwLock<Arc<[String]>>,
     pub filter: Arc<SourceFilter>,
     pub connections: ConnectionCounts,
     /// Request body bytes being read right now, against `body_budget_bytes`.
@@ -97,6 +100,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Recent Responses API answers, for `previous_response_id`.
     pub responses: Arc<ResponseStore>,
+    /// /health's `quota` part, serialized.
+    pub health_quota: QuotaJsonCache,
 }
 
 impl AppState {
@@ -110,12 +115,14 @@ impl AppState {
             current: RwLock::new(Arc::new(current)),
             started: Instant::now(),
             listeners: RwLock::new(Vec::new()),
+            listener_urls: RwLock::new(Arc::new([])),
             filter,
             connections: ConnectionCounts::default(),
             body_budget: BodyBudget::new(budget),
             recent: Arc::default(),
             metrics,
             responses: Arc::default(),
+            health_quota: QuotaJsonCache::default(),
         }
     }
 
@@ -136,6 +143,10 @@ impl AppState {
     }
 
     pub fn set_listeners(&self, addrs: Vec<SocketAddr>) {
+        let urls: Arc<[String]> = addrs.iter().copied().map(crate::net::url_of).collect();
+        if let Ok(mut listener_urls) = self.listener_urls.write() {
+            *listener_urls = urls;
+        }
         if let Ok(mut listeners) = self.listeners.write() {
             *listeners = addrs;
         }
@@ -143,6 +154,14 @@ impl AppState {
 
     pub fn listener_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// [`AppState::listener_addrs`] as URLs.
+    pub fn listener_urls(&self) -> Arc<[String]> {
+        match self.listener_urls.read() {
+            Ok(urls) => urls.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Counts a connection as open (false when at the cap: refuse it).

@@ -26,6 +26,7 @@ pub mod visibility;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -163,6 +164,9 @@ const SAME_PERIOD_SECS: i64 = 300;
 #[derive(Debug, Default)]
 pub struct QuotaBook {
     state: Mutex<QuotaSnapshot>,
+    /// Bumped by every change, so that what is rendered from the book can be kept until
+    /// the book changes.
+    version: AtomicU64,
 }
 
 impl QuotaBook {
@@ -170,12 +174,28 @@ impl QuotaBook {
         QuotaBook::default()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut QuotaSnapshot) -> T) -> T {
+    fn read<T>(&self, f: impl FnOnce(&QuotaSnapshot) -> T) -> T {
+        let state = match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&state)
+    }
+
+    /// Changes the book under its lock and counts the change.
+    fn change<T>(&self, f: impl FnOnce(&mut QuotaSnapshot) -> T) -> T {
         let mut state = match self.state.lock() {
             Ok(state) => state,
             Err(poisoned) => poisoned.into_inner(),
         };
-        f(&mut state)
+        let result = f(&mut state);
+        self.version.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    /// Changes so far: equal versions mean an unchanged book.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Records a `rate_limit_event` seen at `now` (unix seconds): its windows replace
@@ -219,7 +239,7 @@ impl QuotaBook {
             overage_resets_at: info.overage_resets_at,
             seen_at: now,
         };
-        self.with(|state| {
+        self.change(|state| {
             let mut windows = by_key(std::mem::take(&mut state.windows));
             for window in reported {
                 windows.insert(window.key(), window);
@@ -231,7 +251,7 @@ impl QuotaBook {
 
     /// Records that the usage is being asked for at `now`.
     pub fn usage_asked(&self, now: i64) {
-        self.with(|state| {
+        self.change(|state| {
             state.checks.asked_at = Some(now);
             state.checks.asked += 1;
         });
@@ -239,7 +259,7 @@ impl QuotaBook {
 
     /// Records why asking for the usage failed; what was known stays.
     pub fn usage_failed(&self, error: String) {
-        self.with(|state| state.checks.error = Some(error));
+        self.change(|state| state.checks.error = Some(error));
     }
 
     /// Records a `get_usage` answer received at `now`. Its windows replace what was known
@@ -255,7 +275,7 @@ impl QuotaBook {
             extra_usage: usage.extra_usage.as_ref().map(ExtraUsageState::from),
             answered_at: now,
         };
-        self.with(|state| {
+        self.change(|state| {
             state.plan = Some(plan);
             state.checks.answered_at = Some(now);
             state.checks.error = None;
@@ -313,14 +333,16 @@ impl QuotaBook {
     }
 
     pub fn snapshot(&self) -> QuotaSnapshot {
-        self.with(|state| state.clone())
+        self.read(|state| state.clone())
     }
 
     /// Whether the next request will likely be billed as extra usage: the last report said
     /// so and its window has not reset since.
     pub fn overage_expected(&self, now: i64) -> bool {
-        self.snapshot().last.is_some_and(|last| {
-            last.using_overage && last.resets_at.is_none_or(|reset| reset > now)
+        self.read(|state| {
+            state.last.as_ref().is_some_and(|last| {
+                last.using_overage && last.resets_at.is_none_or(|reset| reset > now)
+            })
         })
     }
 }

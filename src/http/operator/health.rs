@@ -1,12 +1,16 @@
 //! `GET /health`: liveness and what the daemon knows, without starting any model request.
 //!
 //! The answer is serialized straight from borrowed, typed structs (no `serde_json::Value`
-//! tree: building and dropping one was most of a /health request's cost).
+//! tree: building and dropping one was most of a /health request's cost). Its `quota` part,
+//! the largest and the slowest to build, is kept serialized until the quota book changes or
+//! the second turns ([`QuotaJsonCache`]).
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use hyper::Response;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::claude::locate::Located;
 use crate::config::AuthMode;
@@ -30,12 +34,13 @@ pub fn health(state: &AppState, current: &Generation) -> Response<Body> {
         }),
         _ => None,
     };
-    let quota = current.backend.quota.snapshot();
-    let listeners: Vec<String> = state
-        .listener_addrs()
-        .into_iter()
-        .map(crate::net::url_of)
-        .collect();
+    let quota = state.health_quota.json(
+        &current.backend.quota,
+        source.kind(),
+        current.settings.quota_refresh_secs,
+        crate::clock::now(),
+    );
+    let listeners = state.listener_urls();
     let body = HealthJson {
         status: if found { "ok" } else { "degraded" },
         version: crate::VERSION,
@@ -81,12 +86,7 @@ pub fn health(state: &AppState, current: &Generation) -> Response<Body> {
             timed_out: state.connections.timed_out.load(Ordering::Relaxed),
         },
         body_bytes_reading: state.body_budget.used(),
-        quota: quota_json(
-            &quota,
-            source.kind(),
-            current.settings.quota_refresh_secs,
-            crate::clock::now(),
-        ),
+        quota: &quota,
     };
     respond::ok_json(&body)
 }
@@ -115,7 +115,8 @@ struct HealthJson<'a> {
     rejected_connections: u64,
     connections: ConnectionsJson,
     body_bytes_reading: usize,
-    quota: QuotaJson<'a>,
+    /// [`QuotaJson`], serialized.
+    quota: &'a RawValue,
 }
 
 #[derive(Serialize)]
@@ -155,6 +156,62 @@ struct ConnectionsJson {
     max: usize,
     refused: u64,
     timed_out: u64,
+}
+
+/// What a /health answer's `quota` was made from: the same inputs give the same text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct QuotaInputs {
+    book_version: u64,
+    auth_kind: &'static str,
+    refresh_secs: u64,
+    /// Unix seconds (resets and ages are shown in whole seconds).
+    now: i64,
+}
+
+/// /health's `quota`, serialized once per change of the book (or of the second) rather
+/// than on every read: a monitor polling /health many times a second re-sends the same
+/// text.
+#[derive(Debug, Default)]
+pub struct QuotaJsonCache {
+    kept: Mutex<Option<(QuotaInputs, Arc<Box<RawValue>>)>>,
+}
+
+impl QuotaJsonCache {
+    /// The `quota` part for these inputs, rendered again only when one of them changed.
+    pub fn json(
+        &self,
+        book: &quota::QuotaBook,
+        auth_kind: &'static str,
+        refresh_secs: u64,
+        now: i64,
+    ) -> Arc<Box<RawValue>> {
+        // Read before the snapshot: a change in between renders again next time.
+        let inputs = QuotaInputs {
+            book_version: book.version(),
+            auth_kind,
+            refresh_secs,
+            now,
+        };
+        if let Ok(kept) = self.kept.lock()
+            && let Some((key, json)) = kept.as_ref()
+            && *key == inputs
+        {
+            return json.clone();
+        }
+        let snapshot = book.snapshot();
+        let rendered = quota_json(&snapshot, auth_kind, refresh_secs, now);
+        let json = match serde_json::value::to_raw_value(&rendered) {
+            Ok(json) => Arc::new(json),
+            Err(error) => {
+                tracing::error!("could not serialize the quota for /health: {error}");
+                return Arc::new(RawValue::NULL.to_owned());
+            }
+        };
+        if let Ok(mut kept) = self.kept.lock() {
+            *kept = Some((inputs, json.clone()));
+        }
+        json
+    }
 }
 
 /// The quota as /health shows it.
