@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use claude_max_proxy::claude::command::{self, RunSpec};
+use claude_max_proxy::claude::stream_input;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
@@ -558,6 +559,10 @@ struct DirectCli {
     system_prompt: Option<&'static str>,
     max_retries: u32,
     env: Vec<(String, String)>,
+    /// The prompt as one stream-json user message (stdin open until the result), as the
+    /// daemon gives a new conversation to its CLI; else `-p` text (stdin closed after it),
+    /// as a person runs the CLI.
+    stream_input: bool,
     /// One HOME for the whole series, like the daemon's (the CLI keeps state under it).
     home: tempfile::TempDir,
 }
@@ -571,6 +576,7 @@ impl DirectCli {
             model: REAL_MODEL,
             system_prompt: Some(REAL_SYSTEM),
             max_retries: 0,
+            stream_input: false,
             env: vec![
                 ("ANTHROPIC_BASE_URL".into(), base_url.to_string()),
                 ("CLAUDE_CODE_OAUTH_TOKEN".into(), OAUTH_TOKEN.into()),
@@ -592,6 +598,7 @@ impl DirectCli {
         let spec = RunSpec {
             system_prompt_file: system_file.as_deref(),
             max_retries: self.max_retries,
+            stream_input: self.stream_input,
             ..RunSpec::plain(&self.cli, self.model, dir.path())
         };
         let invocation = command::build(&spec, &[]);
@@ -612,8 +619,15 @@ impl DirectCli {
         }
         let mut child = command.spawn().expect("spawn the CLI");
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(prompt.as_bytes()).await.expect("prompt");
-        drop(stdin);
+        let kept_stdin = if self.stream_input {
+            let line = stream_input::user_message_line(vec![stream_input::text_block(prompt)]);
+            stdin.write_all(&line).await.expect("prompt");
+            Some(stdin)
+        } else {
+            stdin.write_all(prompt.as_bytes()).await.expect("prompt");
+            drop(stdin);
+            None
+        };
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let mut first = None;
         let timing = tokio::time::timeout(STEP_LIMIT, async {
@@ -633,6 +647,8 @@ impl DirectCli {
         })
         .await
         .expect("a direct CLI run hung");
+        // A stream-json CLI waits for the next message until its stdin ends.
+        drop(kept_stdin);
         let _ = tokio::time::timeout(STEP_LIMIT, child.wait()).await;
         timing
     }

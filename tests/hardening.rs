@@ -479,20 +479,21 @@ async fn a_killed_daemon_takes_its_cli_groups_along() {
     );
 }
 
-/// When the guardian is gone too (killed first), the CLI still dies with the daemon
-/// (parent-death signal) and the next start kills what it left running (its grandchild)
-/// and removes the run directories and session files.
+/// When the guardian is gone (killed first), the CLIs started after it still die with
+/// the daemon (their parent-death signal, set because no guardian runs) and the next start
+/// kills what they left running (a grandchild) and removes the run directories and session
+/// files.
 #[tokio::test]
 async fn a_killed_daemon_leaves_nothing_after_a_restart() {
     let mut first = Daemon::start(DaemonOptions::fake()).await;
+    let guardian = support::guardian_of(first.pid()).expect("the daemon starts a guardian");
+    support::send_signal(guardian, libc::SIGKILL);
+    assert!(eventually(Duration::from_secs(5), || !alive(guardian)).await);
+
     let (cli, grandchild, pending) = start_cli_with_grandchild(&first).await;
     let projects = first.home.path().join(".claude/projects");
     assert!(run_dirs(first.work_dir.path()) == 1);
     assert!(entries(&projects) >= 1, "the session file was written");
-
-    let guardian = support::guardian_of(first.pid()).expect("the daemon starts a guardian");
-    support::send_signal(guardian, libc::SIGKILL);
-    assert!(eventually(Duration::from_secs(5), || !alive(guardian)).await);
     support::send_signal(first.pid(), libc::SIGKILL);
     let _ = first.child.wait().await;
     let _ = pending.await;

@@ -32,6 +32,7 @@ pub(super) async fn cli_path(bins: &Binaries, counts: Counts) -> String {
         model: CLI_MODEL,
         system_prompt: None,
         max_retries: 2,
+        stream_input: true,
         env: vec![("FAKE_CLAUDE_DELTA_MS".into(), delta.clone())],
         home: tempfile::tempdir().expect("home"),
     });
@@ -45,7 +46,8 @@ pub(super) async fn cli_path(bins: &Binaries, counts: Counts) -> String {
          The fake CLI (`examples/fake_claude.rs`, release) waits {FAKE_START_MS} ms, then \
          streams 6 deltas {FAKE_DELTA_MS} ms apart. **Baseline:** the same fake spawned \
          directly with the daemon's own argv and environment (`claude::command::build`), \
-         prompt on stdin, timed to its first `text_delta` line and its `result` line. \
+         the prompt on stdin as the daemon gives it (one stream-json user message), timed \
+         to its first `text_delta` line and its `result` line. \
          **Through the daemon:** a streaming request on a keep-alive connection, timed to \
          the first content chunk and to `data: [DONE]`. Both kinds alternate in every \
          client, so they run under the same load; `max_concurrent` is 64 and the warm pool \

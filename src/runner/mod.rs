@@ -137,6 +137,9 @@ impl Backend {
             uid,
         );
         work_root::prepare(&work_root, uid, settings.work_dir.is_some())?;
+        // Canonical once, so that each run's directory is canonical as made (the CLI names
+        // its project directories after the canonical path).
+        let work_root = std::fs::canonicalize(&work_root).unwrap_or(work_root);
         let claude_home = session::claude_home(config_dir.as_deref(), home.as_deref());
         let mut swept = sweep::sweep(&work_root, claude_home.as_deref());
         let xdg_cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from);

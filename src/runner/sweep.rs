@@ -2,8 +2,9 @@
 //!
 //! Normally every run cleans up after itself (its process group is ended, its directory and
 //! session file are removed on drop). A daemon killed with SIGKILL or by the OOM killer
-//! cannot: its CLIs get a parent-death signal, but their own children may live on, and the
-//! files stay. So each run directory carries an [`OWNER_FILE`] naming the daemon that made
+//! cannot: its guardian (or, without one, the CLIs' parent-death signal) ends the
+//! processes it knew of, but what was not yet registered may live on, and the files
+//! stay. So each run directory carries an [`OWNER_FILE`] naming the daemon that made
 //! it (pid and start time, so a reused pid does not count), and every process of a run has
 //! [`RUN_MARK_ENV`] set to its run directory. At start, [`sweep`] looks at each run
 //! directory whose owner is gone: it kills the processes marked with it, removes the

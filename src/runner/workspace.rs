@@ -15,17 +15,17 @@ pub struct Workspace {
 
 impl Workspace {
     /// Makes `<root>/run<random>/` with its owner mark `owner` (this daemon instance).
+    /// `root` is canonical (the CLI names project directories after the canonical path of
+    /// its working directory, and the session files must be where it looks).
     pub fn create(root: &Path, owner: &str) -> std::io::Result<Workspace> {
         let dir = tempfile::Builder::new()
             .prefix(super::sweep::RUN_PREFIX)
             .rand_bytes(12)
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(root)?;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
         std::fs::write(dir.path().join(super::sweep::OWNER_FILE), owner)?;
         let cwd = dir.path().join("cwd");
         std::fs::DirBuilder::new().mode(0o700).create(&cwd)?;
-        // The CLI names project directories after the canonical path.
-        let cwd = std::fs::canonicalize(&cwd)?;
         Ok(Workspace { dir, cwd })
     }
 

@@ -315,10 +315,11 @@ impl Daemon {
     /// Sends SIGTERM and checks that the daemon's shutdown itself ended every process in
     /// `pids` (all running now), and returns the exit status.
     ///
-    /// The daemon's children die with it anyway: the kernel sends them SIGKILL when it exits
-    /// (their parent-death signal), so "gone after the exit" proves nothing. What tells the
-    /// two apart is the first fatal signal a child got, which the kernel keeps as its exit
-    /// status: the shutdown sends SIGTERM, the parent-death signal is SIGKILL. This test
+    /// The daemon's children die with it anyway: its guardian process (or, without one,
+    /// their parent-death signal) sends them SIGKILL when it exits, so "gone after the exit"
+    /// proves nothing. What tells the two apart is the first fatal signal a child got, which
+    /// the kernel keeps as its exit status: the shutdown sends SIGTERM, the guardian and the
+    /// parent-death signal SIGKILL. This test
     /// process becomes a child subreaper, so a child the daemon did not reap before exiting
     /// is handed to it and its status can be read; a child the daemon reaped itself died
     /// while the daemon ran.
@@ -342,8 +343,8 @@ impl Daemon {
                 assert_ne!(
                     signal,
                     libc::SIGKILL,
-                    "{pid} was killed by the parent-death signal at the daemon's exit: the \
-                     shutdown did not end it; stderr:\n{}",
+                    "{pid} was killed by the guardian or the parent-death signal at the \
+                     daemon's exit: the shutdown did not end it; stderr:\n{}",
                     self.stderr()
                 );
             }
