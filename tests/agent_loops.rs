@@ -542,13 +542,20 @@ async fn an_abandoned_loop_ends_after_its_idle_time() {
         1,
         "nothing more went upstream"
     );
-    let leftovers: Vec<_> = std::fs::read_dir(daemon.work_dir.path())
-        .expect("work dir")
-        .flatten()
-        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
-        .map(|e| e.path())
-        .collect();
-    assert!(leftovers.is_empty(), "run directories left: {leftovers:?}");
+    let leftovers = || -> Vec<_> {
+        std::fs::read_dir(daemon.work_dir.path())
+            .expect("work dir")
+            .flatten()
+            .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .collect()
+    };
+    // Removed off the worker threads, so a moment after the process ended.
+    assert!(
+        eventually(Duration::from_secs(5), || leftovers().is_empty()).await,
+        "run directories left: {:?}",
+        leftovers()
+    );
 
     messages.push(assistant);
     messages.push(json!({"role": "tool", "tool_call_id": ids[0], "content": "18C"}));

@@ -5,7 +5,9 @@
 //! cannot: its guardian (or, without one, the CLIs' parent-death signal) ends the
 //! processes it knew of, but what was not yet registered may live on, and the files
 //! stay. So each run directory carries an [`OWNER_FILE`] naming the daemon that made
-//! it (pid and start time, so a reused pid does not count), and every process of a run has
+//! it (pid and start time, so a reused pid does not count; a symbolic link whose target is
+//! the stamp, which ext4 and tmpfs keep in the inode, so that a run allocates and frees no
+//! data block for it — earlier versions wrote a plain file, still read), and every process of a run has
 //! [`RUN_MARK_ENV`] set to its run directory. At start, [`sweep`] looks at each run
 //! directory whose owner is gone: it kills the processes marked with it, removes the
 //! session project directory the CLI used for it, then the run directory itself. Run
@@ -17,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 use crate::claude::session::sanitize_cwd;
 
-/// The file in each run directory naming the daemon instance that made it.
+/// The entry in each run directory naming the daemon instance that made it (see
+/// [`read_owner`]).
 pub const OWNER_FILE: &str = "owner";
 /// Environment variable set on every CLI process: its run directory.
 pub const RUN_MARK_ENV: &str = "CLAUDE_PROXY_RUN_MARK";
@@ -36,6 +39,21 @@ fn start_time(pid: u32) -> Option<u64> {
     // Fields after the parenthesised command name; the start time is the 20th of them.
     let rest = stat.rsplit_once(')')?.1;
     rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Marks `run_dir` as made by the daemon instance `stamp` ([`owner_stamp`]).
+pub fn write_owner(run_dir: &Path, stamp: &str) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(stamp, run_dir.join(OWNER_FILE))
+}
+
+/// The owner stamp of a run directory: the link's target, or a plain file's text (run
+/// directories of earlier versions); `None` when it has none.
+fn read_owner(run_dir: &Path) -> Option<String> {
+    let path = run_dir.join(OWNER_FILE);
+    match std::fs::read_link(&path) {
+        Ok(target) => target.into_os_string().into_string().ok(),
+        Err(_) => std::fs::read_to_string(&path).ok(),
+    }
 }
 
 /// Whether the daemon named by an owner stamp still runs.
@@ -71,7 +89,7 @@ pub fn sweep(work_root: &Path, claude_home: Option<&Path>) -> Swept {
         if !is_run {
             continue;
         }
-        let Ok(stamp) = std::fs::read_to_string(entry.path().join(OWNER_FILE)) else {
+        let Some(stamp) = read_owner(&entry.path()) else {
             continue;
         };
         if !owner_alive(&stamp) {
@@ -216,8 +234,9 @@ mod tests {
         );
     }
 
-    /// Stale run directories (dead owner) and their session directories go; a live owner's
-    /// and anything without an owner file stay.
+    /// Stale run directories (dead owner, marked by a link or by an earlier version's
+    /// file) and their session directories go; a live owner's and anything without an
+    /// owner mark stay.
     #[test]
     fn sweeps_only_dead_owners_directories() {
         let root = tempfile::tempdir().unwrap();
@@ -225,8 +244,12 @@ mod tests {
         let make = |name: &str, stamp: Option<&str>| {
             let dir = root.path().join(name);
             std::fs::create_dir_all(dir.join("cwd")).unwrap();
-            if let Some(stamp) = stamp {
-                std::fs::write(dir.join(OWNER_FILE), stamp).unwrap();
+            match stamp {
+                Some(stamp) if name.ends_with("FILE") => {
+                    std::fs::write(dir.join(OWNER_FILE), stamp).unwrap()
+                }
+                Some(stamp) => write_owner(&dir, stamp).unwrap(),
+                None => {}
             }
             let cwd = std::fs::canonicalize(dir.join("cwd")).unwrap();
             let project = home.path().join("projects").join(sanitize_cwd(&cwd));
@@ -235,13 +258,16 @@ mod tests {
             (dir, project)
         };
         let (dead, dead_project) = make("runDEAD", Some("999999999 1"));
+        let (dead_file, dead_file_project) = make("runDEADFILE", Some("999999998 1"));
         let (live, live_project) = make("runLIVE", Some(&owner_stamp()));
+        let (live_file, _) = make("runLIVEFILE", Some(&owner_stamp()));
         let (unowned, _) = make("runNONE", None);
         let (other, _) = make("keepme", Some("999999999 1"));
         let swept = sweep(root.path(), Some(home.path()));
-        assert_eq!(swept.directories, 1);
+        assert_eq!(swept.directories, 2);
         assert!(!dead.exists() && !dead_project.exists());
-        assert!(live.exists() && live_project.exists());
+        assert!(!dead_file.exists() && !dead_file_project.exists());
+        assert!(live.exists() && live_project.exists() && live_file.exists());
         assert!(unowned.exists() && other.exists());
     }
 
