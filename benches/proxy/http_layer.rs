@@ -142,6 +142,19 @@ pub(super) async fn http_layer(bins: &Binaries, counts: Counts) -> String {
         healths.push(load(daemon.port, "/health", conns, per_conn).await);
         models.push(load(daemon.port, "/v1/models", conns, per_conn).await);
     }
+    // Each round's ratio against the baseline of the same round: how far apart rounds
+    // are tells how much of a difference between two runs is the machine.
+    let spread = |of: &[Load]| {
+        let ratios: Vec<f64> = of
+            .iter()
+            .zip(&bases)
+            .map(|(l, b)| l.per_sec / b.per_sec)
+            .collect();
+        let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{low:.2}–{high:.2}×")
+    };
+    let (health_spread, models_spread) = (spread(&healths), spread(&models));
     let (base, health, models) = (median(bases), median(healths), median(models));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (daemon_after, _) = rss_kib(pid);
@@ -154,19 +167,20 @@ pub(super) async fn http_layer(bins: &Binaries, counts: Counts) -> String {
          is its median round. **Baseline:** a bare hyper server (the same `auto::Builder` on a \
          multi-thread runtime, a fixed 31-byte JSON answer), run as its own process like the \
          daemon. Targets (issue 24): `/health` ≥ 0.75×, `/v1/models` ≥ 1.0× of the \
-         baseline's requests/s.\n\n\
-         | endpoint | requests | requests/s | vs. baseline | p50 | p99 | p99 vs. baseline |\n\
-         |---|---|---|---|---|---|---|"
+         baseline's requests/s. *Rounds* gives the lowest and highest of the rounds' own \
+         ratios (each round against the baseline measured just before it).\n\n\
+         | endpoint | requests | requests/s | vs. baseline | rounds | p50 | p99 | p99 vs. baseline |\n\
+         |---|---|---|---|---|---|---|---|"
     )
     .unwrap();
-    for (name, l) in [
-        ("bare hyper (baseline)", &base),
-        ("`GET /health`", &health),
-        ("`GET /v1/models`", &models),
+    for (name, l, rounds) in [
+        ("bare hyper (baseline)", &base, String::new()),
+        ("`GET /health`", &health, health_spread),
+        ("`GET /v1/models`", &models, models_spread),
     ] {
         writeln!(
             out,
-            "| {name} | {} | {:.0} | {} | {} ms | {} ms | {} |",
+            "| {name} | {} | {:.0} | {} | {rounds} | {} ms | {} ms | {} |",
             l.requests,
             l.per_sec,
             ratio(l.per_sec, base.per_sec),
