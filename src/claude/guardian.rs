@@ -7,9 +7,10 @@
 //! leaves would live until the next start's sweep, or for ever if there is none. Setting
 //! it also forces a `fork` of the whole daemon for every spawn (`posix_spawn` cannot set
 //! it): measured with timestamps around the spawn, 0.81 ms against 0.35 ms at p50. So the
-//! signal is set only while no guardian runs. The daemon tells the guardian each group as it starts and ends (`+<pgid>` / `-<pgid>` lines
-//! on its stdin); when the daemon dies the kernel closes the pipe, so the guardian reads
-//! end-of-file, sends SIGKILL to every group it still holds and exits. It is a hidden
+//! signal is set only while no guardian runs. The daemon tells the guardian each group as
+//! it starts and ends (`+<pgid>` / `-<pgid>` lines on its stdin); when the daemon dies the
+//! kernel closes the pipe, so the guardian reads end-of-file, sends SIGKILL to every group
+//! it still holds and exits. It is a hidden
 //! subcommand of the daemon's own binary, in its own process group so that a terminal's
 //! Ctrl-C reaches the daemon (which ends its groups itself) and not the guardian.
 //!

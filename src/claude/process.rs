@@ -96,7 +96,9 @@ impl ProcessGroups {
         let alive = registry.guardian.as_mut().is_some_and(Guardian::is_alive);
         if !alive && registry.guardian.take().is_some() {
             tracing::warn!(
-                "the guardian process is gone: CLIs started from now on get the parent-death                  signal instead, and what they start lives until the next start's sweep if the                  daemon is killed"
+                "the guardian process is gone: CLIs started from now on get the parent-death \
+                 signal instead, and what they start lives until the next start's sweep if \
+                 the daemon is killed"
             );
         }
         alive

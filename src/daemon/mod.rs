@@ -256,7 +256,7 @@ pub async fn run(
     if let Some(interval) = notify::watchdog_interval() {
         let state = daemon.state.clone();
         tokio::spawn(notify::watchdog(interval, move || {
-            state.listener_addrs().first().copied()
+            state.listeners().addrs.first().copied()
         }));
     }
     let stop_now = serve(&mut daemon, &inputs, &mut controls).await;

@@ -82,14 +82,20 @@ impl ConnectionCounts {
     }
 }
 
+/// The addresses the daemon listens on, each also as a URL (made once, when they are set:
+/// /health and the status page show them on every read).
+#[derive(Debug, Default)]
+pub struct Listeners {
+    pub addrs: Vec<SocketAddr>,
+    pub urls: Vec<String>,
+}
+
 /// Shared by every connection.
 #[derive(Debug)]
 pub struct AppState {
     current: RwLock<Arc<Generation>>,
     pub started: Instant,
-    listeners: RwLock<Vec<SocketAddr>>,
-    /// The listeners as URLs, made once when they are set.
-    listener_urls: RwLock<Arc<[String]>>,
+    listeners: RwLock<Arc<Listeners>>,
     pub filter: Arc<SourceFilter>,
     pub connections: ConnectionCounts,
     /// Request body bytes being read right now, against `body_budget_bytes`.
@@ -114,8 +120,7 @@ impl AppState {
         AppState {
             current: RwLock::new(Arc::new(current)),
             started: Instant::now(),
-            listeners: RwLock::new(Vec::new()),
-            listener_urls: RwLock::new(Arc::new([])),
+            listeners: RwLock::default(),
             filter,
             connections: ConnectionCounts::default(),
             body_budget: BodyBudget::new(budget),
@@ -143,23 +148,16 @@ impl AppState {
     }
 
     pub fn set_listeners(&self, addrs: Vec<SocketAddr>) {
-        let urls: Arc<[String]> = addrs.iter().copied().map(crate::net::url_of).collect();
-        if let Ok(mut listener_urls) = self.listener_urls.write() {
-            *listener_urls = urls;
-        }
+        let urls = addrs.iter().copied().map(crate::net::url_of).collect();
         if let Ok(mut listeners) = self.listeners.write() {
-            *listeners = addrs;
+            *listeners = Arc::new(Listeners { addrs, urls });
         }
     }
 
-    pub fn listener_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.read().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// [`AppState::listener_addrs`] as URLs.
-    pub fn listener_urls(&self) -> Arc<[String]> {
-        match self.listener_urls.read() {
-            Ok(urls) => urls.clone(),
+    /// The addresses the daemon listens on, and their URLs.
+    pub fn listeners(&self) -> Arc<Listeners> {
+        match self.listeners.read() {
+            Ok(listeners) => listeners.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }

@@ -4,11 +4,11 @@
 //! session file are removed on drop). A daemon killed with SIGKILL or by the OOM killer
 //! cannot: its guardian (or, without one, the CLIs' parent-death signal) ends the
 //! processes it knew of, but what was not yet registered may live on, and the files
-//! stay. So each run directory carries an [`OWNER_FILE`] naming the daemon that made
-//! it (pid and start time, so a reused pid does not count; a symbolic link whose target is
+//! stay. So each run directory carries an [`OWNER_FILE`] naming the daemon that made it
+//! (pid and start time, so a reused pid does not count; a symbolic link whose target is
 //! the stamp, which ext4 and tmpfs keep in the inode, so that a run allocates and frees no
-//! data block for it — earlier versions wrote a plain file, still read), and every process of a run has
-//! [`RUN_MARK_ENV`] set to its run directory. At start, [`sweep`] looks at each run
+//! data block for it — earlier versions wrote a plain file, still read), and every
+//! process of a run has [`RUN_MARK_ENV`] set to its run directory. At start, [`sweep`] looks at each run
 //! directory whose owner is gone: it kills the processes marked with it, removes the
 //! session project directory the CLI used for it, then the run directory itself. Run
 //! directories of another live daemon sharing the root are left alone; nothing that this

@@ -1,6 +1,6 @@
 //! The per-run directory: private files (system prompt) beside an empty working directory
-//! for the CLI and the CLI's cache, and the owner mark that lets a later daemon sweep it if this one is killed
-//! (see [`super::sweep`]). Removed on drop, on the runtime's blocking threads when there is
+//! for the CLI and the CLI's cache, and the owner mark that lets a later daemon sweep it if
+//! this one is killed (see [`super::sweep`]). Removed on drop, on the runtime's blocking threads when there is
 //! a runtime: removing a tree can take a while (ext4 frees and discards the blocks of each
 //! directory, measured ~0.1 ms a directory here), time that would otherwise hold up the
 //! other connections served by the same worker thread.

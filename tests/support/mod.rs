@@ -319,10 +319,9 @@ impl Daemon {
     /// their parent-death signal) sends them SIGKILL when it exits, so "gone after the exit"
     /// proves nothing. What tells the two apart is the first fatal signal a child got, which
     /// the kernel keeps as its exit status: the shutdown sends SIGTERM, the guardian and the
-    /// parent-death signal SIGKILL. This test
-    /// process becomes a child subreaper, so a child the daemon did not reap before exiting
-    /// is handed to it and its status can be read; a child the daemon reaped itself died
-    /// while the daemon ran.
+    /// parent-death signal SIGKILL. This test process becomes a child subreaper, so a child
+    /// the daemon did not reap before exiting is handed to it and its status can be read; a
+    /// child the daemon reaped itself died while the daemon ran.
     pub async fn terminate_ending(&mut self, pids: &[u32]) -> std::process::ExitStatus {
         become_subreaper();
         let daemon = self.pid();

@@ -40,7 +40,7 @@ pub fn health(state: &AppState, current: &Generation) -> Response<Body> {
         current.settings.quota_refresh_secs,
         crate::clock::now(),
     );
-    let listeners = state.listener_urls();
+    let listeners = state.listeners();
     let body = HealthJson {
         status: if found { "ok" } else { "degraded" },
         version: crate::VERSION,
@@ -77,7 +77,7 @@ pub fn health(state: &AppState, current: &Generation) -> Response<Body> {
         } else {
             "none"
         },
-        listeners: &listeners,
+        listeners: &listeners.urls,
         rejected_connections: state.filter.rejected(),
         connections: ConnectionsJson {
             open: state.connections.open.load(Ordering::SeqCst),
@@ -173,7 +173,7 @@ struct QuotaInputs {
 /// text.
 #[derive(Debug, Default)]
 pub struct QuotaJsonCache {
-    kept: Mutex<Option<(QuotaInputs, Arc<Box<RawValue>>)>>,
+    kept: Mutex<Option<(QuotaInputs, Arc<RawValue>)>>,
 }
 
 impl QuotaJsonCache {
@@ -184,7 +184,7 @@ impl QuotaJsonCache {
         auth_kind: &'static str,
         refresh_secs: u64,
         now: i64,
-    ) -> Arc<Box<RawValue>> {
+    ) -> Arc<RawValue> {
         // Read before the snapshot: a change in between renders again next time.
         let inputs = QuotaInputs {
             book_version: book.version(),
@@ -200,11 +200,11 @@ impl QuotaJsonCache {
         }
         let snapshot = book.snapshot();
         let rendered = quota_json(&snapshot, auth_kind, refresh_secs, now);
-        let json = match serde_json::value::to_raw_value(&rendered) {
-            Ok(json) => Arc::new(json),
+        let json: Arc<RawValue> = match serde_json::value::to_raw_value(&rendered) {
+            Ok(json) => Arc::from(json),
             Err(error) => {
                 tracing::error!("could not serialize the quota for /health: {error}");
-                return Arc::new(RawValue::NULL.to_owned());
+                return Arc::from(RawValue::NULL.to_owned());
             }
         };
         if let Ok(mut kept) = self.kept.lock() {
@@ -216,7 +216,7 @@ impl QuotaJsonCache {
 
 /// The quota as /health shows it.
 #[derive(Serialize)]
-pub struct QuotaJson<'a> {
+struct QuotaJson<'a> {
     windows: Vec<WindowJson<'a>>,
     status: Option<&'a str>,
     representative: Option<&'a str>,
@@ -266,7 +266,7 @@ struct UsageCheckJson<'a> {
 /// The quota as /health shows it: each window with its reset also as "in N seconds" and
 /// where its numbers came from, the plan and its extra-usage spend, whether this login can
 /// see its windows (and the fix when not), and how fresh the numbers are.
-pub fn quota_json<'a>(
+fn quota_json<'a>(
     snapshot: &'a QuotaSnapshot,
     auth_kind: &str,
     refresh_secs: u64,

@@ -35,7 +35,7 @@ fn view(state: &AppState, current: &Generation, now: i64) -> StatusView {
         Located::Found(path) => (Some(path.display().to_string()), "ok"),
         Located::Missing { .. } => (None, "degraded"),
     };
-    let listeners = state.listener_addrs();
+    let listeners = state.listeners();
     let source = crate::login::auth_source_at(&current.settings, current.token_path.as_deref());
     let quota = current.backend.quota.snapshot();
     StatusView {
@@ -43,9 +43,10 @@ fn view(state: &AppState, current: &Generation, now: i64) -> StatusView {
         status: status.to_string(),
         uptime_secs: state.started.elapsed().as_secs(),
         container_url: listeners
+            .addrs
             .first()
             .map(|a| format!("http://host.docker.internal:{}", a.port())),
-        listeners: listeners.into_iter().map(crate::net::url_of).collect(),
+        listeners: listeners.urls.clone(),
         cli_path,
         cli_version: cli.version,
         auth_source: source.kind().replace('-', " "),
